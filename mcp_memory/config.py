@@ -1,0 +1,217 @@
+"""Settings: one validated tree, read from a TOML file and ``MCP_MEMORY_*`` variables.
+
+Where the file comes from, first match wins: ``--config PATH``, ``MCP_MEMORY_CONFIG``, then
+``config.toml`` in the user config dir if it exists. Environment variables override the file:
+``MCP_MEMORY_DATA_DIR=/x``, nested keys with a double underscore
+(``MCP_MEMORY_RANKING__RECENCY_WEIGHT=0.1``). Every key and its default is listed, commented, in
+``config.example.toml``; only ``server.py`` and ``cli.py`` read settings, everything below them
+takes explicit arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mcp_memory.errors import ConfigError
+
+APP_NAME = "mcp-memory"
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("file_data", default={})  # noqa: B039
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbeddingSettings(_Section):
+    model: str = DEFAULT_MODEL
+    device: str = "cpu"
+    batch_size: int = Field(64, ge=1, le=4096)
+    query_cache_size: int = Field(1024, ge=0)
+
+
+class VectorSettings(_Section):
+    backend: Literal["embedded"] = "embedded"
+    collection: str = "memories"
+    hnsw_m: int = Field(16, ge=2, le=256)
+    hnsw_construction_ef: int = Field(100, ge=8, le=2000)
+    hnsw_search_ef: int = Field(100, ge=8, le=2000)
+
+
+class LimitSettings(_Section):
+    max_content_chars: int = Field(10_000, ge=1)
+    max_query_chars: int = Field(2_000, ge=1)
+    max_metadata_bytes: int = Field(8_192, ge=2)
+    max_metadata_depth: int = Field(3, ge=1)
+    max_metadata_keys: int = Field(50, ge=1)
+    max_scope_chars: int = Field(128, ge=1)
+    max_limit: int = Field(100, ge=1)
+
+
+class ImportanceSettings(_Section):
+    category_base: dict[str, float] = {
+        "preference": 0.9,
+        "fact": 0.8,
+        "relationship": 0.8,
+        "experience": 0.7,
+        "skill": 0.7,
+        "general": 0.5,
+    }
+    strong_words: list[str] = [
+        "critical",
+        "important",
+        "urgent",
+        "key",
+        "essential",
+        "always",
+        "never",
+        "prefer",
+        "hate",
+        "love",
+    ]
+    strong_word_boost: float = 0.2
+    long_text_words: int = 50
+    long_text_boost: float = 0.1
+    short_text_words: int = 10
+    short_text_penalty: float = 0.1
+
+
+class TierSettings(_Section):
+    max_age_days: float = Field(gt=0)
+    max_count: int = Field(ge=1)
+    threshold: float = Field(ge=0, le=1)
+
+
+class RetentionSettings(_Section):
+    ephemeral: TierSettings = TierSettings(max_age_days=1, max_count=10, threshold=0.1)
+    short_term: TierSettings = TierSettings(max_age_days=7, max_count=50, threshold=0.3)
+    medium_term: TierSettings = TierSettings(max_age_days=30, max_count=200, threshold=0.5)
+    long_term: TierSettings = TierSettings(max_age_days=365, max_count=1000, threshold=0.7)
+    aging_at: float = Field(0.5, gt=0, lt=1)
+    archiving_soon_at: float = Field(0.9, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetentionSettings:
+        if not self.aging_at < self.archiving_soon_at:
+            raise ValueError("aging_at must be below archiving_soon_at")
+        return self
+
+
+class RankingSettings(_Section):
+    semantic_weight: float = Field(1.0, ge=0)
+    keyword_weight: float = Field(0.0, ge=0)
+    importance_weight: float = Field(0.05, ge=0)
+    recency_weight: float = Field(0.02, ge=0)
+    recency_half_life_days: float = Field(30.0, gt=0)
+    candidate_pool: int = Field(50, ge=1, le=2000)
+
+
+class ConsolidationSettings(_Section):
+    near_duplicate_threshold: float = Field(0.85, gt=0, le=1)
+    redundancy_jaccard: float = Field(0.9, gt=0, le=1)
+    boost_min_accesses: int = 5
+    boost_window_days: float = 7
+    boost_amount: float = 0.1
+    decay_after_days: float = 90
+    decay_rate: float = 0.05
+    decay_floor: float = 0.1
+    cleanup_after_days: float = 30
+    cleanup_importance_below: float = 0.3
+
+
+class ServerSettings(_Section):
+    transport: Literal["stdio", "sse", "http"] = "stdio"
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+
+
+class TomlFileSource(PydanticBaseSettingsSource):
+    """Feeds the parsed TOML file (already read by ``load_settings``) into the settings."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]):
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Settings(BaseSettings):
+    """Every knob of the server, with the defaults documented in config.example.toml."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MCP_MEMORY_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    vector: VectorSettings = VectorSettings()
+    limits: LimitSettings = LimitSettings()
+    importance: ImportanceSettings = ImportanceSettings()
+    retention: RetentionSettings = RetentionSettings()
+    ranking: RankingSettings = RankingSettings()
+    consolidation: ConsolidationSettings = ConsolidationSettings()
+    server: ServerSettings = ServerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlFileSource(settings_cls, _FILE_DATA.get()))
+
+
+def config_file_path(explicit: str | Path | None = None) -> Path | None:
+    """The config file in use: the explicit path, $MCP_MEMORY_CONFIG, or the user's if present."""
+    if explicit:
+        return Path(explicit).expanduser()
+    if env := os.environ.get("MCP_MEMORY_CONFIG"):
+        return Path(env).expanduser()
+    default = Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+    return default if default.is_file() else None
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings once; a bad value raises ``ConfigError`` naming its key."""
+    path = config_file_path(config)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    token = _FILE_DATA.set(data)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    finally:
+        _FILE_DATA.reset(token)
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = f"config file {path}" if path else "configuration"
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        problems.append(f"{key}: {msg}")
+    return f"bad {where} (or MCP_MEMORY_* variable): " + "; ".join(problems)

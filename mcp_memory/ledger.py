@@ -1,0 +1,553 @@
+"""The ledger: SQLite, the source of truth for every memory, its history and the index queue.
+
+This is the only module that writes SQL. The statements keep to what a second dialect
+(PostgreSQL) can follow, so moving the ledger touches this file alone; the SQLite-specific
+parts are the FTS5 keyword index and ``json_extract`` for metadata filters.
+
+Durability: WAL mode, a busy timeout so several processes can share the file, and one
+transaction per logical write. Every write that must reach the vector index also records an
+entry in ``index_queue`` in the same transaction (an outbox): if the process dies before the
+vector store is updated, start-up finds the entry and finishes the job, so the index never
+silently drifts from the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mcp_memory.clock import from_iso, to_iso
+from mcp_memory.models import EventKind, HistoryEvent, ListOrder, Memory, Scope, Stage
+
+MIGRATIONS: list[str] = [
+    # 1: memories, their history, the index outbox, key/value state.
+    """
+    CREATE TABLE memories (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        content TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        user_id TEXT NOT NULL DEFAULT '',
+        agent_id TEXT NOT NULL DEFAULT '',
+        session_id TEXT NOT NULL DEFAULT '',
+        memory_type TEXT NOT NULL,
+        category TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        importance_score REAL NOT NULL,
+        retention TEXT NOT NULL,
+        lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+        access_count INTEGER NOT NULL DEFAULT 0,
+        last_accessed TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX ix_memories_user ON memories(user_id, agent_id, session_id);
+    CREATE INDEX ix_memories_agent ON memories(agent_id);
+    CREATE INDEX ix_memories_session ON memories(session_id, created_at);
+    CREATE INDEX ix_memories_created ON memories(created_at);
+    CREATE INDEX ix_memories_importance ON memories(importance_score);
+    CREATE INDEX ix_memories_stage ON memories(lifecycle_stage);
+    CREATE INDEX ix_memories_hash ON memories(content_hash);
+    CREATE TABLE history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        memory_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        at TEXT NOT NULL,
+        content TEXT,
+        metadata TEXT,
+        importance REAL,
+        details TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX ix_history_memory ON history(memory_id, seq);
+    CREATE TABLE index_queue (
+        memory_id TEXT PRIMARY KEY,
+        op TEXT NOT NULL,
+        queued_at TEXT NOT NULL
+    );
+    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # 2: a stemmed keyword index over the content, kept in step by triggers.
+    """
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        content, content='memories', content_rowid='seq', tokenize='porter unicode61'
+    );
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts(rowid, content) VALUES (new.seq, new.content);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.seq, old.content);
+    END;
+    CREATE TRIGGER memories_fts_update AFTER UPDATE OF content ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content) VALUES ('delete', old.seq, old.content);
+        INSERT INTO memories_fts(rowid, content) VALUES (new.seq, new.content);
+    END;
+    INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');
+    """,
+]
+
+_COLUMNS = (
+    "id, content, user_id, agent_id, session_id, memory_type, category, metadata, "
+    "importance_score, retention, lifecycle_stage, access_count, last_accessed, "
+    "created_at, updated_at, version"
+)
+
+_ORDER_SQL = {
+    ListOrder.created: "created_at DESC, seq DESC",
+    ListOrder.updated: "updated_at DESC, seq DESC",
+    ListOrder.importance: "importance_score DESC, created_at DESC",
+    ListOrder.accessed: "last_accessed IS NULL, last_accessed DESC, access_count DESC",
+}
+
+
+@dataclass(frozen=True)
+class MemoryFilter:
+    """Which memories a query matches; every field left empty matches anything."""
+
+    scope: Scope = Scope()
+    memory_type: str | None = None
+    category: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    since: datetime | None = None
+    until: datetime | None = None
+    stages: tuple[str, ...] | None = None
+    exclude_stages: tuple[str, ...] = ()
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL condition and its parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column in ("user_id", "agent_id", "session_id"):
+            value = getattr(self.scope, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        for column in ("memory_type", "category"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(str(value))
+        for key, value in self.metadata.items():
+            clauses.append("json_extract(metadata, ?) = ?")
+            params.extend([json_path(key), _sql_json_value(value)])
+        if self.since is not None:
+            clauses.append("created_at >= ?")
+            params.append(to_iso(self.since))
+        if self.until is not None:
+            clauses.append("created_at <= ?")
+            params.append(to_iso(self.until))
+        if self.stages is not None:
+            clauses.append(f"lifecycle_stage IN ({','.join('?' * len(self.stages))})")
+            params.extend(self.stages)
+        if self.exclude_stages:
+            clauses.append(f"lifecycle_stage NOT IN ({','.join('?' * len(self.exclude_stages))})")
+            params.extend(self.exclude_stages)
+        return (" AND ".join(clauses) or "1=1"), params
+
+
+def json_path(key: str) -> str:
+    """A JSON path selecting one top-level key (keys are checked to hold no quote)."""
+    return f'$."{key}"'
+
+
+def _sql_json_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+class Ledger:
+    """SQLite access: one connection, serialised by a lock, shared by the service's threads."""
+
+    def __init__(self, path: Path, busy_timeout_ms: int = 10_000):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self.migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken with BEGIN IMMEDIATE so writers queue instead of failing."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def migrate(self) -> None:
+        """Apply the migrations this file has not yet applied; safe to call at every start."""
+        with self.transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in _split_sql(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def schema_version(self) -> int:
+        return self._read("PRAGMA user_version")[0][0]
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def insert_unless_duplicate(self, memory: Memory, content_hash: str) -> Memory | None:
+        """Store a new memory with its ADD event and index entry, atomically.
+
+        Returns the existing memory instead, storing nothing, when the same normalised text
+        already exists in exactly this scope (checked inside the write transaction, so two
+        processes adding the same text at once still store it once).
+        """
+        with self.transaction() as conn:
+            user, agent, session = memory.user_id or "", memory.agent_id or "", memory.session_id or ""
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE content_hash = ? AND user_id = ? "
+                "AND agent_id = ? AND session_id = ? ORDER BY seq LIMIT 1",
+                (content_hash, user, agent, session),
+            ).fetchone()
+            if row is not None:
+                return _to_memory(row)
+            self._insert(conn, memory, content_hash)
+            return None
+
+    def _insert(self, conn: sqlite3.Connection, memory: Memory, content_hash: str) -> None:
+        conn.execute(
+            f"INSERT INTO memories (content_hash, {_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (content_hash, *_row_values(memory)),
+        )
+        self._event(conn, memory, EventKind.ADD, memory.created_at, None)
+        self._enqueue(conn, memory.id, "upsert", memory.updated_at)
+
+    def merge(
+        self,
+        kept: Memory,
+        content_hash: str,
+        absorbed: Sequence[Memory],
+        at: datetime,
+        details: dict[str, Any],
+    ) -> None:
+        """Fold absorbed memories into ``kept`` atomically; both sides' history names the other."""
+        with self.transaction() as conn:
+            self._update_row(conn, kept, content_hash)
+            absorbed_ids = [m.id for m in absorbed]
+            self._event(conn, kept, EventKind.MERGE, at, {**details, "absorbed": absorbed_ids})
+            self._enqueue(conn, kept.id, "upsert", at)
+            for memory in absorbed:
+                conn.execute("DELETE FROM memories WHERE id = ?", (memory.id,))
+                self._event(conn, memory, EventKind.MERGE, at, {**details, "merged_into": kept.id})
+                self._enqueue(conn, memory.id, "delete", at)
+
+    def save(
+        self,
+        memory: Memory,
+        content_hash: str,
+        event: EventKind,
+        details: dict[str, Any] | None = None,
+        reindex: bool = False,
+    ) -> None:
+        """Overwrite a memory's row and record the event; queue it for the index if asked."""
+        with self.transaction() as conn:
+            self._update_row(conn, memory, content_hash)
+            self._event(conn, memory, event, memory.updated_at, details)
+            if reindex:
+                self._enqueue(conn, memory.id, "upsert", memory.updated_at)
+
+    def delete(self, memory: Memory, at: datetime, details: dict[str, Any] | None = None) -> None:
+        """Remove a memory, keep its DELETE event, queue the vector's removal."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM memories WHERE id = ?", (memory.id,))
+            self._event(conn, memory, EventKind.DELETE, at, details)
+            self._enqueue(conn, memory.id, "delete", at)
+
+    def touch(self, ids: Sequence[str], at: datetime) -> None:
+        """Count an access for each id (search hits and gets)."""
+        if not ids:
+            return
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE memories SET access_count = access_count + 1, last_accessed = ? "
+                "WHERE id = ?",
+                [(to_iso(at), memory_id) for memory_id in ids],
+            )
+
+    def _update_row(self, conn: sqlite3.Connection, memory: Memory, content_hash: str) -> None:
+        values = _row_values(memory)
+        conn.execute(
+            "UPDATE memories SET content = ?, content_hash = ?, user_id = ?, agent_id = ?, "
+            "session_id = ?, memory_type = ?, category = ?, metadata = ?, importance_score = ?, "
+            "retention = ?, lifecycle_stage = ?, access_count = ?, last_accessed = ?, "
+            "created_at = ?, updated_at = ?, version = ? WHERE id = ?",
+            (values[1], content_hash, *values[2:], memory.id),
+        )
+
+    @staticmethod
+    def _event(
+        conn: sqlite3.Connection,
+        memory: Memory,
+        event: EventKind,
+        at: datetime,
+        details: dict[str, Any] | None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO history (memory_id, event, at, content, metadata, importance, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                memory.id,
+                event.value,
+                to_iso(at),
+                memory.content,
+                json.dumps(memory.metadata, sort_keys=True),
+                memory.importance_score,
+                json.dumps(details or {}, sort_keys=True),
+            ),
+        )
+
+    @staticmethod
+    def _enqueue(conn: sqlite3.Connection, memory_id: str, op: str, at: datetime) -> None:
+        conn.execute(
+            "INSERT INTO index_queue (memory_id, op, queued_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (memory_id) DO UPDATE SET op = excluded.op, queued_at = excluded.queued_at",
+            (memory_id, op, to_iso(at)),
+        )
+
+    # -- the index outbox --------------------------------------------------------------------
+
+    def pending_index(self, limit: int | None = None) -> list[tuple[str, str]]:
+        """(memory_id, op) pairs whose vector change is not yet confirmed, oldest first."""
+        sql = "SELECT memory_id, op FROM index_queue ORDER BY queued_at"
+        rows = self._read(sql + (f" LIMIT {int(limit)}" if limit else ""))
+        return [(row["memory_id"], row["op"]) for row in rows]
+
+    def count_pending(self) -> int:
+        return self._read("SELECT COUNT(*) FROM index_queue")[0][0]
+
+    def mark_indexed(self, entries: Sequence[tuple[str, str]]) -> None:
+        """Clear queue entries, but only if no newer operation replaced them meanwhile."""
+        if not entries:
+            return
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM index_queue WHERE memory_id = ? AND op = ?", entries)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, memory_id: str) -> Memory | None:
+        rows = self._read(f"SELECT {_COLUMNS} FROM memories WHERE id = ?", (memory_id,))
+        return _to_memory(rows[0]) if rows else None
+
+    def get_many(self, ids: Sequence[str], flt: MemoryFilter | None = None) -> dict[str, Memory]:
+        """The memories with these ids (that also pass the filter, if one is given)."""
+        where, params = (flt or MemoryFilter()).where()
+        found: dict[str, Memory] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            placeholders = ",".join("?" * len(chunk))
+            sql = f"SELECT {_COLUMNS} FROM memories WHERE id IN ({placeholders}) AND {where}"
+            found.update((row["id"], _to_memory(row)) for row in self._read(sql, [*chunk, *params]))
+        return found
+
+    def filter_ids(self, ids: Sequence[str], flt: MemoryFilter) -> set[str]:
+        """The subset of ids whose memories exist and pass the filter."""
+        where, params = flt.where()
+        kept: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            placeholders = ",".join("?" * len(chunk))
+            sql = f"SELECT id FROM memories WHERE id IN ({placeholders}) AND {where}"
+            kept.update(row[0] for row in self._read(sql, [*chunk, *params]))
+        return kept
+
+    def query(
+        self, flt: MemoryFilter, order: ListOrder, limit: int, offset: int = 0
+    ) -> tuple[list[Memory], int]:
+        """One page of matching memories and the total count."""
+        where, params = flt.where()
+        total = self._read(f"SELECT COUNT(*) FROM memories WHERE {where}", params)[0][0]
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM memories WHERE {where} ORDER BY {_ORDER_SQL[order]} "
+            "LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [_to_memory(row) for row in rows], total
+
+    def count(self, flt: MemoryFilter) -> int:
+        where, params = flt.where()
+        return self._read(f"SELECT COUNT(*) FROM memories WHERE {where}", params)[0][0]
+
+    def ids(self, flt: MemoryFilter, limit: int | None = None) -> list[str]:
+        where, params = flt.where()
+        sql = f"SELECT id FROM memories WHERE {where} ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [row[0] for row in self._read(sql, params)]
+
+    def all_memories(self, flt: MemoryFilter) -> list[Memory]:
+        where, params = flt.where()
+        sql = f"SELECT {_COLUMNS} FROM memories WHERE {where} ORDER BY created_at, seq"
+        return [_to_memory(row) for row in self._read(sql, params)]
+
+    def history(self, memory_id: str) -> list[HistoryEvent]:
+        rows = self._read(
+            "SELECT event, at, content, metadata, importance, details FROM history "
+            "WHERE memory_id = ? ORDER BY seq",
+            (memory_id,),
+        )
+        return [
+            HistoryEvent(
+                event=EventKind(row["event"]),
+                at=from_iso(row["at"]),
+                content=row["content"],
+                metadata=json.loads(row["metadata"]) if row["metadata"] else None,
+                importance=row["importance"],
+                details=json.loads(row["details"]),
+            )
+            for row in rows
+        ]
+
+    def has_history(self, memory_id: str) -> bool:
+        return bool(self._read("SELECT 1 FROM history WHERE memory_id = ? LIMIT 1", (memory_id,)))
+
+    def keyword_search(self, match: str, flt: MemoryFilter, limit: int) -> list[tuple[str, float]]:
+        """(id, bm25 score) of memories matching an FTS5 query, best first (higher is better)."""
+        where, params = flt.where()
+        rows = self._read(
+            "SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts "
+            "JOIN memories m ON m.seq = memories_fts.rowid "
+            f"WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT ?",
+            [match, *params, limit],
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def stats(self, flt: MemoryFilter) -> dict[str, Any]:
+        """Counts by user, type, category, stage and retention; average importance."""
+        where, params = flt.where()
+        out: dict[str, Any] = {}
+        for key, column in (
+            ("by_user", "user_id"),
+            ("by_type", "memory_type"),
+            ("by_category", "category"),
+            ("by_stage", "lifecycle_stage"),
+            ("by_retention", "retention"),
+        ):
+            rows = self._read(
+                f"SELECT {column}, COUNT(*) FROM memories WHERE {where} GROUP BY {column}", params
+            )
+            out[key] = {row[0]: row[1] for row in rows}
+        total, average = self._read(
+            f"SELECT COUNT(*), AVG(importance_score) FROM memories WHERE {where}", params
+        )[0]
+        out["total"] = total
+        out["average_importance"] = average or 0.0
+        return out
+
+    def count_created_since(self, flt: MemoryFilter, moments: Sequence[datetime]) -> list[int]:
+        """How many matching memories were created at or after each moment."""
+        where, params = flt.where()
+        return [
+            self._read(
+                f"SELECT COUNT(*) FROM memories WHERE {where} AND created_at >= ?",
+                [*params, to_iso(moment)],
+            )[0][0]
+            for moment in moments
+        ]
+
+    def get_state(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM state WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_state(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def size_bytes(self) -> int:
+        return sum(
+            p.stat().st_size
+            for p in self.path.parent.glob(self.path.name + "*")
+            if p.is_file()
+        )
+
+
+def _row_values(memory: Memory) -> tuple[Any, ...]:
+    return (
+        memory.id,
+        memory.content,
+        memory.user_id or "",
+        memory.agent_id or "",
+        memory.session_id or "",
+        memory.memory_type.value,
+        memory.category.value,
+        json.dumps(memory.metadata, sort_keys=True),
+        memory.importance_score,
+        memory.retention.value,
+        memory.lifecycle_stage.value,
+        memory.access_count,
+        to_iso(memory.last_accessed) if memory.last_accessed else None,
+        to_iso(memory.created_at),
+        to_iso(memory.updated_at),
+        memory.version,
+    )
+
+
+def _to_memory(row: sqlite3.Row) -> Memory:
+    return Memory(
+        id=row["id"],
+        content=row["content"],
+        user_id=row["user_id"] or None,
+        agent_id=row["agent_id"] or None,
+        session_id=row["session_id"] or None,
+        memory_type=row["memory_type"],
+        category=row["category"],
+        metadata=json.loads(row["metadata"]),
+        importance_score=row["importance_score"],
+        retention=row["retention"],
+        lifecycle_stage=Stage(row["lifecycle_stage"]),
+        access_count=row["access_count"],
+        last_accessed=from_iso(row["last_accessed"]) if row["last_accessed"] else None,
+        created_at=from_iso(row["created_at"]),
+        updated_at=from_iso(row["updated_at"]),
+        version=row["version"],
+    )
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies (BEGIN ... END;) whole."""
+    statements, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        text = "\n".join(current).strip()
+        if text.endswith(";") and sqlite3.complete_statement(text):
+            statements.append(text)
+            current = []
+    if "\n".join(current).strip():
+        statements.append("\n".join(current))
+    return statements

@@ -1,0 +1,580 @@
+"""MemoryService: the memory core as a plain Python API, shared by the server, CLI, tests, benchmarks.
+
+It composes the ledger (truth), the vector index (derived), the embedder and the policy
+modules. Every method validates its arguments first and raises ``InvalidInput`` before changing
+anything. Writes go ledger first (with an index-queue entry in the same transaction), then the
+vector index, then the queue entry is cleared; ``sync_index`` finishes whatever a crash left.
+Methods are blocking; the MCP layer runs them in worker threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mcp_memory import consolidation, lifecycle, scoring, validation
+from mcp_memory.clock import Clock, utc_now
+from mcp_memory.config import (
+    ConsolidationSettings,
+    ImportanceSettings,
+    LimitSettings,
+    RankingSettings,
+    RetentionSettings,
+)
+from mcp_memory.embeddings import Embedder
+from mcp_memory.errors import InvalidInput, MemoryNotFound
+from mcp_memory.ledger import Ledger, MemoryFilter
+from mcp_memory.models import (
+    AddResult,
+    AgeDistribution,
+    Category,
+    ConsolidateResult,
+    ConsolidationAction,
+    DeleteResult,
+    EventKind,
+    HistoryResult,
+    ListOrder,
+    ListResult,
+    Memory,
+    MemoryResult,
+    MemoryType,
+    Retention,
+    Scope,
+    SearchHit,
+    SearchResult,
+    Stage,
+    StatsResult,
+)
+from mcp_memory.vectors import VectorIndex, VectorRecord
+
+logger = logging.getLogger(__name__)
+
+ARCHIVED = (Stage.archived.value,)
+_BRUTE_FORCE_MAX_IDS = 10_000
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The settings sections the service acts on, passed in explicitly."""
+
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    importance: ImportanceSettings = field(default_factory=ImportanceSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    ranking: RankingSettings = field(default_factory=RankingSettings)
+    consolidation: ConsolidationSettings = field(default_factory=ConsolidationSettings)
+
+
+class MemoryService:
+    """Add, search, get, list, update, delete, history, stats and consolidate memories."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        embedder: Embedder,
+        open_index: Callable[[], VectorIndex],
+        policy: Policy | None = None,
+        clock: Clock = utc_now,
+        data_dir: Path | None = None,
+    ):
+        self.ledger = ledger
+        self.embedder = embedder
+        self.policy = policy or Policy()
+        self.clock = clock
+        self.data_dir = data_dir
+        self._open_index = open_index
+        self._index: VectorIndex | None = None
+        self._index_lock = threading.Lock()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def index(self) -> VectorIndex:
+        """The vector index, opened on first use (it may need the model's dimension)."""
+        if self._index is None:
+            with self._index_lock:
+                if self._index is None:
+                    self._index = self._open_index()
+        return self._index
+
+    def warm_up(self) -> None:
+        """Load the model, open the index and finish pending index work: call once at start."""
+        self.embedder.embed_query("warm up")
+        self.sync_index()
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def sync_index(self, batch: int = 256) -> int:
+        """Apply every queued index change (after a crash, or a failed write); returns how many."""
+        done = 0
+        while entries := self.ledger.pending_index(limit=batch):
+            self._apply_index(entries)
+            done += len(entries)
+        return done
+
+    def _apply_index(
+        self, entries: Sequence[tuple[str, str]], vectors: dict[str, np.ndarray] | None = None
+    ) -> None:
+        """Bring the index in line with the ledger for these queue entries, then clear them."""
+        vectors = dict(vectors or {})
+        upserts = [mid for mid, op in entries if op == "upsert"]
+        deletes = [mid for mid, op in entries if op == "delete"]
+        memories = self.ledger.get_many(upserts)
+        gone = [mid for mid in upserts if mid not in memories]
+        missing = [mid for mid in upserts if mid in memories and mid not in vectors]
+        if missing:
+            embedded = self.embedder.embed([memories[mid].content for mid in missing])
+            vectors.update(zip(missing, embedded, strict=True))
+        records = [_record(memories[mid], vectors[mid]) for mid in upserts if mid in memories]
+        self.index.upsert(records)
+        self.index.delete(deletes + gone)
+        self.ledger.mark_indexed(entries)
+
+    def _write_index(self, entries: Sequence[tuple[str, str]], vectors=None) -> None:
+        """Apply index changes now; on failure they stay queued for ``sync_index``."""
+        try:
+            self._apply_index(entries, vectors)
+        except Exception:
+            logger.exception("vector index update failed; it stays queued and will be retried")
+
+    # -- add ---------------------------------------------------------------------------------
+
+    def add(
+        self,
+        content: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        memory_type: str = MemoryType.semantic,
+        category: str = Category.general,
+        metadata: dict[str, Any] | None = None,
+        importance: float | None = None,
+        retention: str | None = None,
+        created_at: str | datetime | None = None,
+    ) -> AddResult:
+        """Store a memory; an exact duplicate in the same scope returns the existing one."""
+        now = self.clock()
+        memory = self._new_memory(
+            content, user_id, agent_id, session_id, memory_type, category, metadata,
+            importance, retention, created_at, now,
+        )  # fmt: skip
+        vector = self.embedder.embed([memory.content])[0]
+        existing = self.ledger.insert_unless_duplicate(
+            memory, validation.content_hash(memory.content)
+        )
+        if existing is not None:
+            return AddResult(id=existing.id, memory=existing, duplicate_of=existing.id)
+        self._write_index([(memory.id, "upsert")], {memory.id: vector})
+        return AddResult(id=memory.id, memory=memory)
+
+    def _new_memory(
+        self, content, user_id, agent_id, session_id, memory_type, category, metadata,
+        importance, retention, created_at, now: datetime,
+    ) -> Memory:  # fmt: skip
+        limits = self.policy.limits
+        text = validation.content(content, limits)
+        scope = validation.scope(limits, user_id, agent_id, session_id)
+        mtype = validation.choice(memory_type, MemoryType, "memory_type")
+        cat = validation.choice(category, Category, "category")
+        meta = validation.metadata(metadata, limits)
+        if importance is None:
+            score = scoring.importance_of(text, cat.value, self.policy.importance)
+        else:
+            score = validation.unit_interval(importance, "importance")
+        if retention is None:
+            tier = lifecycle.retention_for(score, self.policy.retention)
+        else:
+            tier = validation.choice(retention, Retention, "retention")
+        created = (
+            now
+            if created_at is None
+            else validation.timestamp(created_at, "created_at", now, allow_future=False)
+        )
+        return Memory(
+            id=uuid.uuid4().hex,
+            content=text,
+            **scope.model_dump(),
+            memory_type=mtype,
+            category=cat,
+            metadata=meta,
+            importance_score=score,
+            retention=tier,
+            lifecycle_stage=Stage.active,
+            access_count=0,
+            created_at=created,
+            updated_at=now,
+            version=1,
+        )
+
+    # -- search ------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        memory_type: str | None = None,
+        category: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        limit: int = 10,
+        min_score: float | None = None,
+        include_archived: bool = False,
+    ) -> SearchResult:
+        """The memories that best answer ``query`` within the filters, best first."""
+        now = self.clock()
+        text = validation.content(query, self.policy.limits, field="query")
+        limit = validation.limit(limit, self.policy.limits)
+        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float))):
+            raise InvalidInput("min_score must be a number")
+        flt = self._filter(
+            user_id, agent_id, session_id, memory_type, category, metadata, since, until, now,
+            stages=None, include_archived=include_archived,
+        )  # fmt: skip
+        if self.ledger.count_pending():
+            self.sync_index()
+        hits = self._ranked(text, flt, limit, now)
+        if min_score is not None:
+            hits = [h for h in hits if h.score >= min_score]
+        self.ledger.touch([h.id for h in hits], now)
+        for hit in hits:
+            hit.memory.access_count += 1
+            hit.memory.last_accessed = now
+        return SearchResult(results=hits, query=text)
+
+    def _ranked(self, query: str, flt: MemoryFilter, limit: int, now: datetime) -> list[SearchHit]:
+        weights = self.policy.ranking
+        pool = max(weights.candidate_pool, limit)
+        qvec = self.embedder.embed_query(query)
+        dense = self._dense(qvec, flt, pool)
+        keyword: dict[str, float] = {}
+        if weights.keyword_weight > 0:
+            keyword = scoring.normalise(
+                dict(self.ledger.keyword_search(fts_query(query), flt, pool))
+            )
+        ids = list(dict.fromkeys([*dense, *keyword]))
+        memories = self.ledger.get_many(ids, flt)
+        missing = [i for i in ids if i in memories and i not in dense]
+        if missing:
+            dense.update(_cosines(qvec, self.index.vectors(missing)))
+        candidates = [
+            scoring.Candidate(
+                id=i,
+                similarity=dense.get(i, 0.0),
+                keyword=keyword.get(i, 0.0),
+                importance=memories[i].importance_score,
+                created_at=memories[i].created_at,
+            )
+            for i in ids
+            if i in memories
+        ]
+        ranked = scoring.rank(candidates, weights, now)[:limit]
+        return [
+            SearchHit(
+                id=c.id,
+                content=memories[c.id].content,
+                score=round(score, 6),
+                similarity=round(c.similarity, 6),
+                memory=memories[c.id],
+            )
+            for c, score in ranked
+        ]
+
+    def _dense(self, qvec: np.ndarray, flt: MemoryFilter, k: int) -> dict[str, float]:
+        """Cosine similarities of the k nearest memories that pass the filter."""
+        matching = self.ledger.count(flt)
+        if matching == 0:
+            return {}
+        if _scope_only(flt) or matching > _BRUTE_FORCE_MAX_IDS:
+            scope = {key: value for key, value in flt.scope.model_dump().items() if value}
+            fetch = k
+            while True:
+                hits = self.index.query(qvec, fetch + 8, scope=scope)
+                kept = self.ledger.filter_ids([h.id for h in hits], flt)
+                found = {h.id: h.similarity for h in hits if h.id in kept}
+                if len(found) >= min(k, matching) or len(hits) < fetch + 8:
+                    return dict(list(found.items())[:k])
+                fetch *= 4
+        hits = self.index.query(qvec, k, ids=self.ledger.ids(flt))
+        return {h.id: h.similarity for h in hits}
+
+    def _filter(
+        self, user_id, agent_id, session_id, memory_type, category, metadata, since, until,
+        now: datetime, stages: tuple[str, ...] | None, include_archived: bool,
+    ) -> MemoryFilter:  # fmt: skip
+        limits = self.policy.limits
+        return MemoryFilter(
+            scope=validation.scope(limits, user_id, agent_id, session_id),
+            memory_type=None
+            if memory_type is None
+            else validation.choice(memory_type, MemoryType, "memory_type").value,
+            category=None
+            if category is None
+            else validation.choice(category, Category, "category").value,
+            metadata=validation.metadata(metadata, limits),
+            since=None if since is None else validation.timestamp(since, "since", now),
+            until=None if until is None else validation.timestamp(until, "until", now),
+            stages=stages,
+            exclude_stages=() if include_archived or stages else ARCHIVED,
+        )
+
+    # -- get, list, update, delete, history --------------------------------------------------
+
+    def get(self, memory_id: str) -> MemoryResult:
+        """One memory by id; counts as an access."""
+        memory = self._existing(memory_id)
+        now = self.clock()
+        self.ledger.touch([memory.id], now)
+        memory.access_count += 1
+        memory.last_accessed = now
+        return MemoryResult(memory=memory)
+
+    def _existing(self, memory_id: str) -> Memory:
+        memory = self.ledger.get(validation.memory_id(memory_id))
+        if memory is None:
+            raise MemoryNotFound(memory_id)
+        return memory
+
+    def list(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        memory_type: str | None = None,
+        category: str | None = None,
+        stage: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        order: str = ListOrder.created,
+    ) -> ListResult:
+        """A page of memories, newest (or most important, ...) first; archived only by stage."""
+        now = self.clock()
+        stages = None if stage is None else (validation.choice(stage, Stage, "stage").value,)
+        flt = self._filter(
+            user_id, agent_id, session_id, memory_type, category, None, None, None, now,
+            stages=stages, include_archived=False,
+        )  # fmt: skip
+        memories, total = self.ledger.query(
+            flt,
+            validation.choice(order, ListOrder, "order"),
+            validation.limit(limit, self.policy.limits),
+            validation.offset(offset),
+        )
+        return ListResult(memories=memories, total=total)
+
+    def update(
+        self,
+        memory_id: str,
+        *,
+        content: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        importance: float | None = None,
+        memory_type: str | None = None,
+        category: str | None = None,
+        lifecycle_stage: str | None = None,
+    ) -> MemoryResult:
+        """Change a memory; the new version is recorded in its history."""
+        limits = self.policy.limits
+        changes: dict[str, Any] = {}
+        if content is not None:
+            changes["content"] = validation.content(content, limits)
+        if metadata is not None:
+            changes["metadata"] = validation.metadata(metadata, limits)
+        if importance is not None:
+            changes["importance_score"] = validation.unit_interval(importance, "importance")
+        if memory_type is not None:
+            changes["memory_type"] = validation.choice(memory_type, MemoryType, "memory_type")
+        if category is not None:
+            changes["category"] = validation.choice(category, Category, "category")
+        if lifecycle_stage is not None:
+            changes["lifecycle_stage"] = validation.choice(lifecycle_stage, Stage, "lifecycle_stage")
+        old = self._existing(memory_id)
+        if not changes:
+            raise InvalidInput(
+                "nothing to update: give content, metadata, importance, memory_type, category "
+                "or lifecycle_stage"
+            )
+        now = self.clock()
+        new = old.model_copy(update={**changes, "updated_at": now, "version": old.version + 1})
+        event = _stage_event(old.lifecycle_stage, new.lifecycle_stage)
+        reindex = new.content != old.content
+        vector = self.embedder.embed([new.content])[0] if reindex else None
+        self.ledger.save(
+            new,
+            validation.content_hash(new.content),
+            event,
+            details={"changed": sorted(changes)},
+            reindex=reindex,
+        )
+        if vector is not None:
+            self._write_index([(new.id, "upsert")], {new.id: vector})
+        return MemoryResult(memory=new)
+
+    def delete(self, memory_id: str) -> DeleteResult:
+        """Remove a memory from both stores; its history keeps a DELETE event."""
+        memory = self._existing(memory_id)
+        self.ledger.delete(memory, self.clock())
+        self._write_index([(memory.id, "delete")])
+        return DeleteResult(id=memory.id, deleted=True)
+
+    def history(self, memory_id: str) -> HistoryResult:
+        """Every event of a memory, oldest first, each with the memory as it stood after it."""
+        events = self.ledger.history(validation.memory_id(memory_id))
+        if not events:
+            raise MemoryNotFound(memory_id)
+        return HistoryResult(id=memory_id, events=events)
+
+    # -- stats -------------------------------------------------------------------------------
+
+    def stats(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> StatsResult:
+        """Counts and distributions over the memories in the given scope (all stages)."""
+        now = self.clock()
+        flt = MemoryFilter(scope=validation.scope(self.policy.limits, user_id, agent_id, session_id))
+        agg = self.ledger.stats(flt)
+        day, week, month = self.ledger.count_created_since(
+            flt, [now - timedelta(days=1), now - timedelta(days=7), now - timedelta(days=30)]
+        )
+        return StatsResult(
+            total_memories=agg["total"],
+            by_user={(k or "(none)"): v for k, v in agg["by_user"].items()},
+            by_type=agg["by_type"],
+            by_category=agg["by_category"],
+            by_stage=agg["by_stage"],
+            by_retention=agg["by_retention"],
+            age_distribution=AgeDistribution(
+                last_24h=day, last_week=week - day, last_month=month - week, older=agg["total"] - month
+            ),
+            average_importance=round(agg["average_importance"], 4),
+            vectors_indexed=self.index.count(),
+            pending_index=self.ledger.count_pending(),
+            embedder=self.embedder.name,
+            storage_bytes=_dir_size(self.data_dir) if self.data_dir else self.ledger.size_bytes(),
+        )
+
+    # -- consolidate -------------------------------------------------------------------------
+
+    def consolidate(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        dry_run: bool = False,
+    ) -> ConsolidateResult:
+        """Merge exact and near duplicates within each scope; a dry run only reports."""
+        now = self.clock()
+        flt = MemoryFilter(
+            scope=validation.scope(self.policy.limits, user_id, agent_id, session_id),
+            exclude_stages=ARCHIVED,
+        )
+        result = ConsolidateResult(run_id=uuid.uuid4().hex, dry_run=bool(dry_run))
+        by_scope: dict[tuple[str, str, str], list[Memory]] = {}
+        for memory in self.ledger.all_memories(flt):
+            key = Scope(**memory.model_dump(include={"user_id", "agent_id", "session_id"})).key()
+            by_scope.setdefault(key, []).append(memory)
+        for memories in by_scope.values():
+            vectors = self.index.vectors([m.id for m in memories]) if len(memories) > 1 else {}
+            plan = consolidation.plan_merges(
+                memories, vectors, self.policy.consolidation.near_duplicate_threshold
+            )
+            lookup = {m.id: m for m in memories}
+            for merge in plan:
+                action = self._merge(merge, lookup, now, result.run_id, dry_run)
+                result.actions.append(action)
+                result.duplicates_merged += len(merge.absorbed)
+        return result
+
+    def _merge(
+        self, merge: consolidation.Merge, lookup: dict[str, Memory], now: datetime, run_id: str,
+        dry_run: bool,
+    ) -> ConsolidationAction:  # fmt: skip
+        keep = lookup[merge.keep]
+        absorbed = [lookup[i] for i in merge.absorbed]
+        new = consolidation.merged(keep, absorbed, now)
+        action = ConsolidationAction(
+            action="merge",
+            memory_id=keep.id,
+            other_ids=list(merge.absorbed),
+            before={"content": keep.content, "importance_score": keep.importance_score},
+            after={"content": new.content, "importance_score": new.importance_score},
+            reason=f"{merge.kind} duplicate" + ("" if merge.kind == "exact" else f" (cosine {merge.similarity:.3f})"),
+        )
+        if dry_run:
+            return action
+        self.ledger.merge(
+            new,
+            validation.content_hash(new.content),
+            absorbed,
+            now,
+            details={"run_id": run_id, "kind": merge.kind},
+        )
+        vector = self.embedder.embed([new.content])[0] if new.content != keep.content else None
+        entries = [(m.id, "delete") for m in absorbed]
+        if vector is not None:
+            entries.append((new.id, "upsert"))
+        self._write_index(entries, {new.id: vector} if vector is not None else None)
+        lookup[new.id] = new
+        return action
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 query matching any of the text's words (quoted, so no FTS syntax leaks in)."""
+    terms = dict.fromkeys(w for w in scoring.words(text) if len(w) > 1)
+    return " OR ".join('"' + t.replace('"', "") + '"' for t in terms) or '""'
+
+
+def _record(memory: Memory, vector: np.ndarray) -> VectorRecord:
+    return VectorRecord(
+        id=memory.id,
+        vector=vector,
+        user_id=memory.user_id or "",
+        agent_id=memory.agent_id or "",
+        session_id=memory.session_id or "",
+    )
+
+
+def _cosines(qvec: np.ndarray, vectors: dict[str, np.ndarray]) -> dict[str, float]:
+    return {i: float(np.dot(qvec, v)) for i, v in vectors.items()}
+
+
+def _scope_only(flt: MemoryFilter) -> bool:
+    """True when a filter only narrows by scope (and hides archived memories)."""
+    return (
+        flt.memory_type is None
+        and flt.category is None
+        and not flt.metadata
+        and flt.since is None
+        and flt.until is None
+        and flt.stages is None
+    )
+
+
+def _stage_event(old: Stage, new: Stage) -> EventKind:
+    if old != new and new == Stage.archived:
+        return EventKind.ARCHIVE
+    if old == Stage.archived and new != Stage.archived:
+        return EventKind.RESTORE
+    return EventKind.UPDATE
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

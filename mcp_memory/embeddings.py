@@ -112,7 +112,7 @@ class SentenceTransformerEmbedder:
                 model, "get_sentence_embedding_dimension"
             )
             self._dimension = int(get_dim())
-            model.encode(["warm up"], normalize_embeddings=True)
+            model.encode(["warm up"], normalize_embeddings=True, show_progress_bar=False)
             self._model = model
             logger.info("embedding model %s loaded (%d dimensions)", self._name, self._dimension)
         except BaseException as exc:  # reported to every caller of embed()

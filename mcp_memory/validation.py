@@ -153,7 +153,8 @@ def _metadata_value(item: Any, key: str, depth: int, limits: LimitSettings) -> N
             _metadata_value(element, key, depth + 1, limits)
         return
     raise InvalidInput(
-        f"metadata value under {key!r} must be a string, number, boolean or a list of those"
+        f"metadata value under {key!r} must be a string, number, boolean or a list of those; "
+        "nested objects are not allowed: flatten them into top-level keys"
     )
 
 

@@ -1,0 +1,400 @@
+"""The MCP layer: the tools of the contract over stdio, SSE and streamable HTTP.
+
+Thin by design: each tool parses its arguments, calls ``MemoryService`` in a worker thread (so a
+slow embedding never stalls other clients), and shapes the reply as structured content (the
+pydantic models of ``models.py``, which the SDK turns into the output schema) plus a short text.
+Core errors are translated here, once, into ``ToolError`` so the agent reads their message.
+
+The service is built once per process by ``serve`` and shared by every connection: the SDK
+enters the MCP lifespan per SSE connection, so the lifespan only hands the service out.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from mcp_memory import __version__
+from mcp_memory.config import Settings
+from mcp_memory.errors import MemoryServiceError
+from mcp_memory.models import (
+    AddResult,
+    Category,
+    ConsolidateResult,
+    DeleteResult,
+    HistoryResult,
+    ListOrder,
+    ListResult,
+    Memory,
+    MemoryResult,
+    MemoryType,
+    Retention,
+    SearchResult,
+    Stage,
+    StatsResult,
+)
+from mcp_memory.service import MemoryService
+
+logger = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Long-term memory that persists across conversations. Search it (search_memory) before answering
+questions about the user, their preferences, projects or earlier conversations. Store
+(add_memory) durable facts, preferences, decisions and events worth recalling later: one
+self-contained statement per memory, written so it makes sense out of context. Pass user_id
+(and agent_id / session_id when useful) so memories stay with the person they belong to."""
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass
+class AppState:
+    """What the MCP lifespan yields to every tool call: the process's one service."""
+
+    service: MemoryService
+
+
+def _enum(values: type, description: str) -> Any:
+    """A string field whose schema lists the allowed values; the service checks them."""
+    return Field(description=description, json_schema_extra={"enum": [v.value for v in values]})
+
+
+UserId = Annotated[
+    str | None,
+    Field(description="The user this memory is about or belongs to, e.g. 'alice'. Filters by it."),
+]
+AgentId = Annotated[str | None, Field(description="The agent or app scope, e.g. 'coding-agent'.")]
+SessionId = Annotated[
+    str | None, Field(description="The conversation or session, to keep its memories together.")
+]
+MetadataArg = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="JSON object of extra fields; values are strings, numbers, booleans or "
+        "lists of those, e.g. {\"project\": \"alpha\", \"tags\": [\"db\"]}."
+    ),
+]
+
+
+def _service(ctx: Context) -> MemoryService:
+    return ctx.request_context.lifespan_context.service
+
+
+async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking service call in a worker thread; core errors become tool errors."""
+    try:
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+    except MemoryServiceError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def _reply(model: BaseModel, text: str) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=model.model_dump(mode="json"),
+    )
+
+
+def _line(memory: Memory) -> str:
+    scope = ", ".join(
+        f"{k}={v}" for k in ("user_id", "agent_id", "session_id") if (v := getattr(memory, k))
+    )
+    return f"{memory.content} (id {memory.id}{'; ' + scope if scope else ''})"
+
+
+def create_server(service: MemoryService) -> MCPServer:
+    """An MCPServer exposing the contract's tools over the given service."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
+        yield AppState(service)
+
+    mcp = MCPServer(
+        "mcp-memory", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan
+    )
+    _register_tools(mcp)
+    return mcp
+
+
+def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function per tool
+    read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+    writes = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
+
+    @mcp.tool(annotations=writes)
+    async def add_memory(
+        ctx: Context,
+        content: Annotated[
+            str, Field(description="The text to remember: one self-contained statement.")
+        ],
+        user_id: UserId = None,
+        agent_id: AgentId = None,
+        session_id: SessionId = None,
+        memory_type: Annotated[
+            str,
+            _enum(
+                MemoryType,
+                "episodic (an event), semantic (a fact or preference) or procedural (how to do "
+                "something).",
+            ),
+        ] = MemoryType.semantic.value,
+        category: Annotated[
+            str, _enum(Category, "What it is about; sets its base importance.")
+        ] = Category.general.value,
+        metadata: MetadataArg = None,
+        importance: Annotated[
+            float | None,
+            Field(
+                description="0..1; leave empty to compute it from category and wording.",
+                json_schema_extra={"minimum": 0, "maximum": 1},
+            ),
+        ] = None,
+        retention: Annotated[
+            str | None,
+            _enum(Retention, "How long to keep it; leave empty to derive from importance."),
+        ] = None,
+        created_at: Annotated[
+            str | None,
+            Field(
+                description="ISO-8601 time the remembered thing happened, if not now (e.g. "
+                "'2024-05-08T13:56:00Z'); not in the future."
+            ),
+        ] = None,
+    ) -> Annotated[CallToolResult, AddResult]:
+        """Remember something for later conversations. An exact duplicate in the same scope is
+        not stored twice: the reply's duplicate_of names the memory that already holds it."""
+        result = await _run(
+            _service(ctx).add,
+            content,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            memory_type=memory_type,
+            category=category,
+            metadata=metadata,
+            importance=importance,
+            retention=retention,
+            created_at=created_at,
+        )
+        verb = "Already remembered" if result.duplicate_of else "Remembered"
+        return _reply(result, f"{verb}: {_line(result.memory)}")
+
+    @mcp.tool(annotations=read_only)
+    async def search_memory(
+        ctx: Context,
+        query: Annotated[str, Field(description="What to recall, in natural language.")],
+        user_id: UserId = None,
+        agent_id: AgentId = None,
+        session_id: SessionId = None,
+        memory_type: Annotated[str | None, _enum(MemoryType, "Only this type.")] = None,
+        category: Annotated[str | None, _enum(Category, "Only this category.")] = None,
+        metadata: Annotated[
+            dict[str, Any] | None,
+            Field(description="Only memories whose metadata has these exact key/value pairs."),
+        ] = None,
+        since: Annotated[
+            str | None, Field(description="Only memories created at or after this ISO-8601 time.")
+        ] = None,
+        until: Annotated[
+            str | None, Field(description="Only memories created at or before this ISO-8601 time.")
+        ] = None,
+        limit: Annotated[
+            int,
+            Field(
+                description="How many results, 1..100.",
+                json_schema_extra={"minimum": 1, "maximum": 100},
+            ),
+        ] = 10,
+        min_score: Annotated[
+            float | None, Field(description="Drop results scoring below this.")
+        ] = None,
+        include_archived: Annotated[
+            bool, Field(description="Also search archived (aged-out) memories.")
+        ] = False,
+    ) -> Annotated[CallToolResult, SearchResult]:
+        """Find the memories that best answer a question, best first. Scope arguments filter:
+        user_id alone spans all of that user's agents and sessions."""
+        result = await _run(
+            _service(ctx).search,
+            query,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            memory_type=memory_type,
+            category=category,
+            metadata=metadata,
+            since=since,
+            until=until,
+            limit=limit,
+            min_score=min_score,
+            include_archived=include_archived,
+        )
+        lines = [f"{i}. [{h.score:.3f}] {_line(h.memory)}" for i, h in enumerate(result.results, 1)]
+        return _reply(result, "\n".join(lines) or "No matching memories.")
+
+    @mcp.tool(annotations=read_only)
+    async def get_memory(
+        ctx: Context, id: Annotated[str, Field(description="The memory's id.")]
+    ) -> Annotated[CallToolResult, MemoryResult]:
+        """Read one memory by id, with its scores and lifecycle state."""
+        result = await _run(_service(ctx).get, id)
+        return _reply(result, _line(result.memory))
+
+    @mcp.tool(annotations=read_only)
+    async def list_memories(
+        ctx: Context,
+        user_id: UserId = None,
+        agent_id: AgentId = None,
+        session_id: SessionId = None,
+        memory_type: Annotated[str | None, _enum(MemoryType, "Only this type.")] = None,
+        category: Annotated[str | None, _enum(Category, "Only this category.")] = None,
+        stage: Annotated[
+            str | None,
+            _enum(Stage, "Only this lifecycle stage; archived memories are listed only this way."),
+        ] = None,
+        limit: Annotated[
+            int, Field(description="Page size, 1..100.", json_schema_extra={"minimum": 1, "maximum": 100})
+        ] = 20,
+        offset: Annotated[int, Field(description="How many to skip, for paging.")] = 0,
+        order: Annotated[
+            str, _enum(ListOrder, "Newest created/updated, most important or most recently accessed first.")
+        ] = ListOrder.created.value,
+    ) -> Annotated[CallToolResult, ListResult]:
+        """Browse stored memories page by page, with the total that match."""
+        result = await _run(
+            _service(ctx).list,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            memory_type=memory_type,
+            category=category,
+            stage=stage,
+            limit=limit,
+            offset=offset,
+            order=order,
+        )
+        lines = [f"- {_line(m)}" for m in result.memories]
+        return _reply(result, f"{result.total} memories match.\n" + "\n".join(lines))
+
+    @mcp.tool(annotations=writes)
+    async def update_memory(
+        ctx: Context,
+        id: Annotated[str, Field(description="The memory's id.")],
+        content: Annotated[str | None, Field(description="New text.")] = None,
+        metadata: Annotated[
+            dict[str, Any] | None, Field(description="New metadata (replaces the old object).")
+        ] = None,
+        importance: Annotated[
+            float | None,
+            Field(description="New importance, 0..1.", json_schema_extra={"minimum": 0, "maximum": 1}),
+        ] = None,
+        memory_type: Annotated[str | None, _enum(MemoryType, "New type.")] = None,
+        category: Annotated[str | None, _enum(Category, "New category.")] = None,
+        lifecycle_stage: Annotated[
+            str | None, _enum(Stage, "'active' restores an archived memory.")
+        ] = None,
+    ) -> Annotated[CallToolResult, MemoryResult]:
+        """Correct or refine a memory. The previous version stays in its history."""
+        result = await _run(
+            _service(ctx).update,
+            id,
+            content=content,
+            metadata=metadata,
+            importance=importance,
+            memory_type=memory_type,
+            category=category,
+            lifecycle_stage=lifecycle_stage,
+        )
+        return _reply(result, f"Updated (version {result.memory.version}): {_line(result.memory)}")
+
+    @mcp.tool(annotations=ToolAnnotations(destructiveHint=True, openWorldHint=False))
+    async def delete_memory(
+        ctx: Context, id: Annotated[str, Field(description="The memory's id.")]
+    ) -> Annotated[CallToolResult, DeleteResult]:
+        """Forget a memory: it leaves search and lists; its history keeps a DELETE event."""
+        result = await _run(_service(ctx).delete, id)
+        return _reply(result, f"Deleted memory {result.id}.")
+
+    @mcp.tool(annotations=read_only)
+    async def memory_history(
+        ctx: Context, id: Annotated[str, Field(description="The memory's id.")]
+    ) -> Annotated[CallToolResult, HistoryResult]:
+        """Every change to a memory, oldest first (ADD, UPDATE, MERGE, ARCHIVE, RESTORE, DELETE),
+        each with the text, metadata and importance it had after that event."""
+        result = await _run(_service(ctx).history, id)
+        lines = [f"{e.at.isoformat()} {e.event.value}: {e.content}" for e in result.events]
+        return _reply(result, "\n".join(lines))
+
+    @mcp.tool(annotations=writes)
+    async def consolidate(
+        ctx: Context,
+        user_id: UserId = None,
+        agent_id: AgentId = None,
+        session_id: SessionId = None,
+        dry_run: Annotated[
+            bool, Field(description="Only report what would change; change nothing.")
+        ] = False,
+    ) -> Annotated[CallToolResult, ConsolidateResult]:
+        """Tidy memory within each scope: merge exact and near duplicates. Use dry_run first to
+        see the actions."""
+        result = await _run(
+            _service(ctx).consolidate,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            dry_run=dry_run,
+        )
+        head = "Would merge" if result.dry_run else "Merged"
+        return _reply(result, f"{head} {result.duplicates_merged} duplicates (run {result.run_id}).")
+
+    @mcp.tool(annotations=read_only)
+    async def stats(
+        ctx: Context, user_id: UserId = None, agent_id: AgentId = None, session_id: SessionId = None
+    ) -> Annotated[CallToolResult, StatsResult]:
+        """Counts of stored memories by user, type, category, stage and retention, their age,
+        average importance and the state of the index."""
+        result = await _run(
+            _service(ctx).stats, user_id=user_id, agent_id=agent_id, session_id=session_id
+        )
+        return _reply(
+            result,
+            f"{result.total_memories} memories, {result.vectors_indexed} vectors indexed, "
+            f"{result.pending_index} pending; average importance {result.average_importance}.",
+        )
+
+
+def warm_up_in_background(service: MemoryService) -> threading.Thread:
+    """Load the model and reconcile the index without delaying the MCP handshake."""
+
+    def run() -> None:
+        try:
+            service.warm_up()
+        except Exception:
+            logger.exception("warm-up failed; tool calls will report the cause")
+
+    thread = threading.Thread(target=run, name="warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(settings: Settings, service: MemoryService) -> None:
+    """Run the server on the configured transport until the client or a signal stops it."""
+    mcp = create_server(service)
+    warm_up_in_background(service)
+    cfg = settings.server
+    if cfg.transport == "stdio":
+        mcp.run("stdio")
+    elif cfg.transport == "sse":
+        mcp.run("sse", host=cfg.host, port=cfg.port)
+    else:
+        mcp.run("streamable-http", host=cfg.host, port=cfg.port)

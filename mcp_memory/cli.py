@@ -25,9 +25,17 @@ Run `mcp-memory serve` from your MCP client's configuration (stdio), or with
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="TOML config file (default: $MCP_MEMORY_CONFIG, then the user config dir)")
-    common.add_argument("--data-dir", metavar="DIR", help="where memories are stored (default: the user data dir)")
-    common.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log verbosity on stderr")
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="TOML config file (default: $MCP_MEMORY_CONFIG, then the user config dir)",
+    )
+    common.add_argument(
+        "--data-dir", metavar="DIR", help="where memories are stored (default: the user data dir)"
+    )
+    common.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log verbosity on stderr"
+    )
 
     parser = argparse.ArgumentParser(
         prog="mcp-memory",
@@ -38,8 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mcp-memory {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", parents=[common], help="run the MCP server (stdio by default)")
-    serve.add_argument("--transport", choices=["stdio", "sse", "http"], help="stdio (default), sse (at /sse) or http (streamable HTTP at /mcp)")
+    serve = commands.add_parser(
+        "serve", parents=[common], help="run the MCP server (stdio by default)"
+    )
+    serve.add_argument(
+        "--transport",
+        choices=["stdio", "sse", "http"],
+        help="stdio (default), sse (at /sse) or http (streamable HTTP at /mcp)",
+    )
     serve.add_argument("--host", help="address to bind for sse/http (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port for sse/http (default 8765)")
 
@@ -47,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     _scope_args(stats)
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    consolidate = commands.add_parser("consolidate", parents=[common], help="merge duplicate memories")
+    consolidate = commands.add_parser(
+        "consolidate", parents=[common], help="merge duplicate memories"
+    )
     _scope_args(consolidate)
     consolidate.add_argument("--dry-run", action="store_true", help="only report what would change")
     consolidate.add_argument("--json", action="store_true", help="print JSON instead of a summary")
@@ -73,9 +89,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     }
     settings = load_settings(args.config, **overrides)
     if server:
-        settings = settings.model_copy(
-            update={"server": settings.server.model_copy(update=server)}
-        )
+        settings = settings.model_copy(update={"server": settings.server.model_copy(update=server)})
     return settings
 
 
@@ -159,7 +173,9 @@ def cmd_consolidate(settings: Settings, args: argparse.Namespace) -> int:
     head = "Would merge" if result.dry_run else "Merged"
     print(f"{head} {result.duplicates_merged} duplicate memories (run {result.run_id}).")
     for action in result.actions:
-        print(f"  {action.action}: keep {action.memory_id} <- {', '.join(action.other_ids)} ({action.reason})")
+        print(
+            f"  {action.action}: keep {action.memory_id} <- {', '.join(action.other_ids)} ({action.reason})"
+        )
     return 0
 
 

@@ -11,8 +11,8 @@ takes explicit arguments.
 from __future__ import annotations
 
 import os
-from contextvars import ContextVar
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 

@@ -37,8 +37,11 @@ class Merge:
 def plan_merges(
     memories: Sequence[Memory], vectors: dict[str, np.ndarray], near_threshold: float
 ) -> list[Merge]:
-    """Exact then near duplicate groups among memories of one scope, oldest first."""
-    ordered = sorted(memories, key=lambda m: (m.created_at, m.id))
+    """Exact then near duplicate groups among memories of one scope, oldest first.
+
+    ``memories`` come in insertion order; the sort is stable, so equal times keep that order.
+    """
+    ordered = sorted(memories, key=lambda m: m.created_at)
     merges: list[Merge] = []
     by_hash: dict[str, list[Memory]] = {}
     for memory in ordered:
@@ -48,7 +51,7 @@ def plan_merges(
         survivors.append(group[0])
         if len(group) > 1:
             merges.append(Merge(group[0].id, tuple(m.id for m in group[1:]), "exact"))
-    survivors.sort(key=lambda m: (m.created_at, m.id))
+    survivors.sort(key=lambda m: m.created_at)
     merges.extend(_near_groups([m for m in survivors if m.id in vectors], vectors, near_threshold))
     return merges
 
@@ -84,7 +87,7 @@ def merged(keep: Memory, absorbed: Sequence[Memory], now: datetime) -> Memory:
     """The memory that results from folding ``absorbed`` into ``keep``."""
     group = [keep, *absorbed]
     metadata: dict = {}
-    for memory in reversed(sorted(group, key=lambda m: (m.created_at, m.id))):
+    for memory in reversed(group):
         metadata.update(memory.metadata)
     accessed = [m.last_accessed for m in group if m.last_accessed]
     return keep.model_copy(

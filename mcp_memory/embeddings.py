@@ -98,7 +98,9 @@ class SentenceTransformerEmbedder:
         """Begin loading the model in a background thread (idempotent)."""
         with self._start_lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._load, name="embedder-load", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._load, name="embedder-load", daemon=True
+                )
                 self._thread.start()
 
     def _load(self) -> None:
@@ -108,9 +110,7 @@ class SentenceTransformerEmbedder:
             from sentence_transformers import SentenceTransformer
 
             model = SentenceTransformer(resolve_model_path(self._name), device=self._device)
-            get_dim = getattr(model, "get_embedding_dimension", None) or getattr(
-                model, "get_sentence_embedding_dimension"
-            )
+            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
             self._dimension = int(get_dim())
             model.encode(["warm up"], normalize_embeddings=True, show_progress_bar=False)
             self._model = model

@@ -19,7 +19,10 @@ CHROMA_DIR = "chroma"
 def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     cfg = settings.embedding
     return SentenceTransformerEmbedder(
-        cfg.model, device=cfg.device, batch_size=cfg.batch_size, query_cache_size=cfg.query_cache_size
+        cfg.model,
+        device=cfg.device,
+        batch_size=cfg.batch_size,
+        query_cache_size=cfg.query_cache_size,
     )
 
 

@@ -111,7 +111,7 @@ _ORDER_SQL = {
 class MemoryFilter:
     """Which memories a query matches; every field left empty matches anything."""
 
-    scope: Scope = Scope()
+    scope: Scope = field(default_factory=Scope)
     memory_type: str | None = None
     category: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -225,7 +225,11 @@ class Ledger:
         processes adding the same text at once still store it once).
         """
         with self.transaction() as conn:
-            user, agent, session = memory.user_id or "", memory.agent_id or "", memory.session_id or ""
+            user, agent, session = (
+                memory.user_id or "",
+                memory.agent_id or "",
+                memory.session_id or "",
+            )
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM memories WHERE content_hash = ? AND user_id = ? "
                 "AND agent_id = ? AND session_id = ? ORDER BY seq LIMIT 1",
@@ -491,9 +495,7 @@ class Ledger:
 
     def size_bytes(self) -> int:
         return sum(
-            p.stat().st_size
-            for p in self.path.parent.glob(self.path.name + "*")
-            if p.is_file()
+            p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file()
         )
 
 

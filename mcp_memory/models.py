@@ -124,7 +124,9 @@ class SearchHit(BaseModel):
 
     id: str
     content: str
-    score: float = Field(description="Final ranking score (relevance plus boosts), higher is better.")
+    score: float = Field(
+        description="Final ranking score (relevance plus boosts), higher is better."
+    )
     similarity: float = Field(description="Cosine similarity of the query and the memory text.")
     memory: Memory
 
@@ -179,7 +181,9 @@ class HistoryResult(BaseModel):
 class ConsolidationAction(BaseModel):
     """One change a consolidation run made (or, in a dry run, would make)."""
 
-    action: str = Field(description="merge, remove_redundant, boost, decay, stage, archive, delete.")
+    action: str = Field(
+        description="merge, remove_redundant, boost, decay, stage, archive, delete."
+    )
     memory_id: str = Field(description="The memory kept or changed.")
     other_ids: list[str] = Field(default_factory=list, description="Memories absorbed or removed.")
     before: dict[str, Any] = Field(default_factory=dict)

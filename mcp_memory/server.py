@@ -82,7 +82,7 @@ MetadataArg = Annotated[
     dict[str, Any] | None,
     Field(
         description="JSON object of extra fields; values are strings, numbers, booleans or "
-        "lists of those, e.g. {\"project\": \"alpha\", \"tags\": [\"db\"]}."
+        'lists of those, e.g. {"project": "alpha", "tags": ["db"]}.'
     ),
 ]
 
@@ -120,14 +120,12 @@ def create_server(service: MemoryService) -> MCPServer:
     async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
         yield AppState(service)
 
-    mcp = MCPServer(
-        "mcp-memory", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan
-    )
+    mcp = MCPServer("mcp-memory", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
     _register_tools(mcp)
     return mcp
 
 
-def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function per tool
+def _register_tools(mcp: MCPServer) -> None:
     read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
     writes = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
 
@@ -263,11 +261,17 @@ def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function 
             _enum(Stage, "Only this lifecycle stage; archived memories are listed only this way."),
         ] = None,
         limit: Annotated[
-            int, Field(description="Page size, 1..100.", json_schema_extra={"minimum": 1, "maximum": 100})
+            int,
+            Field(
+                description="Page size, 1..100.", json_schema_extra={"minimum": 1, "maximum": 100}
+            ),
         ] = 20,
         offset: Annotated[int, Field(description="How many to skip, for paging.")] = 0,
         order: Annotated[
-            str, _enum(ListOrder, "Newest created/updated, most important or most recently accessed first.")
+            str,
+            _enum(
+                ListOrder, "Newest created/updated, most important or most recently accessed first."
+            ),
         ] = ListOrder.created.value,
     ) -> Annotated[CallToolResult, ListResult]:
         """Browse stored memories page by page, with the total that match."""
@@ -296,7 +300,9 @@ def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function 
         ] = None,
         importance: Annotated[
             float | None,
-            Field(description="New importance, 0..1.", json_schema_extra={"minimum": 0, "maximum": 1}),
+            Field(
+                description="New importance, 0..1.", json_schema_extra={"minimum": 0, "maximum": 1}
+            ),
         ] = None,
         memory_type: Annotated[str | None, _enum(MemoryType, "New type.")] = None,
         category: Annotated[str | None, _enum(Category, "New category.")] = None,
@@ -355,7 +361,9 @@ def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function 
             dry_run=dry_run,
         )
         head = "Would merge" if result.dry_run else "Merged"
-        return _reply(result, f"{head} {result.duplicates_merged} duplicates (run {result.run_id}).")
+        return _reply(
+            result, f"{head} {result.duplicates_merged} duplicates (run {result.run_id})."
+        )
 
     @mcp.tool(annotations=read_only)
     async def stats(

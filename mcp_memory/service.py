@@ -237,7 +237,9 @@ class MemoryService:
         now = self.clock()
         text = validation.content(query, self.policy.limits, field="query")
         limit = validation.limit(limit, self.policy.limits)
-        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float))):
+        if min_score is not None and (
+            isinstance(min_score, bool) or not isinstance(min_score, (int, float))
+        ):
             raise InvalidInput("min_score must be a number")
         flt = self._filter(
             user_id, agent_id, session_id, memory_type, category, metadata, since, until, now,
@@ -400,7 +402,9 @@ class MemoryService:
         if category is not None:
             changes["category"] = validation.choice(category, Category, "category")
         if lifecycle_stage is not None:
-            changes["lifecycle_stage"] = validation.choice(lifecycle_stage, Stage, "lifecycle_stage")
+            changes["lifecycle_stage"] = validation.choice(
+                lifecycle_stage, Stage, "lifecycle_stage"
+            )
         old = self._existing(memory_id)
         if not changes:
             raise InvalidInput(
@@ -448,7 +452,9 @@ class MemoryService:
     ) -> StatsResult:
         """Counts and distributions over the memories in the given scope (all stages)."""
         now = self.clock()
-        flt = MemoryFilter(scope=validation.scope(self.policy.limits, user_id, agent_id, session_id))
+        flt = MemoryFilter(
+            scope=validation.scope(self.policy.limits, user_id, agent_id, session_id)
+        )
         agg = self.ledger.stats(flt)
         day, week, month = self.ledger.count_created_since(
             flt, [now - timedelta(days=1), now - timedelta(days=7), now - timedelta(days=30)]
@@ -461,7 +467,10 @@ class MemoryService:
             by_stage=agg["by_stage"],
             by_retention=agg["by_retention"],
             age_distribution=AgeDistribution(
-                last_24h=day, last_week=week - day, last_month=month - week, older=agg["total"] - month
+                last_24h=day,
+                last_week=week - day,
+                last_month=month - week,
+                older=agg["total"] - month,
             ),
             average_importance=round(agg["average_importance"], 4),
             vectors_indexed=self.index.count(),
@@ -516,7 +525,8 @@ class MemoryService:
             other_ids=list(merge.absorbed),
             before={"content": keep.content, "importance_score": keep.importance_score},
             after={"content": new.content, "importance_score": new.importance_score},
-            reason=f"{merge.kind} duplicate" + ("" if merge.kind == "exact" else f" (cosine {merge.similarity:.3f})"),
+            reason=f"{merge.kind} duplicate"
+            + ("" if merge.kind == "exact" else f" (cosine {merge.similarity:.3f})"),
         )
         if dry_run:
             return action

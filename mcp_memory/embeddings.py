@@ -110,7 +110,10 @@ class SentenceTransformerEmbedder:
             from sentence_transformers import SentenceTransformer
 
             model = SentenceTransformer(resolve_model_path(self._name), device=self._device)
-            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            get_dim = (
+                getattr(model, "get_embedding_dimension", None)
+                or model.get_sentence_embedding_dimension
+            )
             self._dimension = int(get_dim())
             model.encode(["warm up"], normalize_embeddings=True, show_progress_bar=False)
             self._model = model

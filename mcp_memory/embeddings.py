@@ -107,7 +107,11 @@ class SentenceTransformerEmbedder:
         try:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
 
             model = SentenceTransformer(resolve_model_path(self._name), device=self._device)
             get_dim = (

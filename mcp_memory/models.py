@@ -215,6 +215,20 @@ class AgeDistribution(BaseModel):
     older: int = 0
 
 
+class IndexReport(BaseModel):
+    """How the vector index compares with the ledger (which is the truth)."""
+
+    memories: int = Field(description="Memories in the ledger.")
+    vectors: int = Field(description="Vectors in the index.")
+    pending: int = Field(description="Index changes queued and not yet applied.")
+    missing: list[str] = Field(default_factory=list, description="Memories with no vector.")
+    orphans: list[str] = Field(default_factory=list, description="Vectors with no memory.")
+
+    @property
+    def agrees(self) -> bool:
+        return not self.missing and not self.orphans and self.pending == 0
+
+
 class StatsResult(BaseModel):
     """Reply of stats, over the memories the scope filter matches."""
 

@@ -41,6 +41,7 @@ from mcp_memory.models import (
     DeleteResult,
     EventKind,
     HistoryResult,
+    IndexReport,
     ListOrder,
     ListResult,
     Memory,
@@ -119,6 +120,28 @@ class MemoryService:
             self._apply_index(entries)
             done += len(entries)
         return done
+
+    def index_report(self) -> IndexReport:
+        """Compare every ledger id with every vector id (a full scan: for doctor, not hot paths)."""
+        ledger_ids = set(self.ledger.ids(MemoryFilter()))
+        vector_ids = set(self.index.all_ids())
+        return IndexReport(
+            memories=len(ledger_ids),
+            vectors=len(vector_ids),
+            pending=self.ledger.count_pending(),
+            missing=sorted(ledger_ids - vector_ids),
+            orphans=sorted(vector_ids - ledger_ids),
+        )
+
+    def repair_index(self) -> IndexReport:
+        """Apply queued changes, embed missing memories, drop orphan vectors; report the result."""
+        self.sync_index()
+        report = self.index_report()
+        for start in range(0, len(report.missing), 256):
+            chunk = report.missing[start : start + 256]
+            self._apply_index([(mid, "upsert") for mid in chunk])
+        self.index.delete(report.orphans)
+        return self.index_report()
 
     def _apply_index(
         self, entries: Sequence[tuple[str, str]], vectors: dict[str, np.ndarray] | None = None

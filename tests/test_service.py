@@ -238,3 +238,23 @@ def test_start_up_finishes_index_work_a_crash_left(settings, embedder, clock, se
     )
     assert reopened.index.existing_ids([orphan]) == set()
     reopened.close()
+
+
+def test_index_report_and_repair(service, alice):
+    assert service.index_report().agrees
+    service.index.delete([alice["car"]])  # a vector lost behind the ledger's back
+    service.index.upsert([_stray_vector(service)])  # and a ghost the ledger never had
+    report = service.index_report()
+    assert report.missing == [alice["car"]] and report.orphans == ["ghost0001"]
+    assert not report.agrees
+    repaired = service.repair_index()
+    assert repaired.agrees and repaired.vectors == repaired.memories == len(FACTS)
+    assert service.search(QUESTIONS["car"], user_id="alice", limit=1).results[0].id == alice["car"]
+
+
+def _stray_vector(service):
+    from mcp_memory.vectors import VectorRecord
+
+    return VectorRecord(
+        id="ghost0001", vector=service.embedder.embed_query("ghost"), user_id="alice"
+    )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_memory.clock import from_iso, to_iso
+from mcp_memory.errors import Conflict
 from mcp_memory.models import EventKind, HistoryEvent, ListOrder, Memory, Scope, Stage
 
 MIGRATIONS: list[str] = [
@@ -90,6 +91,30 @@ MIGRATIONS: list[str] = [
         INSERT INTO memories_fts(rowid, content) VALUES (new.seq, new.content);
     END;
     INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');
+    """,
+    # 3: lifecycle: an access log (for the access boost, pruned by age) and the consolidation
+    # journal: each run, and for each memory it touched the full prior row, for undo.
+    """
+    CREATE TABLE access_log (memory_id TEXT NOT NULL, at TEXT NOT NULL);
+    CREATE INDEX ix_access_log ON access_log(memory_id, at);
+    CREATE INDEX ix_access_log_at ON access_log(at);
+    CREATE TABLE consolidation_runs (
+        run_id TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        undone_at TEXT
+    );
+    CREATE INDEX ix_runs_at ON consolidation_runs(at);
+    CREATE TABLE consolidation_journal (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        prior TEXT NOT NULL,
+        final_version INTEGER,
+        final_access_count INTEGER
+    );
+    CREATE INDEX ix_journal_run ON consolidation_journal(run_id, seq);
     """,
 ]
 
@@ -291,11 +316,13 @@ class Ledger:
         if not ids:
             return
         with self.transaction() as conn:
+            rows = [(to_iso(at), memory_id) for memory_id in ids]
             conn.executemany(
                 "UPDATE memories SET access_count = access_count + 1, last_accessed = ? "
                 "WHERE id = ?",
-                [(to_iso(at), memory_id) for memory_id in ids],
+                rows,
             )
+            conn.executemany("INSERT INTO access_log (at, memory_id) VALUES (?, ?)", rows)
 
     def _update_row(self, conn: sqlite3.Connection, memory: Memory, content_hash: str) -> None:
         values = _row_values(memory)
@@ -497,6 +524,163 @@ class Ledger:
         )
 
 
+    # -- lifecycle: access log, consolidation journal, batches -------------------------------
+
+    def accesses_since(self, ids: Sequence[str], since: datetime) -> dict[str, list[datetime]]:
+        """The access times (search hits and gets) of these memories at or after ``since``."""
+        found: dict[str, list[datetime]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            rows = self._read(
+                f"SELECT memory_id, at FROM access_log WHERE memory_id IN "
+                f"({','.join('?' * len(chunk))}) AND at >= ? ORDER BY at",
+                [*chunk, to_iso(since)],
+            )
+            for row in rows:
+                found.setdefault(row[0], []).append(from_iso(row[1]))
+        return found
+
+    def lifecycle_events(self, ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        """RESTORE, ARCHIVE and UPDATE events of these memories, oldest first, leaving out
+        those written by an undo and those of consolidation runs that were undone."""
+        undone_sql = "SELECT run_id FROM consolidation_runs WHERE undone_at IS NOT NULL"
+        undone = {row[0] for row in self._read(undone_sql)}
+        found: dict[str, list[HistoryEvent]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            rows = self._read(
+                "SELECT memory_id, event, at, details FROM history WHERE memory_id IN "
+                f"({','.join('?' * len(chunk))}) AND event IN ('RESTORE', 'ARCHIVE', 'UPDATE') "
+                "ORDER BY seq",
+                chunk,
+            )
+            for row in rows:
+                details = json.loads(row["details"])
+                if "undo" in details or details.get("run_id") in undone:
+                    continue
+                event = HistoryEvent(
+                    event=EventKind(row["event"]), at=from_iso(row["at"]), details=details
+                )
+                found.setdefault(row["memory_id"], []).append(event)
+        return found
+
+    def record_run(
+        self, run: RunRecord, writes: Sequence[RowWrite], journal: Sequence[JournalEntry]
+    ) -> None:
+        """Apply a consolidation run's writes and journal it, in one transaction.
+
+        Raises ``Conflict`` (changing nothing) if a memory changed since the run was planned.
+        """
+        with self.transaction() as conn:
+            self._expect(conn, {e.prior.id: e.prior.version for e in journal})
+            self._apply_writes(conn, writes)
+            conn.execute(
+                "INSERT INTO consolidation_runs (run_id, at, scope, summary) VALUES (?, ?, ?, ?)",
+                (run.run_id, to_iso(run.at), json.dumps(run.scope), json.dumps(run.summary)),
+            )
+            rows = [
+                (run.run_id, e.prior.id, e.prior.model_dump_json(), e.final_version, e.final_count)
+                for e in journal
+            ]
+            conn.executemany(
+                "INSERT INTO consolidation_journal (run_id, memory_id, prior, final_version, "
+                "final_access_count) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def run(self, run_id: str) -> tuple[RunRecord, list[JournalEntry]] | None:
+        """A journaled run and, per memory it touched, the prior row and final version."""
+        rows = self._read(
+            "SELECT run_id, at, scope, summary, undone_at FROM consolidation_runs WHERE run_id = ?",
+            (run_id,),
+        )
+        if not rows:
+            return None
+        entries = self._read(
+            "SELECT prior, final_version, final_access_count FROM consolidation_journal "
+            "WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        journal = [
+            JournalEntry(Memory.model_validate_json(row[0]), row[1], row[2]) for row in entries
+        ]
+        return _to_run(rows[0]), journal
+
+    def recent_runs(self, limit: int = 50) -> list[RunRecord]:
+        """The latest journaled runs, newest first."""
+        rows = self._read(
+            "SELECT run_id, at, scope, summary, undone_at FROM consolidation_runs "
+            "ORDER BY at DESC, rowid DESC LIMIT ?",
+            (limit,),
+        )
+        return [_to_run(row) for row in rows]
+
+    def undo_run(
+        self, run_id: str, writes: Sequence[RowWrite], expect: dict[str, int | None], at: datetime
+    ) -> None:
+        """Apply the writes that reverse a run and mark it undone, in one transaction.
+
+        ``expect`` maps each memory to the version it must still have (None: must be absent);
+        raises ``Conflict`` (changing nothing) otherwise, or if the run was undone meanwhile.
+        """
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT undone_at FROM consolidation_runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None or row[0] is not None:
+                raise Conflict(f"consolidation run '{run_id}' was already undone or pruned")
+            self._expect(conn, expect)
+            self._apply_writes(conn, writes)
+            conn.execute(
+                "UPDATE consolidation_runs SET undone_at = ? WHERE run_id = ?", (to_iso(at), run_id)
+            )
+
+    def prune_lifecycle(self, accesses_before: datetime, runs_before: datetime) -> None:
+        """Forget access times and journaled runs older than the given moments."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM access_log WHERE at < ?", (to_iso(accesses_before),))
+            old = "SELECT run_id FROM consolidation_runs WHERE at < ?"
+            conn.execute(
+                f"DELETE FROM consolidation_journal WHERE run_id IN ({old})",
+                (to_iso(runs_before),),
+            )
+            conn.execute("DELETE FROM consolidation_runs WHERE at < ?", (to_iso(runs_before),))
+
+    @staticmethod
+    def _expect(conn: sqlite3.Connection, expect: dict[str, int | None]) -> None:
+        ids = list(expect)
+        current: dict[str, int] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = conn.execute(
+                f"SELECT id, version FROM memories WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            current.update((row[0], row[1]) for row in rows)
+        changed = sorted(i for i, version in expect.items() if current.get(i) != version)
+        if changed:
+            raise Conflict(
+                f"memories {', '.join(changed[:5])} changed since this was planned (an update, "
+                "a delete or another consolidation run); nothing was changed: run it again"
+            )
+
+    def _apply_writes(self, conn: sqlite3.Connection, writes: Sequence[RowWrite]) -> None:
+        for write in writes:
+            if write.op == "insert":
+                conn.execute(
+                    f"INSERT INTO memories (content_hash, {_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (write.content_hash, *_row_values(write.memory)),
+                )
+            elif write.op == "delete":
+                conn.execute("DELETE FROM memories WHERE id = ?", (write.memory.id,))
+            else:
+                self._update_row(conn, write.memory, write.content_hash)
+            self._event(conn, write.memory, write.event, write.at, write.details)
+            if write.index is not None:
+                self._enqueue(conn, write.memory.id, write.index, write.at)
+
+
 def _row_values(memory: Memory) -> tuple[Any, ...]:
     return (
         memory.id,
@@ -551,3 +735,48 @@ def _split_sql(script: str) -> list[str]:
     if "\n".join(current).strip():
         statements.append("\n".join(current))
     return statements
+
+
+@dataclass(frozen=True)
+class RowWrite:
+    """One row change of a batch: ``memory`` as it becomes (for a delete: as it was), the
+    history event to record, and what the vector index must do (``upsert``, ``delete``, None)."""
+
+    op: str  # "save", "insert" or "delete"
+    memory: Memory
+    content_hash: str
+    event: EventKind
+    at: datetime
+    details: dict[str, Any]
+    index: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """A memory a run touched: its row before the run, and the version and access count the
+    run left it with (None: the run removed it)."""
+
+    prior: Memory
+    final_version: int | None
+    final_count: int | None  # access count
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A journaled consolidation run: its scope filter, its reply, and when it was undone."""
+
+    run_id: str
+    at: datetime
+    scope: dict[str, str | None]
+    summary: dict[str, Any]
+    undone_at: datetime | None = None
+
+
+def _to_run(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        at=from_iso(row[1]),
+        scope=json.loads(row[2]),
+        summary=json.loads(row[3]),
+        undone_at=from_iso(row[4]) if row[4] else None,
+    )

@@ -171,8 +171,10 @@ class Consolidator:
     def undo(self, run_id: str, scope: Scope) -> ConsolidateResult:
         """Put back every memory a run touched as it was before, and mark the run undone.
 
-        Accesses counted after the run are kept. Refused (``Conflict``) when a memory the run
-        touched changed since: undo the later run or change first.
+        Rows come back exactly, version and ``updated_at`` included (so an earlier run can be
+        undone next), keeping only the accesses counted since; history records the undo.
+        Refused (``Conflict``) when a memory the run touched changed since: undo the later run
+        or change first.
         """
         if not isinstance(run_id, str) or not ID_PATTERN.match(run_id):
             raise InvalidInput("undo must be a run_id returned by consolidate")
@@ -262,9 +264,8 @@ def _undo_write(
     prior = entry.prior
     details = {"undo": run_id}
     if current is None:
-        restored = prior.model_copy(update={"version": prior.version + 1, "updated_at": now})
         return RowWrite(
-            "insert", restored, content_hash(prior.content), EventKind.RESTORE, now, details,
+            "insert", prior, content_hash(prior.content), EventKind.RESTORE, now, details,
             "upsert",
         )  # fmt: skip
     new_accesses = max(0, current.access_count - (entry.final_count or 0))
@@ -272,8 +273,6 @@ def _undo_write(
         update={
             "access_count": prior.access_count + new_accesses,
             "last_accessed": current.last_accessed if new_accesses else prior.last_accessed,
-            "version": current.version + 1,
-            "updated_at": now,
         }
     )
     event = EventKind.UPDATE

@@ -25,7 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from mcp_memory import __version__
+from mcp_memory import __version__, schedule
 from mcp_memory.config import Settings
 from mcp_memory.errors import MemoryServiceError
 from mcp_memory.models import (
@@ -40,6 +40,7 @@ from mcp_memory.models import (
     MemoryResult,
     MemoryType,
     Retention,
+    Scope,
     SearchResult,
     Stage,
     StatsResult,
@@ -344,18 +345,24 @@ def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function 
         dry_run: Annotated[
             bool, Field(description="Only report what would change; change nothing.")
         ] = False,
+        undo: Annotated[
+            str | None,
+            Field(description="A run_id from an earlier consolidate: put back what it changed."),
+        ] = None,
     ) -> Annotated[CallToolResult, ConsolidateResult]:
-        """Tidy memory within each scope: merge exact and near duplicates. Use dry_run first to
-        see the actions."""
+        """Tidy memory within each scope: merge duplicates and redundant texts, boost often-used
+        memories, decay old ones, move lifecycle stages, archive aged-out or excess memories and
+        delete long-archived unimportant ones. Every run is journaled and can be undone with
+        undo=run_id. Use dry_run first to see the actions."""
         result = await _run(
             _service(ctx).consolidate,
             user_id=user_id,
             agent_id=agent_id,
             session_id=session_id,
             dry_run=dry_run,
+            undo=undo,
         )
-        head = "Would merge" if result.dry_run else "Merged"
-        return _reply(result, f"{head} {result.duplicates_merged} duplicates (run {result.run_id}).")
+        return _reply(result, consolidate_summary(result))
 
     @mcp.tool(annotations=read_only)
     async def stats(
@@ -393,8 +400,56 @@ def serve(settings: Settings, service: MemoryService) -> None:
     warm_up_in_background(service)
     cfg = settings.server
     if cfg.transport == "stdio":
-        mcp.run("stdio")
+        run = mcp.run_stdio_async
     elif cfg.transport == "sse":
-        mcp.run("sse", host=cfg.host, port=cfg.port)
+        run = partial(mcp.run_sse_async, host=cfg.host, port=cfg.port)
     else:
-        mcp.run("streamable-http", host=cfg.host, port=cfg.port)
+        run = partial(mcp.run_streamable_http_async, host=cfg.host, port=cfg.port)
+    anyio.run(with_schedule, settings, service, run)
+
+
+def schedule_hours(settings: Settings) -> float:
+    """Hours between background consolidation runs for this transport (0: none). Never in a
+    stdio session unless ``consolidation.schedule.in_stdio`` allows it."""
+    schedule = settings.consolidation.schedule
+    if settings.server.transport == "stdio" and not schedule.in_stdio:
+        return 0.0
+    return schedule.every_hours
+
+
+async def with_schedule(
+    settings: Settings, service: MemoryService, run: Callable[[], Any]
+) -> None:
+    """Serve with ``run``, consolidating every scope on the configured schedule meanwhile."""
+    every = schedule_hours(settings) * 3600
+
+    def job() -> None:
+        result = service.consolidate()
+        logger.info("scheduled consolidation: %s", consolidate_summary(result))
+
+    last = service.consolidator.last_run(Scope()) if every else None
+    delay = schedule.first_delay(last.at if last else None, service.clock(), every)
+    await schedule.alongside(run, job, every, delay)
+
+
+def consolidate_summary(
+    result: ConsolidateResult, undo_hint: str = "consolidate(undo='{}')"
+) -> str:
+    """One line saying what a consolidate call did (or would do, or undid)."""
+    counts = ", ".join(
+        f"{label} {getattr(result, field)}"
+        for field, label in (
+            ("duplicates_merged", "merged"),
+            ("redundancies_eliminated", "redundant removed"),
+            ("importance_boosted", "boosted"),
+            ("decayed", "decayed"),
+            ("stages_updated", "stages moved"),
+            ("archived", "archived"),
+            ("deleted", "deleted"),
+        )
+    )
+    if result.undone:
+        return f"Undid run {result.run_id} ({counts}): its memories are back as they were."
+    head = "Dry run, nothing changed" if result.dry_run else f"Run {result.run_id}"
+    tail = "" if result.dry_run else "; undo with " + undo_hint.format(result.run_id)
+    return f"{head}: {counts}{tail}."

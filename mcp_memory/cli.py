@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     _scope_args(stats)
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    consolidate = commands.add_parser("consolidate", parents=[common], help="merge duplicate memories")
+    consolidate = commands.add_parser("consolidate", parents=[common], help="tidy memories (journaled, undoable)")
     _scope_args(consolidate)
     consolidate.add_argument("--dry-run", action="store_true", help="only report what would change")
     consolidate.add_argument("--undo", metavar="RUN_ID", help="reverse a journaled run")

@@ -75,7 +75,10 @@ class Action:
     details: dict[str, Any] = field(default_factory=dict)
 
     def public(self) -> ConsolidationAction:
-        """The action as the consolidate reply shows it: the fields it changes, before/after."""
+        """The action as the consolidate reply shows it: the fields it changes, before/after.
+
+        Access counts are left out, so that reads between a dry run and a real run (which
+        count as accesses) do not make their reports differ; the journal keeps them."""
         keys = _SHOWN[self.kind]
         return ConsolidationAction(
             action=self.kind,
@@ -87,7 +90,7 @@ class Action:
         )
 
 
-_MERGED_FIELDS = ("content", "importance_score", "metadata", "access_count", "lifecycle_stage")
+_MERGED_FIELDS = ("content", "importance_score", "metadata", "lifecycle_stage")
 _SHOWN = {
     MERGE: _MERGED_FIELDS,
     REDUNDANT: _MERGED_FIELDS,

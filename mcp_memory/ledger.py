@@ -523,7 +523,6 @@ class Ledger:
             if p.is_file()
         )
 
-
     # -- lifecycle: access log, consolidation journal, batches -------------------------------
 
     def accesses_since(self, ids: Sequence[str], since: datetime) -> dict[str, list[datetime]]:

@@ -417,9 +417,7 @@ def schedule_hours(settings: Settings) -> float:
     return schedule.every_hours
 
 
-async def with_schedule(
-    settings: Settings, service: MemoryService, run: Callable[[], Any]
-) -> None:
+async def with_schedule(settings: Settings, service: MemoryService, run: Callable[[], Any]) -> None:
     """Serve with ``run``, consolidating every scope on the configured schedule meanwhile."""
     every = schedule_hours(settings) * 3600
 
@@ -436,20 +434,21 @@ def consolidate_summary(
     result: ConsolidateResult, undo_hint: str = "consolidate(undo='{}')"
 ) -> str:
     """One line saying what a consolidate call did (or would do, or undid)."""
+    done = not result.dry_run
     counts = ", ".join(
-        f"{label} {getattr(result, field)}"
-        for field, label in (
-            ("duplicates_merged", "merged"),
-            ("redundancies_eliminated", "redundant removed"),
-            ("importance_boosted", "boosted"),
-            ("decayed", "decayed"),
-            ("stages_updated", "stages moved"),
-            ("archived", "archived"),
-            ("deleted", "deleted"),
+        f"{past if done else present} {getattr(result, field)}{noun}"
+        for field, present, past, noun in (
+            ("duplicates_merged", "Would merge", "Merged", " duplicates"),
+            ("redundancies_eliminated", "remove", "removed", " redundant"),
+            ("importance_boosted", "boost", "boosted", ""),
+            ("decayed", "decay", "decayed", ""),
+            ("stages_updated", "move", "moved", " stages"),
+            ("archived", "archive", "archived", ""),
+            ("deleted", "delete", "deleted", ""),
         )
     )
     if result.undone:
-        return f"Undid run {result.run_id} ({counts}): its memories are back as they were."
-    head = "Dry run, nothing changed" if result.dry_run else f"Run {result.run_id}"
-    tail = "" if result.dry_run else "; undo with " + undo_hint.format(result.run_id)
-    return f"{head}: {counts}{tail}."
+        return f"Undid run {result.run_id}, which {counts[0].lower()}{counts[1:]}."
+    if result.dry_run:
+        return f"{counts} (dry run: nothing changed)."
+    return f"{counts} (run {result.run_id}; undo with {undo_hint.format(result.run_id)})."

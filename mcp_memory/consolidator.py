@@ -78,8 +78,10 @@ class Consolidator:
             if dry_run:
                 return result
             journal = _journal(actions)
+            counts = {c: getattr(result, c) for c in COUNTERS.values()}
+            summary = result.model_dump(mode="json")
             self.ledger.record_run(
-                RunRecord(result.run_id, now, scope.model_dump(), result.model_dump(mode="json")),
+                RunRecord(result.run_id, now, scope.model_dump(), counts, summary),
                 self._writes(result.run_id, actions, now),
                 journal,
             )
@@ -229,7 +231,7 @@ def to_run_info(run: RunRecord) -> ConsolidationRun:
         run_id=run.run_id,
         at=run.at,
         **{k: run.scope.get(k) for k in ("user_id", "agent_id", "session_id")},
-        counts={c: run.summary.get(c, 0) for c in COUNTERS.values()},
+        counts=run.counts,
         undone_at=run.undone_at,
     )
 

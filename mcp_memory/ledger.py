@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,7 @@ MIGRATIONS: list[str] = [
         run_id TEXT PRIMARY KEY,
         at TEXT NOT NULL,
         scope TEXT NOT NULL,
+        counts TEXT NOT NULL,
         summary TEXT NOT NULL,
         undone_at TEXT
     );
@@ -117,6 +118,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX ix_journal_run ON consolidation_journal(run_id, seq);
     """,
 ]
+
+_PRUNE_EVERY = 1000
 
 _COLUMNS = (
     "id, content, user_id, agent_id, session_id, memory_type, category, metadata, "
@@ -192,6 +195,11 @@ def _sql_json_value(value: Any) -> Any:
 
 class Ledger:
     """SQLite access: one connection, serialised by a lock, shared by the service's threads."""
+
+    access_log_days: float = 7.0
+    """Access times older than this are pruned (every ``_PRUNE_EVERY`` touches, and at each
+    consolidation run); the factory sets it to the access-boost window."""
+    _touches: int = 0
 
     def __init__(self, path: Path, busy_timeout_ms: int = 10_000):
         self.path = path
@@ -323,6 +331,10 @@ class Ledger:
                 rows,
             )
             conn.executemany("INSERT INTO access_log (at, memory_id) VALUES (?, ?)", rows)
+            self._touches += 1
+            if self._touches % _PRUNE_EVERY == 0:
+                cutoff = at - timedelta(days=self.access_log_days)
+                conn.execute("DELETE FROM access_log WHERE at < ?", (to_iso(cutoff),))
 
     def _update_row(self, conn: sqlite3.Connection, memory: Memory, content_hash: str) -> None:
         values = _row_values(memory)
@@ -571,11 +583,27 @@ class Ledger:
         Raises ``Conflict`` (changing nothing) if a memory changed since the run was planned.
         """
         with self.transaction() as conn:
-            self._expect(conn, {e.prior.id: e.prior.version for e in journal})
+            counts = self._expect(conn, {e.prior.id: e.prior.version for e in journal})
             self._apply_writes(conn, writes)
+            # accesses counted while the run was planned are kept, not overwritten
+            conn.executemany(
+                "UPDATE memories SET access_count = access_count + ? WHERE id = ?",
+                [
+                    (counts[e.prior.id] - e.prior.access_count, e.prior.id)
+                    for e in journal
+                    if e.final_version is not None and counts[e.prior.id] > e.prior.access_count
+                ],
+            )
             conn.execute(
-                "INSERT INTO consolidation_runs (run_id, at, scope, summary) VALUES (?, ?, ?, ?)",
-                (run.run_id, to_iso(run.at), json.dumps(run.scope), json.dumps(run.summary)),
+                "INSERT INTO consolidation_runs (run_id, at, scope, counts, summary) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    run.run_id,
+                    to_iso(run.at),
+                    json.dumps(run.scope),
+                    json.dumps(run.counts),
+                    json.dumps(run.summary),
+                ),
             )
             rows = [
                 (run.run_id, e.prior.id, e.prior.model_dump_json(), e.final_version, e.final_count)
@@ -590,7 +618,8 @@ class Ledger:
     def run(self, run_id: str) -> tuple[RunRecord, list[JournalEntry]] | None:
         """A journaled run and, per memory it touched, the prior row and final version."""
         rows = self._read(
-            "SELECT run_id, at, scope, summary, undone_at FROM consolidation_runs WHERE run_id = ?",
+            "SELECT run_id, at, scope, counts, undone_at, summary FROM consolidation_runs "
+            "WHERE run_id = ?",
             (run_id,),
         )
         if not rows:
@@ -606,9 +635,9 @@ class Ledger:
         return _to_run(rows[0]), journal
 
     def recent_runs(self, limit: int = 50) -> list[RunRecord]:
-        """The latest journaled runs, newest first."""
+        """The latest journaled runs, newest first (without their ``summary``)."""
         rows = self._read(
-            "SELECT run_id, at, scope, summary, undone_at FROM consolidation_runs "
+            "SELECT run_id, at, scope, counts, undone_at FROM consolidation_runs "
             "ORDER BY at DESC, rowid DESC LIMIT ?",
             (limit,),
         )
@@ -646,22 +675,28 @@ class Ledger:
             conn.execute("DELETE FROM consolidation_runs WHERE at < ?", (to_iso(runs_before),))
 
     @staticmethod
-    def _expect(conn: sqlite3.Connection, expect: dict[str, int | None]) -> None:
+    def _expect(conn: sqlite3.Connection, expect: dict[str, int | None]) -> dict[str, int]:
+        """Raise ``Conflict`` unless each memory has the expected version (None: is absent);
+        returns the access counts of those present."""
         ids = list(expect)
         current: dict[str, int] = {}
+        counts: dict[str, int] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = conn.execute(
-                f"SELECT id, version FROM memories WHERE id IN ({','.join('?' * len(chunk))})",
+                "SELECT id, version, access_count FROM memories "
+                f"WHERE id IN ({','.join('?' * len(chunk))})",
                 chunk,
             ).fetchall()
             current.update((row[0], row[1]) for row in rows)
+            counts.update((row[0], row[2]) for row in rows)
         changed = sorted(i for i, version in expect.items() if current.get(i) != version)
         if changed:
             raise Conflict(
                 f"memories {', '.join(changed[:5])} changed since this was planned (an update, "
                 "a delete or another consolidation run); nothing was changed: run it again"
             )
+        return counts
 
     def _apply_writes(self, conn: sqlite3.Connection, writes: Sequence[RowWrite]) -> None:
         for write in writes:
@@ -767,7 +802,8 @@ class RunRecord:
     run_id: str
     at: datetime
     scope: dict[str, str | None]
-    summary: dict[str, Any]
+    counts: dict[str, int]
+    summary: dict[str, Any] = field(default_factory=dict)
     undone_at: datetime | None = None
 
 
@@ -776,6 +812,7 @@ def _to_run(row: sqlite3.Row) -> RunRecord:
         run_id=row[0],
         at=from_iso(row[1]),
         scope=json.loads(row[2]),
-        summary=json.loads(row[3]),
+        counts=json.loads(row[3]),
+        summary=json.loads(row[5]) if len(row) > 5 else {},
         undone_at=from_iso(row[4]) if row[4] else None,
     )

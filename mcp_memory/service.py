@@ -486,6 +486,8 @@ class MemoryService:
         a dry run only reports the same actions; ``undo=RUN_ID`` reverses a journaled run."""
         scope = validation.scope(self.policy.limits, user_id, agent_id, session_id)
         if undo is not None:
+            if dry_run:
+                raise InvalidInput("give dry_run or undo, not both: an undo reports what it did")
             return self.consolidator.undo(undo, scope)
         return self.consolidator.run(scope, bool(dry_run))
 

@@ -10,12 +10,14 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from mcp_memory import ledger as ledger_module
 from mcp_memory.clock import to_iso
 from mcp_memory.errors import Conflict, InvalidInput, MemoryNotFound
 from mcp_memory.factory import build_service
-from mcp_memory.ledger import JournalEntry, MemoryFilter, RunRecord
+from mcp_memory.ledger import JournalEntry, MemoryFilter, RowWrite, RunRecord
 from mcp_memory.models import EventKind, Stage
 from mcp_memory.service import MemoryService
+from mcp_memory.validation import content_hash
 
 DOG = "The user's dog is called Biscuit"
 DOG_NEAR = "The user's dog is named Biscuit"
@@ -281,3 +283,32 @@ def test_a_run_planned_on_stale_rows_changes_nothing(service, clock):
     with pytest.raises(Conflict):
         service.ledger.record_run(run, [], [JournalEntry(stale, stale.version + 1, 0)])
     assert service.ledger.recent_runs() == []
+
+
+def test_accesses_counted_while_a_run_was_planned_are_kept(service, clock):
+    mid = service.add("Enjoys cooking risotto", user_id="u").id
+    prior = service.ledger.get(mid)
+    service.get(mid)
+    service.get(mid)  # two reads between planning and applying
+    after = prior.model_copy(update={"importance_score": 0.9, "version": prior.version + 1})
+    write = RowWrite("save", after, content_hash(after.content), EventKind.UPDATE, clock(), {})
+    run = RunRecord("r" * 32, clock(), {}, {})
+    service.ledger.record_run(run, [write], [JournalEntry(prior, after.version, 0)])
+    stored = service.ledger.get(mid)
+    assert stored.importance_score == 0.9 and stored.access_count == 2
+
+
+def test_access_log_is_pruned_to_the_boost_window(service, clock, monkeypatch):
+    monkeypatch.setattr(ledger_module, "_PRUNE_EVERY", 2)
+    mid = service.add("Enjoys cooking risotto", user_id="u").id
+    service.get(mid)
+    clock.advance(days=8)
+    service.get(mid)  # second touch: prunes what is older than the 7-day window
+    times = service.ledger.accesses_since([mid], clock() - timedelta(days=365))
+    assert times == {mid: [clock()]}
+
+
+def test_dry_run_and_undo_together_are_refused(service):
+    service.add(DOG, user_id="u")
+    with pytest.raises(InvalidInput, match="not both"):
+        service.consolidate(undo="a" * 32, dry_run=True)

@@ -136,6 +136,9 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         ("storage", f"{result.storage_bytes / 1_048_576:.1f} MiB"),
         ("data dir", settings.data_dir),
     ]
+    if last := result.last_consolidation:
+        undone = f", undone {last.undone_at:%Y-%m-%d %H:%M}" if last.undone_at else ""
+        rows.append(("last consolidation", f"{last.run_id} at {last.at:%Y-%m-%d %H:%M}{undone}"))
     for title, counts in (
         ("by user", result.by_user),
         ("by type", result.by_type),

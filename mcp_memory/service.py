@@ -91,7 +91,15 @@ class MemoryService:
         self._open_index = open_index
         self._index: VectorIndex | None = None
         self._index_lock = threading.Lock()
-        self._consolidator: Consolidator | None = None
+        self.consolidator = Consolidator(
+            ledger=ledger,
+            vectors=lambda ids: self.index.vectors(ids),
+            write_index=self._write_index,
+            sync_index=self.sync_index,
+            retention=self.policy.retention,
+            rules=self.policy.consolidation,
+            clock=clock,
+        )
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -490,21 +498,6 @@ class MemoryService:
                 raise InvalidInput("give dry_run or undo, not both: an undo reports what it did")
             return self.consolidator.undo(undo, scope)
         return self.consolidator.run(scope, bool(dry_run))
-
-    @property
-    def consolidator(self) -> Consolidator:
-        """The consolidation runner (see consolidator.py), built on first use."""
-        if self._consolidator is None:
-            self._consolidator = Consolidator(
-                ledger=self.ledger,
-                vectors=lambda ids: self.index.vectors(ids),
-                write_index=self._write_index,
-                sync_index=self.sync_index,
-                retention=self.policy.retention,
-                rules=self.policy.consolidation,
-                clock=self.clock,
-            )
-        return self._consolidator
 
 
 def fts_query(text: str) -> str:

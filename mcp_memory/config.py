@@ -148,6 +148,7 @@ class ConsolidationSettings(_Section):
     decay_after_days: float = Field(90, gt=0)
     decay_rate: float = Field(0.05, ge=0)
     decay_floor: float = Field(0.1, ge=0, le=1)
+    decay_min_change: float = Field(0.01, ge=0, le=1)
     cleanup_after_days: float = Field(30, ge=0)
     cleanup_importance_below: float = Field(0.3, ge=0, le=1)
     journal_keep_days: float = Field(90, gt=0)

@@ -185,7 +185,7 @@ def _decay(memory, facts, now, retention, rules, state, actions) -> None:
         memory.importance_score, age, facts.decayed_at_age,
         rules.decay_after_days, rules.decay_rate, rules.decay_floor,
     )  # fmt: skip
-    if score >= memory.importance_score:
+    if memory.importance_score - score < max(rules.decay_min_change, 1e-9):
         return
     new = _change(memory, now, importance_score=score)
     reason = f"{age:.0f} days old"

@@ -312,3 +312,20 @@ def test_dry_run_and_undo_together_are_refused(service):
     service.add(DOG, user_id="u")
     with pytest.raises(InvalidInput, match="not both"):
         service.consolidate(undo="a" * 32, dry_run=True)
+
+
+def test_redundant_text_folds_into_the_richer_one(make_service, clock):
+    svc = make_service(consolidation={"near_duplicate_threshold": 0.9999})
+    poor = svc.add("Ann keeps her spare house key under the blue flower pot", user_id="u",
+                   importance=0.9, created_at=ago(clock, 3)).id  # fmt: skip
+    rich = svc.add("Ann keeps her spare house key under the blue flower pot outside",
+                   user_id="u").id  # fmt: skip
+    run = svc.consolidate()
+    assert [(a.action, a.memory_id, a.other_ids) for a in run.actions] == [
+        ("remove_redundant", rich, [poor])
+    ]
+    assert run.redundancies_eliminated == 1 and run.duplicates_merged == 0
+    kept = svc.get(rich).memory
+    assert kept.content.endswith("outside") and kept.importance_score == 0.9
+    assert svc.history(poor).events[-1].details["merged_into"] == rich
+    assert svc.history(rich).events[-1].details["absorbed"] == [poor]

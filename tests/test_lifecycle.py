@@ -292,3 +292,16 @@ def test_public_action_shows_only_the_fields_it_changes():
     public = action.public()
     assert public.before == {"lifecycle_stage": "active"}
     assert public.after == {"lifecycle_stage": "aging"}
+
+
+def test_small_decay_steps_wait_and_are_caught_up_from_age():
+    memory = mem("a", days_old=200, importance_score=0.8, retention="long_term")
+    [first, staged] = consolidation.plan([memory], {}, {}, NOW, RET, RULES)
+    assert first.kind == "decay"
+    decayed = staged.after
+    facts = {"a": consolidation.Facts(decayed_at_age=200)}
+    later = NOW + timedelta(days=5)  # would lose 0.0022: under decay_min_change
+    assert consolidation.plan([decayed], {}, facts, later, RET, RULES) == []
+    later = NOW + timedelta(days=30)
+    [step] = consolidation.plan([decayed], {}, facts, later, RET, RULES)
+    assert step.after.importance_score == pytest.approx(0.8 * (1 - 0.05 * 230 / 90), abs=1e-5)

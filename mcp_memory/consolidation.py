@@ -125,7 +125,8 @@ def plan(
         _decay(memory, facts.get(memory.id, Facts()), now, retention, rules, state, actions)
     _stage_step(state, facts, now, retention, actions)
     _count_step(state, now, retention, actions)
-    _cleanup_step(state, facts, now, rules, actions)
+    last_change = {m.id: m.updated_at for m in memories}
+    _cleanup_step(state, facts, last_change, now, rules, actions)
     return actions
 
 
@@ -233,14 +234,15 @@ def _count_step(state, now, retention, actions) -> None:
             _archive(memory, reason, now, state, actions)
 
 
-def _cleanup_step(state, facts, now, rules, actions) -> None:
-    """Delete memories archived for cleanup_after_days whose importance is under the floor."""
+def _cleanup_step(state, facts, last_change, now, rules, actions) -> None:
+    """Delete memories archived for cleanup_after_days whose importance is under the floor
+    (archived when their last ARCHIVE event says, or else at their last change before now)."""
     archived_now = {a.memory_id for a in actions if a.kind == ARCHIVE}
     for memory in list(state.values()):
         if memory.lifecycle_stage != Stage.archived:
             continue
         since = now if memory.id in archived_now else facts.get(memory.id, Facts()).archived_at
-        days = lifecycle.age_days(since or memory.updated_at, now)
+        days = lifecycle.age_days(since or last_change[memory.id], now)
         low = memory.importance_score < rules.cleanup_importance_below
         if low and days >= rules.cleanup_after_days:
             reason = f"archived {days:.0f} days, importance {memory.importance_score:g}"

@@ -305,3 +305,9 @@ def test_small_decay_steps_wait_and_are_caught_up_from_age():
     later = NOW + timedelta(days=30)
     [step] = consolidation.plan([decayed], {}, facts, later, RET, RULES)
     assert step.after.importance_score == pytest.approx(0.8 * (1 - 0.05 * 230 / 90), abs=1e-5)
+
+
+def test_cleanup_without_an_archive_event_counts_from_the_last_change_before_the_run():
+    archived = mem("a", lifecycle_stage="archived", importance_score=0.25, days_old=200)
+    actions = consolidation.plan([archived], {}, {}, NOW, RET, RULES)
+    assert kinds(actions) == [("decay", "a"), ("delete", "a")]

@@ -336,7 +336,7 @@ def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function 
         lines = [f"{e.at.isoformat()} {e.event.value}: {e.content}" for e in result.events]
         return _reply(result, "\n".join(lines))
 
-    @mcp.tool(annotations=writes)
+    @mcp.tool(annotations=ToolAnnotations(destructiveHint=True, openWorldHint=False))
     async def consolidate(
         ctx: Context,
         user_id: UserId = None,

@@ -34,7 +34,10 @@ async def test_consolidate_stats_and_undo_through_mcp(service, clock):
         return to_iso(clock() - timedelta(days=days))
 
     async with Client(create_server(service)) as client:
-        schemas = {t.name: t.output_schema for t in (await client.list_tools()).tools}
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        schemas = {name: tool.output_schema for name, tool in tools.items()}
+        assert tools["consolidate"].annotations.destructive_hint is True  # cleanup deletes
+        assert "undo" in tools["consolidate"].input_schema["properties"]
         lisbon = await call(client, "add_memory", content="Moved to Lisbon in 2019",
                             category="fact", user_id="ann", created_at=ago(400))  # fmt: skip
         dog = await call(client, "add_memory", content="The user's dog is called Biscuit",

@@ -90,6 +90,17 @@ class TierSettings(_Section):
     threshold: float = Field(ge=0, le=1)
 
 
+class TierOverride(_Section):
+    """Replaces parts of the tier policy for some memories; fields left unset keep the tier's."""
+
+    max_age_days: float | None = Field(None, gt=0)
+    max_count: int | None = Field(None, ge=1)
+    never_age: bool = False
+
+
+OVERRIDE_KEYS = ("episodic", "semantic", "procedural", "session")
+
+
 class RetentionSettings(_Section):
     ephemeral: TierSettings = TierSettings(max_age_days=1, max_count=10, threshold=0.1)
     short_term: TierSettings = TierSettings(max_age_days=7, max_count=50, threshold=0.3)
@@ -97,11 +108,18 @@ class RetentionSettings(_Section):
     long_term: TierSettings = TierSettings(max_age_days=365, max_count=1000, threshold=0.7)
     aging_at: float = Field(0.5, gt=0, lt=1)
     archiving_soon_at: float = Field(0.9, gt=0, lt=1)
+    overrides: dict[str, TierOverride] = {}
 
     @model_validator(mode="after")
     def _ordered(self) -> RetentionSettings:
         if not self.aging_at < self.archiving_soon_at:
             raise ValueError("aging_at must be below archiving_soon_at")
+        unknown = sorted(set(self.overrides) - set(OVERRIDE_KEYS))
+        if unknown:
+            raise ValueError(
+                f"overrides keys must be memory types or 'session' ({', '.join(OVERRIDE_KEYS)}), "
+                f"not {', '.join(unknown)}"
+            )
         return self
 
 
@@ -114,17 +132,27 @@ class RankingSettings(_Section):
     candidate_pool: int = Field(50, ge=1, le=2000)
 
 
+class ScheduleSettings(_Section):
+    """Background consolidation: off by default; never in a stdio session unless ``in_stdio``."""
+
+    every_hours: float = Field(0, ge=0)
+    in_stdio: bool = False
+
+
 class ConsolidationSettings(_Section):
     near_duplicate_threshold: float = Field(0.85, gt=0, le=1)
     redundancy_jaccard: float = Field(0.9, gt=0, le=1)
-    boost_min_accesses: int = 5
-    boost_window_days: float = 7
-    boost_amount: float = 0.1
-    decay_after_days: float = 90
-    decay_rate: float = 0.05
-    decay_floor: float = 0.1
-    cleanup_after_days: float = 30
-    cleanup_importance_below: float = 0.3
+    boost_min_accesses: int = Field(5, ge=0)
+    boost_window_days: float = Field(7, gt=0)
+    boost_amount: float = Field(0.1, ge=0, le=1)
+    decay_after_days: float = Field(90, gt=0)
+    decay_rate: float = Field(0.05, ge=0)
+    decay_floor: float = Field(0.1, ge=0, le=1)
+    decay_min_change: float = Field(0.01, ge=0, le=1)
+    cleanup_after_days: float = Field(30, ge=0)
+    cleanup_importance_below: float = Field(0.3, ge=0, le=1)
+    journal_keep_days: float = Field(90, gt=0)
+    schedule: ScheduleSettings = ScheduleSettings()
 
 
 class ServerSettings(_Section):

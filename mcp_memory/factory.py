@@ -53,6 +53,6 @@ def build_service(
         ranking=settings.ranking,
         consolidation=settings.consolidation,
     )
-    return MemoryService(
-        Ledger(data_dir / LEDGER_FILE), embedder, open_index, policy, clock=clock, data_dir=data_dir
-    )
+    ledger = Ledger(data_dir / LEDGER_FILE)
+    ledger.access_log_days = settings.consolidation.boost_window_days
+    return MemoryService(ledger, embedder, open_index, policy, clock=clock, data_dir=data_dir)

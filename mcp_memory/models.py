@@ -204,6 +204,21 @@ class ConsolidateResult(BaseModel):
     archived: int = 0
     deleted: int = 0
     actions: list[ConsolidationAction] = Field(default_factory=list)
+    undone: bool = Field(
+        False, description="True when this reply reports undoing run_id: its actions reversed."
+    )
+
+
+class ConsolidationRun(BaseModel):
+    """A past consolidation run, as the journal keeps it (pass run_id to consolidate's undo)."""
+
+    run_id: str
+    at: datetime
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    counts: dict[str, int] = Field(description="How many actions of each kind it took.")
+    undone_at: datetime | None = None
 
 
 class AgeDistribution(BaseModel):
@@ -244,3 +259,6 @@ class StatsResult(BaseModel):
     pending_index: int
     embedder: str
     storage_bytes: int
+    last_consolidation: ConsolidationRun | None = Field(
+        None, description="The latest consolidation run that changed this scope, if any."
+    )

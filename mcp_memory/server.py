@@ -25,7 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from mcp_memory import __version__
+from mcp_memory import __version__, schedule
 from mcp_memory.config import Settings
 from mcp_memory.errors import MemoryServiceError
 from mcp_memory.models import (
@@ -40,6 +40,7 @@ from mcp_memory.models import (
     MemoryResult,
     MemoryType,
     Retention,
+    Scope,
     SearchResult,
     Stage,
     StatsResult,
@@ -341,7 +342,7 @@ def _register_tools(mcp: MCPServer) -> None:
         lines = [f"{e.at.isoformat()} {e.event.value}: {e.content}" for e in result.events]
         return _reply(result, "\n".join(lines))
 
-    @mcp.tool(annotations=writes)
+    @mcp.tool(annotations=ToolAnnotations(destructiveHint=True, openWorldHint=False))
     async def consolidate(
         ctx: Context,
         user_id: UserId = None,
@@ -350,20 +351,24 @@ def _register_tools(mcp: MCPServer) -> None:
         dry_run: Annotated[
             bool, Field(description="Only report what would change; change nothing.")
         ] = False,
+        undo: Annotated[
+            str | None,
+            Field(description="A run_id from an earlier consolidate: put back what it changed."),
+        ] = None,
     ) -> Annotated[CallToolResult, ConsolidateResult]:
-        """Tidy memory within each scope: merge exact and near duplicates. Use dry_run first to
-        see the actions."""
+        """Tidy memory within each scope: merge duplicates and redundant texts, boost often-used
+        memories, decay old ones, move lifecycle stages, archive aged-out or excess memories and
+        delete long-archived unimportant ones. Every run is journaled and can be undone with
+        undo=run_id. Use dry_run first to see the actions."""
         result = await _run(
             _service(ctx).consolidate,
             user_id=user_id,
             agent_id=agent_id,
             session_id=session_id,
             dry_run=dry_run,
+            undo=undo,
         )
-        head = "Would merge" if result.dry_run else "Merged"
-        return _reply(
-            result, f"{head} {result.duplicates_merged} duplicates (run {result.run_id})."
-        )
+        return _reply(result, consolidate_summary(result))
 
     @mcp.tool(annotations=read_only)
     async def stats(
@@ -401,8 +406,55 @@ def serve(settings: Settings, service: MemoryService) -> None:
     warm_up_in_background(service)
     cfg = settings.server
     if cfg.transport == "stdio":
-        mcp.run("stdio")
+        run = mcp.run_stdio_async
     elif cfg.transport == "sse":
-        mcp.run("sse", host=cfg.host, port=cfg.port)
+        run = partial(mcp.run_sse_async, host=cfg.host, port=cfg.port)
     else:
-        mcp.run("streamable-http", host=cfg.host, port=cfg.port)
+        run = partial(mcp.run_streamable_http_async, host=cfg.host, port=cfg.port)
+    anyio.run(with_schedule, settings, service, run)
+
+
+def schedule_hours(settings: Settings) -> float:
+    """Hours between background consolidation runs for this transport (0: none). Never in a
+    stdio session unless ``consolidation.schedule.in_stdio`` allows it."""
+    schedule = settings.consolidation.schedule
+    if settings.server.transport == "stdio" and not schedule.in_stdio:
+        return 0.0
+    return schedule.every_hours
+
+
+async def with_schedule(settings: Settings, service: MemoryService, run: Callable[[], Any]) -> None:
+    """Serve with ``run``, consolidating every scope on the configured schedule meanwhile."""
+    every = schedule_hours(settings) * 3600
+
+    def job() -> None:
+        result = service.consolidate()
+        logger.info("scheduled consolidation: %s", consolidate_summary(result))
+
+    last = service.consolidator.last_run(Scope()) if every else None
+    delay = schedule.first_delay(last.at if last else None, service.clock(), every)
+    await schedule.alongside(run, job, every, delay)
+
+
+def consolidate_summary(
+    result: ConsolidateResult, undo_hint: str = "consolidate(undo='{}')"
+) -> str:
+    """One line saying what a consolidate call did (or would do, or undid)."""
+    done = not result.dry_run
+    counts = ", ".join(
+        f"{past if done else present} {getattr(result, field)}{noun}"
+        for field, present, past, noun in (
+            ("duplicates_merged", "Would merge", "Merged", " duplicates"),
+            ("redundancies_eliminated", "remove", "removed", " redundant"),
+            ("importance_boosted", "boost", "boosted", ""),
+            ("decayed", "decay", "decayed", ""),
+            ("stages_updated", "move", "moved", " stages"),
+            ("archived", "archive", "archived", ""),
+            ("deleted", "delete", "deleted", ""),
+        )
+    )
+    if result.undone:
+        return f"Undid run {result.run_id}, which {counts[0].lower()}{counts[1:]}."
+    if result.dry_run:
+        return f"{counts} (dry run: nothing changed)."
+    return f"{counts} (run {result.run_id}; undo with {undo_hint.format(result.run_id)})."

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mcp_memory import consolidation, lifecycle, scoring, validation
+from mcp_memory import lifecycle, scoring, validation
 from mcp_memory.clock import Clock, utc_now
 from mcp_memory.config import (
     ConsolidationSettings,
@@ -29,6 +29,7 @@ from mcp_memory.config import (
     RankingSettings,
     RetentionSettings,
 )
+from mcp_memory.consolidator import Consolidator
 from mcp_memory.embeddings import Embedder
 from mcp_memory.errors import InvalidInput, MemoryNotFound
 from mcp_memory.ledger import Ledger, MemoryFilter
@@ -37,7 +38,6 @@ from mcp_memory.models import (
     AgeDistribution,
     Category,
     ConsolidateResult,
-    ConsolidationAction,
     DeleteResult,
     EventKind,
     HistoryResult,
@@ -48,7 +48,6 @@ from mcp_memory.models import (
     MemoryResult,
     MemoryType,
     Retention,
-    Scope,
     SearchHit,
     SearchResult,
     Stage,
@@ -93,6 +92,15 @@ class MemoryService:
         self._open_index = open_index
         self._index: VectorIndex | None = None
         self._index_lock = threading.Lock()
+        self.consolidator = Consolidator(
+            ledger=ledger,
+            vectors=lambda ids: self.index.vectors(ids),
+            write_index=self._write_index,
+            sync_index=self.sync_index,
+            retention=self.policy.retention,
+            rules=self.policy.consolidation,
+            clock=clock,
+        )
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -500,6 +508,7 @@ class MemoryService:
             pending_index=self.ledger.count_pending(),
             embedder=self.embedder.name,
             storage_bytes=_dir_size(self.data_dir) if self.data_dir else self.ledger.size_bytes(),
+            last_consolidation=self.consolidator.last_run(flt.scope),
         )
 
     # -- consolidate -------------------------------------------------------------------------
@@ -511,62 +520,16 @@ class MemoryService:
         agent_id: str | None = None,
         session_id: str | None = None,
         dry_run: bool = False,
+        undo: str | None = None,
     ) -> ConsolidateResult:
-        """Merge exact and near duplicates within each scope; a dry run only reports."""
-        now = self.clock()
-        flt = MemoryFilter(
-            scope=validation.scope(self.policy.limits, user_id, agent_id, session_id),
-            exclude_stages=ARCHIVED,
-        )
-        result = ConsolidateResult(run_id=uuid.uuid4().hex, dry_run=bool(dry_run))
-        by_scope: dict[tuple[str, str, str], list[Memory]] = {}
-        for memory in self.ledger.all_memories(flt):
-            key = Scope(**memory.model_dump(include={"user_id", "agent_id", "session_id"})).key()
-            by_scope.setdefault(key, []).append(memory)
-        for memories in by_scope.values():
-            vectors = self.index.vectors([m.id for m in memories]) if len(memories) > 1 else {}
-            plan = consolidation.plan_merges(
-                memories, vectors, self.policy.consolidation.near_duplicate_threshold
-            )
-            lookup = {m.id: m for m in memories}
-            for merge in plan:
-                action = self._merge(merge, lookup, now, result.run_id, dry_run)
-                result.actions.append(action)
-                result.duplicates_merged += len(merge.absorbed)
-        return result
-
-    def _merge(
-        self, merge: consolidation.Merge, lookup: dict[str, Memory], now: datetime, run_id: str,
-        dry_run: bool,
-    ) -> ConsolidationAction:  # fmt: skip
-        keep = lookup[merge.keep]
-        absorbed = [lookup[i] for i in merge.absorbed]
-        new = consolidation.merged(keep, absorbed, now)
-        action = ConsolidationAction(
-            action="merge",
-            memory_id=keep.id,
-            other_ids=list(merge.absorbed),
-            before={"content": keep.content, "importance_score": keep.importance_score},
-            after={"content": new.content, "importance_score": new.importance_score},
-            reason=f"{merge.kind} duplicate"
-            + ("" if merge.kind == "exact" else f" (cosine {merge.similarity:.3f})"),
-        )
-        if dry_run:
-            return action
-        self.ledger.merge(
-            new,
-            validation.content_hash(new.content),
-            absorbed,
-            now,
-            details={"run_id": run_id, "kind": merge.kind},
-        )
-        vector = self.embedder.embed([new.content])[0] if new.content != keep.content else None
-        entries = [(m.id, "delete") for m in absorbed]
-        if vector is not None:
-            entries.append((new.id, "upsert"))
-        self._write_index(entries, {new.id: vector} if vector is not None else None)
-        lookup[new.id] = new
-        return action
+        """Tidy each scope (merge, boost, decay, stages, archive, cleanup) and journal the run;
+        a dry run only reports the same actions; ``undo=RUN_ID`` reverses a journaled run."""
+        scope = validation.scope(self.policy.limits, user_id, agent_id, session_id)
+        if undo is not None:
+            if dry_run:
+                raise InvalidInput("give dry_run or undo, not both: an undo reports what it did")
+            return self.consolidator.undo(undo, scope)
+        return self.consolidator.run(scope, bool(dry_run))
 
 
 def fts_query(text: str) -> str:

@@ -120,8 +120,9 @@ def _service(settings: Settings):
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from mcp_memory.server import serve
+    from mcp_memory.server import check_network_security, serve
 
+    check_network_security(settings)
     service = _service(settings)
     try:
         serve(settings, service)

@@ -52,6 +52,7 @@ def build_service(
         retention=settings.retention,
         ranking=settings.ranking,
         consolidation=settings.consolidation,
+        redaction=settings.redaction,
     )
     return MemoryService(
         Ledger(data_dir / LEDGER_FILE), embedder, open_index, policy, clock=clock, data_dir=data_dir

@@ -146,6 +146,7 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         ("average importance", result.average_importance),
         ("vectors indexed", result.vectors_indexed),
         ("pending index", result.pending_index),
+        ("index in sync", result.index_in_sync),
         ("embedder", result.embedder),
         ("storage", f"{result.storage_bytes / 1_048_576:.1f} MiB"),
         ("data dir", settings.data_dir),

@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 ARCHIVED = (Stage.archived.value,)
 INDEX_GENERATION = "index_generation"
 INDEX_LOCK_FILE = "index.lock"
+FULL_CHECK_MAX = 20_000  # up to this many memories, start-up compares every id (well under 1 s)
 _BRUTE_FORCE_MAX_IDS = 10_000
 
 
@@ -128,16 +129,22 @@ class MemoryService:
     def reconcile(self) -> dict[str, Any]:
         """Finish or undo what a crash left half done; cheap when nothing is wrong.
 
-        Applies the queued index changes, runs the full ledger/index comparison
-        (``repair_index``) only when the counts differ, and rebuilds the keyword index if its
-        integrity check fails. Returns what it did.
+        Applies the queued index changes, then compares the vector index with the ledger: id by
+        id for a store of up to ``FULL_CHECK_MAX`` memories, by count alone above that (the full
+        scan then runs only when the counts differ); repairs what differs, and rebuilds the
+        keyword index if its integrity check fails. Returns what it did.
         """
         done: dict[str, Any] = {"applied": self.sync_index(), "repaired": None}
         with self._guard.writing():
-            if self.ledger.count(MemoryFilter()) != self.index.count():
+            memories = self.ledger.count(MemoryFilter())
+            if memories <= FULL_CHECK_MAX or memories != self.index.count():
                 before = self.index_report()
-                self.repair_index()
-                done["repaired"] = {"missing": len(before.missing), "orphans": len(before.orphans)}
+                if not before.agrees:
+                    self.repair_index()
+                    done["repaired"] = {
+                        "missing": len(before.missing),
+                        "orphans": len(before.orphans),
+                    }
         done["keyword_index_rebuilt"] = not self.ledger.keyword_index_ok()
         if done["keyword_index_rebuilt"]:
             self.ledger.rebuild_keyword_index()

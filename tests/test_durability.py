@@ -108,7 +108,7 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(worker, settings, 
             {"run": "churn", "data_dir": str(settings.data_dir), "seed": 1000 + round_no}
         )
         in_flight: tuple[str, dict] | None = None
-        for _ in range(rng.randint(1, 40)):
+        for _ in range(rng.randint(1, 25)):
             phase, op, payload = _parse(worker.next_line())
             if phase == "B":
                 in_flight = (op, payload)

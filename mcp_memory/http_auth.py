@@ -60,6 +60,9 @@ class BearerAuth:
             return
         header = dict(scope.get("headers") or []).get(b"authorization")
         grant = self._grant(header)
+        if grant is None and scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if grant is None:
             await send(
                 {

@@ -64,9 +64,13 @@ class Worker:
 
 
 @pytest.fixture(scope="module")
-def worker() -> Iterator[Worker]:
+def worker(tmp_path_factory) -> Iterator[Worker]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
-    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        XDG_CONFIG_HOME=str(tmp_path_factory.mktemp("worker-config")),
+    )
     process = subprocess.Popen(
         [sys.executable, str(WORKER)],
         stdin=subprocess.PIPE,

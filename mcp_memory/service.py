@@ -185,23 +185,34 @@ class MemoryService:
             return self.index_report()
 
     def _apply_index(
-        self, entries: Sequence[tuple[str, str]], vectors: dict[str, np.ndarray] | None = None
+        self,
+        entries: Sequence[tuple[str, str]],
+        vectors: dict[str, np.ndarray] | None = None,
+        sources: dict[str, str] | None = None,
     ) -> None:
         """Bring the index in line with the ledger for these queue entries, then clear them.
 
         Holds the index write lock throughout, so another process's change to the same memory
-        is applied wholly before or wholly after this one.
+        is applied wholly before or wholly after this one. ``sources`` names the text each
+        given vector was embedded from: if another writer has replaced that text meanwhile,
+        the vector is stale and the current text is embedded instead.
         """
         with self._guard.writing():
-            self._apply_index_locked(entries, vectors)
+            self._apply_index_locked(entries, vectors, sources or {})
 
     def _apply_index_locked(
-        self, entries: Sequence[tuple[str, str]], vectors: dict[str, np.ndarray] | None
+        self,
+        entries: Sequence[tuple[str, str]],
+        vectors: dict[str, np.ndarray] | None,
+        sources: dict[str, str],
     ) -> None:
         vectors = dict(vectors or {})
         upserts = [mid for mid, op in entries if op == "upsert"]
         deletes = [mid for mid, op in entries if op == "delete"]
         memories = self.ledger.get_many(upserts)
+        for mid, text in sources.items():
+            if mid in memories and memories[mid].content != text:
+                vectors.pop(mid, None)
         gone = [mid for mid in upserts if mid not in memories]
         missing = [mid for mid in upserts if mid in memories and mid not in vectors]
         if missing:
@@ -212,10 +223,10 @@ class MemoryService:
         self.index.delete(deletes + gone)
         self.ledger.mark_indexed(entries)
 
-    def _write_index(self, entries: Sequence[tuple[str, str]], vectors=None) -> None:
+    def _write_index(self, entries: Sequence[tuple[str, str]], vectors=None, sources=None) -> None:
         """Apply index changes now; on failure they stay queued for ``sync_index``."""
         try:
-            self._apply_index(entries, vectors)
+            self._apply_index(entries, vectors, sources)
         except Exception:
             logger.exception("vector index update failed; it stays queued and will be retried")
 
@@ -253,7 +264,7 @@ class MemoryService:
             return AddResult(
                 id=existing.id, memory=existing, duplicate_of=existing.id, redacted=redacted
             )
-        self._write_index([(memory.id, "upsert")], {memory.id: vector})
+        self._write_index([(memory.id, "upsert")], {memory.id: vector}, {memory.id: memory.content})
         return AddResult(id=memory.id, memory=memory, redacted=redacted)
 
     def _redact(self, content: Any, metadata: Any) -> tuple[Any, Any, list[str]]:
@@ -519,7 +530,7 @@ class MemoryService:
             reindex=reindex,
         )
         if vector is not None:
-            self._write_index([(new.id, "upsert")], {new.id: vector})
+            self._write_index([(new.id, "upsert")], {new.id: vector}, {new.id: new.content})
         return MemoryResult(memory=new, redacted=redacted)
 
     def delete(self, memory_id: str) -> DeleteResult:
@@ -639,7 +650,11 @@ class MemoryService:
         entries = [(m.id, "delete") for m in absorbed]
         if vector is not None:
             entries.append((new.id, "upsert"))
-        self._write_index(entries, {new.id: vector} if vector is not None else None)
+        self._write_index(
+            entries,
+            {new.id: vector} if vector is not None else None,
+            {new.id: new.content},
+        )
         lookup[new.id] = new
         return action
 

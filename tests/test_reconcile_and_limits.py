@@ -111,3 +111,15 @@ async def test_every_limit_comes_from_settings_with_a_clear_error(tmp_path, embe
         assert service.stats().total_memories == 1
     finally:
         service.close()
+
+
+def test_a_vector_embedded_from_text_another_writer_replaced_is_not_stored(service, embedder):
+    added = service.add("The meeting room is on the third floor", user_id="sam")
+    old_vector = embedder.embed([added.memory.content])[0]
+    newer = service.update(added.id, content="The meeting room moved to the ground floor").memory
+    # A slower writer now applies its vector for the old text, after the newer write landed.
+    service._apply_index(
+        [(added.id, "upsert")], {added.id: old_vector}, {added.id: added.memory.content}
+    )
+    stored = service.index.vectors([added.id])[added.id]
+    assert float(stored @ embedder.embed([newer.content])[0]) > 0.999

@@ -121,8 +121,9 @@ def _service(settings: Settings):
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from mcp_memory.server import serve
+    from mcp_memory.server import check_network_security, serve
 
+    check_network_security(settings)
     service = _service(settings)
     try:
         serve(settings, service)
@@ -146,6 +147,7 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         ("average importance", result.average_importance),
         ("vectors indexed", result.vectors_indexed),
         ("pending index", result.pending_index),
+        ("index in sync", result.index_in_sync),
         ("embedder", result.embedder),
         ("storage", f"{result.storage_bytes / 1_048_576:.1f} MiB"),
         ("data dir", settings.data_dir),

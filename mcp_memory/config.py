@@ -11,13 +11,14 @@ takes explicit arguments.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mcp_memory.errors import ConfigError
@@ -161,6 +162,54 @@ class ServerSettings(_Section):
     port: int = Field(8765, ge=0, le=65535)
 
 
+class TokenSettings(_Section):
+    """One bearer token for the network transports, optionally bound to scope values."""
+
+    token: SecretStr = Field(min_length=16)
+    name: str = ""
+    user_id: list[str] | None = None
+    agent_id: list[str] | None = None
+
+
+class SecuritySettings(_Section):
+    tokens: list[TokenSettings] = []
+    allowed_hosts: list[str] = []
+    allowed_origins: list[str] = []
+    max_request_bytes: int = Field(1_048_576, ge=1024)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SecuritySettings:
+        secrets = [t.token.get_secret_value() for t in self.tokens]
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("the same token is listed twice")
+        for t in self.tokens:
+            for key in ("user_id", "agent_id"):
+                if getattr(t, key) == []:
+                    raise ValueError(f"token {t.name!r}: {key} = [] would allow nothing")
+        return self
+
+
+class RedactionSettings(_Section):
+    enabled: bool = True
+    builtin_patterns: bool = True
+    patterns: dict[str, str] = {}
+    disabled: list[str] = []
+    replacement: str = "[REDACTED:{kind}]"
+
+    @model_validator(mode="after")
+    def _compiles(self) -> RedactionSettings:
+        for kind, pattern in self.patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"patterns.{kind} is not a valid regex: {exc}") from None
+        try:
+            self.replacement.format(kind="x")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("replacement may only use the placeholder {kind}") from None
+        return self
+
+
 class TomlFileSource(PydanticBaseSettingsSource):
     """Feeds the parsed TOML file (already read by ``load_settings``) into the settings."""
 
@@ -192,6 +241,8 @@ class Settings(BaseSettings):
     ranking: RankingSettings = RankingSettings()
     consolidation: ConsolidationSettings = ConsolidationSettings()
     server: ServerSettings = ServerSettings()
+    security: SecuritySettings = SecuritySettings()
+    redaction: RedactionSettings = RedactionSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -117,6 +117,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX ix_journal_run ON consolidation_journal(run_id, seq);
     """,
+    # 4: a change counter for the vector index, read by every process sharing this data dir
+    # (index_guard.py). Idempotent, so its place among other helpers' migrations does not matter.
+    """
+    CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO counters (name, value) VALUES ('index_generation', 0) ON CONFLICT (name) DO NOTHING;
+    """,
 ]
 
 _PRUNE_EVERY = 1000
@@ -397,6 +403,39 @@ class Ledger:
             return
         with self.transaction() as conn:
             conn.executemany("DELETE FROM index_queue WHERE memory_id = ? AND op = ?", entries)
+
+    # -- shared counters and the keyword index's health ----------------------------------------
+
+    def counter(self, name: str) -> int:
+        """A counter's value (0 if it was never bumped); one indexed read, cheap on hot paths."""
+        rows = self._read("SELECT value FROM counters WHERE name = ?", (name,))
+        return rows[0][0] if rows else 0
+
+    def bump_counter(self, name: str) -> int:
+        """Add one to a counter and return the new value, atomically across processes."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO counters (name, value) VALUES (?, 1) "
+                "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                (name,),
+            ).fetchone()
+        return row[0]
+
+    def keyword_index_ok(self) -> bool:
+        """Whether the FTS5 keyword index matches the memories it indexes (a full check)."""
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO memories_fts(memories_fts, rank) VALUES ('integrity-check', 1)"
+                )
+        except sqlite3.DatabaseError:
+            return False
+        return True
+
+    def rebuild_keyword_index(self) -> None:
+        """Rebuild the FTS5 keyword index from the memories table."""
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')")
 
     # -- reads -------------------------------------------------------------------------------
 

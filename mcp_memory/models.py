@@ -117,6 +117,10 @@ class AddResult(BaseModel):
     duplicate_of: str | None = Field(
         None, description="Set when the same text already existed in this scope: its id."
     )
+    redacted: list[str] = Field(
+        default_factory=list,
+        description="Kinds of secret (api_key, password, ...) cut out before storing, if any.",
+    )
 
 
 class SearchHit(BaseModel):
@@ -142,6 +146,10 @@ class MemoryResult(BaseModel):
     """Reply of get_memory and update_memory."""
 
     memory: Memory
+    redacted: list[str] = Field(
+        default_factory=list,
+        description="update_memory: kinds of secret cut out of the new text before storing.",
+    )
 
 
 class ListResult(BaseModel):
@@ -257,6 +265,11 @@ class StatsResult(BaseModel):
     average_importance: float
     vectors_indexed: int
     pending_index: int
+    index_in_sync: bool = Field(
+        True,
+        description="Whether the vector index holds exactly the ledger's memories (no pending "
+        "changes, equal counts); false until start-up or `mcp-memory doctor --repair` fixes it.",
+    )
     embedder: str
     storage_bytes: int
     last_consolidation: ConsolidationRun | None = Field(

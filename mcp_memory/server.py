@@ -22,12 +22,15 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from mcp_memory import __version__, schedule
-from mcp_memory.config import Settings
-from mcp_memory.errors import MemoryServiceError
+from mcp_memory import __version__, access, schedule
+from mcp_memory.access import Grant
+from mcp_memory.config import SecuritySettings, ServerSettings, Settings
+from mcp_memory.errors import ConfigError, MemoryServiceError
+from mcp_memory.http_auth import GRANT_KEY, BearerAuth, is_loopback
 from mcp_memory.models import (
     AddResult,
     Category,
@@ -89,7 +92,18 @@ MetadataArg = Annotated[
 
 
 def _service(ctx: Context) -> MemoryService:
+    """The service, with the caller's grant (from its bearer token) made current for the call.
+
+    Every tool goes through here, so every tool call runs confined to its token's scopes.
+    """
+    request = ctx.request_context.request
+    scope = getattr(request, "scope", None)
+    access.set_current(scope.get(GRANT_KEY) if isinstance(scope, dict) else None)
     return ctx.request_context.lifespan_context.service
+
+
+def _redacted_note(kinds: list[str]) -> str:
+    return f" [secrets redacted before storing: {', '.join(kinds)}]" if kinds else ""
 
 
 async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -186,7 +200,7 @@ def _register_tools(mcp: MCPServer) -> None:
             created_at=created_at,
         )
         verb = "Already remembered" if result.duplicate_of else "Remembered"
-        return _reply(result, f"{verb}: {_line(result.memory)}")
+        return _reply(result, f"{verb}: {_line(result.memory)}{_redacted_note(result.redacted)}")
 
     @mcp.tool(annotations=read_only)
     async def search_memory(
@@ -322,7 +336,11 @@ def _register_tools(mcp: MCPServer) -> None:
             category=category,
             lifecycle_stage=lifecycle_stage,
         )
-        return _reply(result, f"Updated (version {result.memory.version}): {_line(result.memory)}")
+        return _reply(
+            result,
+            f"Updated (version {result.memory.version}): {_line(result.memory)}"
+            + _redacted_note(result.redacted),
+        )
 
     @mcp.tool(annotations=ToolAnnotations(destructiveHint=True, openWorldHint=False))
     async def delete_memory(
@@ -400,17 +418,79 @@ def warm_up_in_background(service: MemoryService) -> threading.Thread:
     return thread
 
 
+def check_network_security(settings: Settings) -> None:
+    """Refuse a network server that anyone on the network could use: no token, not loopback."""
+    cfg = settings.server
+    if cfg.transport != "stdio" and not settings.security.tokens and not is_loopback(cfg.host):
+        raise ConfigError(
+            f"refusing to serve {cfg.transport} on {cfg.host} without a bearer token: anyone "
+            "who can reach it could read and change every memory. Add a token to the config "
+            '([[security.tokens]] with token = "<at least 16 characters>") or set '
+            "MCP_MEMORY_SECURITY__TOKENS, or bind 127.0.0.1"
+        )
+
+
+def grants(security: SecuritySettings) -> list[tuple[str, Grant]]:
+    """(secret, grant) for each configured token."""
+    return [
+        (
+            t.token.get_secret_value(),
+            Grant(
+                name=t.name,
+                user_id=None if t.user_id is None else frozenset(t.user_id),
+                agent_id=None if t.agent_id is None else frozenset(t.agent_id),
+            ),
+        )
+        for t in security.tokens
+    ]
+
+
+def transport_security(
+    cfg: ServerSettings, security: SecuritySettings
+) -> TransportSecuritySettings:
+    """Host and Origin checks against DNS rebinding: loopback names plus the configured ones.
+
+    ``allowed_hosts = ["*"]`` turns the checks off; so does binding a non-loopback address with
+    no allowed host configured (the required token then does the protecting).
+    """
+    hosts, origins = list(security.allowed_hosts), list(security.allowed_origins)
+    if "*" in hosts or (not is_loopback(cfg.host) and not hosts):
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    hosts += ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    origins += ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+
+
+def http_app(mcp: MCPServer, settings: Settings) -> Any:
+    """The ASGI app of a network transport, behind the bearer-token check when tokens are set."""
+    cfg, security = settings.server, settings.security
+    options = dict(
+        max_request_body_size=security.max_request_bytes,
+        transport_security=transport_security(cfg, security),
+        host=cfg.host,
+    )
+    app = mcp.sse_app(**options) if cfg.transport == "sse" else mcp.streamable_http_app(**options)
+    return BearerAuth(app, grants(security)) if security.tokens else app
+
+
 def serve(settings: Settings, service: MemoryService) -> None:
     """Run the server on the configured transport until the client or a signal stops it."""
+    check_network_security(settings)
     mcp = create_server(service)
     warm_up_in_background(service)
     cfg = settings.server
     if cfg.transport == "stdio":
         run = mcp.run_stdio_async
-    elif cfg.transport == "sse":
-        run = partial(mcp.run_sse_async, host=cfg.host, port=cfg.port)
     else:
-        run = partial(mcp.run_streamable_http_async, host=cfg.host, port=cfg.port)
+        import uvicorn
+
+        config = uvicorn.Config(
+            http_app(mcp, settings),
+            host=cfg.host,
+            port=cfg.port,
+            log_level=settings.log_level.lower(),
+        )
+        run = uvicorn.Server(config).serve
     anyio.run(with_schedule, settings, service, run)
 
 

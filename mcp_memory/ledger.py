@@ -136,6 +136,16 @@ _ORDER_SQL = {
 
 
 @dataclass(frozen=True)
+class ImportRow:
+    """One memory to import: its history (None: record an ADD) and whether to skip same text."""
+
+    memory: Memory
+    content_hash: str
+    history: Sequence[HistoryEvent] | None = None
+    dedupe: bool = False
+
+
+@dataclass(frozen=True)
 class MemoryFilter:
     """Which memories a query matches; every field left empty matches anything."""
 
@@ -361,15 +371,7 @@ class Ledger:
         conn.execute(
             "INSERT INTO history (memory_id, event, at, content, metadata, importance, details) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                memory.id,
-                event.value,
-                to_iso(at),
-                memory.content,
-                json.dumps(memory.metadata, sort_keys=True),
-                memory.importance_score,
-                json.dumps(details or {}, sort_keys=True),
-            ),
+            _event_values(memory, event, at, details),
         )
 
     @staticmethod
@@ -379,6 +381,136 @@ class Ledger:
             "ON CONFLICT (memory_id) DO UPDATE SET op = excluded.op, queued_at = excluded.queued_at",
             (memory_id, op, to_iso(at)),
         )
+
+    # -- bulk: import and export --------------------------------------------------------------
+
+    def import_batch(self, rows: Sequence[ImportRow]) -> list[str | None]:
+        """Store a batch of memories in one transaction; returns, per row, None if stored.
+
+        A row whose id is already stored is skipped (its id is returned), so importing the same
+        file twice changes nothing; a row with ``dedupe`` set is also skipped when the same
+        normalised text exists in its scope (the existing id is returned), as ``add`` does.
+        Each stored memory gets its history (or an ADD event) and an index-queue entry.
+        """
+        with self.transaction() as conn:
+            present = self._present_ids(conn, [row.memory.id for row in rows])
+            seen: dict[tuple[str, str, str, str], str] = {}
+            outcome: list[str | None] = []
+            stored: list[ImportRow] = []
+            for row in rows:
+                memory = row.memory
+                key = (row.content_hash, *_scope_key(memory))
+                if memory.id in present:
+                    outcome.append(memory.id)
+                    continue
+                if row.dedupe and (dup := seen.get(key) or self._same_text(conn, key)):
+                    outcome.append(dup)
+                    continue
+                present.add(memory.id)
+                seen.setdefault(key, memory.id)
+                stored.append(row)
+                outcome.append(None)
+            conn.executemany(
+                f"INSERT INTO memories (content_hash, {_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(row.content_hash, *_row_values(row.memory)) for row in stored],
+            )
+            self._import_history(conn, stored)
+            conn.executemany(
+                "INSERT INTO index_queue (memory_id, op, queued_at) VALUES (?, 'upsert', ?) "
+                "ON CONFLICT (memory_id) DO UPDATE SET op = excluded.op, "
+                "queued_at = excluded.queued_at",
+                [(row.memory.id, to_iso(row.memory.updated_at)) for row in stored],
+            )
+        return outcome
+
+    @staticmethod
+    def _present_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+        present: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            sql = f"SELECT id FROM memories WHERE id IN ({','.join('?' * len(chunk))})"
+            present.update(row[0] for row in conn.execute(sql, chunk))
+        return present
+
+    @staticmethod
+    def _same_text(conn: sqlite3.Connection, key: tuple[str, str, str, str]) -> str | None:
+        row = conn.execute(
+            "SELECT id FROM memories WHERE content_hash = ? AND user_id = ? AND agent_id = ? "
+            "AND session_id = ? ORDER BY seq LIMIT 1",
+            key,
+        ).fetchone()
+        return row[0] if row else None
+
+    def _import_history(self, conn: sqlite3.Connection, rows: Sequence[ImportRow]) -> None:
+        """The rows' exported history (events already recorded are not repeated), or ADD."""
+        known = self._history_keys(conn, [row.memory.id for row in rows if row.history])
+        events = []
+        for row in rows:
+            memory = row.memory
+            if not row.history:
+                events.append(_event_values(memory, EventKind.ADD, memory.created_at, None))
+                continue
+            for ev in row.history:
+                if (memory.id, ev.event.value, to_iso(ev.at)) in known:
+                    continue
+                events.append(
+                    (
+                        memory.id,
+                        ev.event.value,
+                        to_iso(ev.at),
+                        ev.content,
+                        None if ev.metadata is None else json.dumps(ev.metadata, sort_keys=True),
+                        ev.importance,
+                        json.dumps(ev.details, sort_keys=True),
+                    )
+                )
+        conn.executemany(
+            "INSERT INTO history (memory_id, event, at, content, metadata, importance, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            events,
+        )
+
+    @staticmethod
+    def _history_keys(conn: sqlite3.Connection, ids: Sequence[str]) -> set[tuple[str, str, str]]:
+        keys: set[tuple[str, str, str]] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            sql = (
+                "SELECT memory_id, event, at FROM history "
+                f"WHERE memory_id IN ({','.join('?' * len(chunk))})"
+            )
+            keys.update((r[0], r[1], r[2]) for r in conn.execute(sql, chunk))
+        return keys
+
+    def iter_memories(self, flt: MemoryFilter, batch: int = 1000) -> Iterator[list[Memory]]:
+        """Every matching memory in insertion order, a batch at a time (keyset pagination)."""
+        where, params = flt.where()
+        last = 0
+        while True:
+            rows = self._read(
+                f"SELECT seq, {_COLUMNS} FROM memories WHERE seq > ? AND {where} "
+                "ORDER BY seq LIMIT ?",
+                [last, *params, batch],
+            )
+            if not rows:
+                return
+            last = rows[-1]["seq"]
+            yield [_to_memory(row) for row in rows]
+
+    def history_many(self, ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        """The history of each of these ids, oldest first."""
+        out: dict[str, list[HistoryEvent]] = {i: [] for i in ids}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            rows = self._read(
+                "SELECT memory_id, event, at, content, metadata, importance, details FROM history "
+                f"WHERE memory_id IN ({','.join('?' * len(chunk))}) ORDER BY seq",
+                chunk,
+            )
+            for row in rows:
+                out[row["memory_id"]].append(_to_event(row))
+        return out
 
     # -- the index outbox --------------------------------------------------------------------
 
@@ -461,17 +593,7 @@ class Ledger:
             "WHERE memory_id = ? ORDER BY seq",
             (memory_id,),
         )
-        return [
-            HistoryEvent(
-                event=EventKind(row["event"]),
-                at=from_iso(row["at"]),
-                content=row["content"],
-                metadata=json.loads(row["metadata"]) if row["metadata"] else None,
-                importance=row["importance"],
-                details=json.loads(row["details"]),
-            )
-            for row in rows
-        ]
+        return [_to_event(row) for row in rows]
 
     def has_history(self, memory_id: str) -> bool:
         return bool(self._read("SELECT 1 FROM history WHERE memory_id = ? LIMIT 1", (memory_id,)))
@@ -715,6 +837,35 @@ class Ledger:
             self._event(conn, write.memory, write.event, write.at, write.details)
             if write.index is not None:
                 self._enqueue(conn, write.memory.id, write.index, write.at)
+
+
+def _scope_key(memory: Memory) -> tuple[str, str, str]:
+    return (memory.user_id or "", memory.agent_id or "", memory.session_id or "")
+
+
+def _event_values(
+    memory: Memory, event: EventKind, at: datetime, details: dict[str, Any] | None
+) -> tuple[Any, ...]:
+    return (
+        memory.id,
+        event.value,
+        to_iso(at),
+        memory.content,
+        json.dumps(memory.metadata, sort_keys=True),
+        memory.importance_score,
+        json.dumps(details or {}, sort_keys=True),
+    )
+
+
+def _to_event(row: sqlite3.Row) -> HistoryEvent:
+    return HistoryEvent(
+        event=EventKind(row["event"]),
+        at=from_iso(row["at"]),
+        content=row["content"],
+        metadata=json.loads(row["metadata"]) if row["metadata"] else None,
+        importance=row["importance"],
+        details=json.loads(row["details"]),
+    )
 
 
 def _row_values(memory: Memory) -> tuple[Any, ...]:

@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
     imp = commands.add_parser("import", parents=[common], help="add memories from a JSONL file (e.g. an export)")
     imp.add_argument("file", metavar="FILE.jsonl", help="one JSON record a line ('-' for stdin)")
-    imp.add_argument("--batch-size", type=int, default=256, help="records per transaction and encode (default 256)")
+    imp.add_argument("--batch-size", type=int, help="records per transaction and encode (default: performance.import_batch_size, 256)")
     return parser
 
 
@@ -215,7 +215,8 @@ def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     from mcp_memory.progress import ProgressBar
 
-    if args.batch_size < 1:
+    batch_size = args.batch_size or settings.performance.import_batch_size
+    if batch_size < 1:
         raise InvalidInput("--batch-size must be at least 1")
     lines = sys.stdin.readlines() if args.file == "-" else None
     service = _service(settings)
@@ -223,7 +224,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     bar = ProgressBar(total, "import")
     try:
         report = service.import_records(
-            _records(args.file, lines), batch_size=args.batch_size, progress=bar.advance
+            _records(args.file, lines), batch_size=batch_size, progress=bar.advance
         )
     finally:
         bar.close()

@@ -155,6 +155,16 @@ class ConsolidationSettings(_Section):
     schedule: ScheduleSettings = ScheduleSettings()
 
 
+class PerformanceSettings(_Section):
+    """Speed trade-offs that never change results."""
+
+    # Searches within a scope (or a filtered set) of at most this many memories are exact dot
+    # products over their vectors; larger ones use the HNSW index with a filter.
+    exact_search_max: int = Field(20_000, ge=0)
+    # Records per transaction and per batched encode in import and add_many.
+    import_batch_size: int = Field(256, ge=1, le=10_000)
+
+
 class ServerSettings(_Section):
     transport: Literal["stdio", "sse", "http"] = "stdio"
     host: str = "127.0.0.1"
@@ -192,6 +202,7 @@ class Settings(BaseSettings):
     ranking: RankingSettings = RankingSettings()
     consolidation: ConsolidationSettings = ConsolidationSettings()
     server: ServerSettings = ServerSettings()
+    performance: PerformanceSettings = PerformanceSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -52,6 +52,7 @@ def build_service(
         retention=settings.retention,
         ranking=settings.ranking,
         consolidation=settings.consolidation,
+        performance=settings.performance,
     )
     ledger = Ledger(data_dir / LEDGER_FILE)
     ledger.access_log_days = settings.consolidation.boost_window_days

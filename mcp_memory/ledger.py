@@ -117,6 +117,47 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX ix_journal_run ON consolidation_journal(run_id, seq);
     """,
+    # 7 (perf): running counts for stats, kept by triggers, so stats at 100k memories reads a
+    # few hundred rows instead of scanning the table. Updates that only touch access counts do
+    # not fire them.
+    """
+    CREATE TABLE memory_counts (
+        user_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        memory_type TEXT NOT NULL,
+        category TEXT NOT NULL,
+        lifecycle_stage TEXT NOT NULL,
+        retention TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        importance_sum REAL NOT NULL,
+        PRIMARY KEY (user_id, agent_id, memory_type, category, lifecycle_stage, retention)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER memory_counts_insert AFTER INSERT ON memories BEGIN
+        INSERT INTO memory_counts VALUES (new.user_id, new.agent_id, new.memory_type,
+            new.category, new.lifecycle_stage, new.retention, 1, new.importance_score)
+        ON CONFLICT DO UPDATE SET n = n + 1, importance_sum = importance_sum + excluded.importance_sum;
+    END;
+    CREATE TRIGGER memory_counts_delete AFTER DELETE ON memories BEGIN
+        UPDATE memory_counts SET n = n - 1, importance_sum = importance_sum - old.importance_score
+        WHERE user_id = old.user_id AND agent_id = old.agent_id AND memory_type = old.memory_type
+            AND category = old.category AND lifecycle_stage = old.lifecycle_stage
+            AND retention = old.retention;
+    END;
+    CREATE TRIGGER memory_counts_update AFTER UPDATE OF user_id, agent_id, memory_type, category,
+        lifecycle_stage, retention, importance_score ON memories BEGIN
+        UPDATE memory_counts SET n = n - 1, importance_sum = importance_sum - old.importance_score
+        WHERE user_id = old.user_id AND agent_id = old.agent_id AND memory_type = old.memory_type
+            AND category = old.category AND lifecycle_stage = old.lifecycle_stage
+            AND retention = old.retention;
+        INSERT INTO memory_counts VALUES (new.user_id, new.agent_id, new.memory_type,
+            new.category, new.lifecycle_stage, new.retention, 1, new.importance_score)
+        ON CONFLICT DO UPDATE SET n = n + 1, importance_sum = importance_sum + excluded.importance_sum;
+    END;
+    INSERT INTO memory_counts
+        SELECT user_id, agent_id, memory_type, category, lifecycle_stage, retention, COUNT(*),
+            SUM(importance_score)
+        FROM memories GROUP BY user_id, agent_id, memory_type, category, lifecycle_stage, retention;
+    """,
 ]
 
 _PRUNE_EVERY = 1000
@@ -188,6 +229,11 @@ class MemoryFilter:
             clauses.append(f"lifecycle_stage NOT IN ({','.join('?' * len(self.exclude_stages))})")
             params.extend(self.exclude_stages)
         return (" AND ".join(clauses) or "1=1"), params
+
+
+def _counts_cover(flt: MemoryFilter) -> bool:
+    """Whether ``memory_counts`` can answer for this filter (a user and/or agent scope only)."""
+    return flt == MemoryFilter(scope=flt.scope) and flt.scope.session_id is None
 
 
 def json_path(key: str) -> str:
@@ -610,25 +656,36 @@ class Ledger:
         return [(row[0], row[1]) for row in rows]
 
     def stats(self, flt: MemoryFilter) -> dict[str, Any]:
-        """Counts by user, type, category, stage and retention; average importance."""
-        where, params = flt.where()
-        out: dict[str, Any] = {}
-        for key, column in (
-            ("by_user", "user_id"),
-            ("by_type", "memory_type"),
-            ("by_category", "category"),
-            ("by_stage", "lifecycle_stage"),
-            ("by_retention", "retention"),
-        ):
-            rows = self._read(
-                f"SELECT {column}, COUNT(*) FROM memories WHERE {where} GROUP BY {column}", params
+        """Counts by user, type, category, stage and retention; average importance.
+
+        Read from the running counts (``memory_counts``) when the filter is a user/agent scope;
+        a session scope or other filters take one grouped pass over the matching memories.
+        """
+        columns = "user_id, memory_type, category, lifecycle_stage, retention"
+        if _counts_cover(flt):
+            where, params = flt.where()
+            sql = (
+                f"SELECT {columns}, SUM(n), SUM(importance_sum) FROM memory_counts "
+                f"WHERE {where} AND n > 0 GROUP BY {columns}"
             )
-            out[key] = {row[0]: row[1] for row in rows}
-        total, average = self._read(
-            f"SELECT COUNT(*), AVG(importance_score) FROM memories WHERE {where}", params
-        )[0]
+        else:
+            where, params = flt.where()
+            sql = (
+                f"SELECT {columns}, COUNT(*), SUM(importance_score) FROM memories "
+                f"WHERE {where} GROUP BY {columns}"
+            )
+        keys = ("by_user", "by_type", "by_category", "by_stage", "by_retention")
+        out: dict[str, Any] = {key: {} for key in keys}
+        total, importance = 0, 0.0
+        for row in self._read(sql, params):
+            count = row[5]
+            for key, value in zip(keys, row[:5], strict=True):
+                out[key][value] = out[key].get(value, 0) + count
+            total += count
+            importance += row[6] or 0.0
+        out = {key: dict(sorted(counts.items())) for key, counts in out.items()}
         out["total"] = total
-        out["average_importance"] = average or 0.0
+        out["average_importance"] = importance / total if total else 0.0
         return out
 
     def count_created_since(self, flt: MemoryFilter, moments: Sequence[datetime]) -> list[int]:

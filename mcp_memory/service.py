@@ -26,6 +26,7 @@ from mcp_memory.config import (
     ConsolidationSettings,
     ImportanceSettings,
     LimitSettings,
+    PerformanceSettings,
     RankingSettings,
     RetentionSettings,
 )
@@ -82,6 +83,7 @@ class Policy:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     ranking: RankingSettings = field(default_factory=RankingSettings)
     consolidation: ConsolidationSettings = field(default_factory=ConsolidationSettings)
+    performance: PerformanceSettings = field(default_factory=PerformanceSettings)
 
 
 class MemoryService:
@@ -459,8 +461,10 @@ class MemoryService:
         matching = self.ledger.count(flt)
         if matching == 0:
             return {}
+        scope = {key: value for key, value in flt.scope.model_dump().items() if value}
+        if matching <= self.policy.performance.exact_search_max and (scope or not _scope_only(flt)):
+            return self._exact(qvec, flt, scope, matching, k)
         if _scope_only(flt) or matching > _BRUTE_FORCE_MAX_IDS:
-            scope = {key: value for key, value in flt.scope.model_dump().items() if value}
             fetch = k
             while True:
                 hits = self.index.query(qvec, fetch + 8, scope=scope)
@@ -470,6 +474,20 @@ class MemoryService:
                     return dict(list(found.items())[:k])
                 fetch *= 4
         hits = self.index.query(qvec, k, ids=self.ledger.ids(flt))
+        return {h.id: h.similarity for h in hits}
+
+    def _exact(
+        self, qvec: np.ndarray, flt: MemoryFilter, scope: dict[str, str], matching: int, k: int
+    ) -> dict[str, float]:
+        """Exact search over a small scope or filtered set: no HNSW filter, no over-fetching.
+
+        The ids are passed only when the filter drops some of the scope's memories (archived
+        ones, or other filters); otherwise the scope alone selects the vectors.
+        """
+        ids = None
+        if not _scope_only(flt) or matching < self.ledger.count(MemoryFilter(scope=flt.scope)):
+            ids = self.ledger.ids(flt)
+        hits = self.index.scoped_query(qvec, k, scope=scope, ids=ids)
         return {h.id: h.similarity for h in hits}
 
     def _filter(

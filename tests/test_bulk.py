@@ -111,7 +111,7 @@ def test_export_by_scope(service, clock):
 def test_import_rejects_bad_records_naming_them(service):
     with pytest.raises(InvalidInput, match="record 2: unknown field"):
         service.check_records([{"content": "ok"}, {"content": "x", "colour": 1}])
-    with pytest.raises(InvalidInput, match="record 1: .*lifecycle_stage"):
+    with pytest.raises(InvalidInput, match=r"record 1: .*lifecycle_stage"):
         service.check_records([{"content": "x", "lifecycle_stage": "gone"}])
     with pytest.raises(InvalidInput, match="history"):
         service.check_records([{"content": "x", "history": [{"event": "NOPE"}]}])

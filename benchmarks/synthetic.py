@@ -71,6 +71,7 @@ def memories(total: int, users: int, seed: int = 7, now: datetime | None = None)
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
     ids = user_ids(users)
+    seen: set[tuple[int, str]] = set()
     for i in range(total):
         category, mtype, template = rng.choice(TEMPLATES)
         text = template.format(
@@ -82,8 +83,9 @@ def memories(total: int, users: int, seed: int = 7, now: datetime | None = None)
             skill=rng.choice(SKILLS),
             when=rng.choice(WHEN),
         )
-        if rng.random() < 0.3:
+        if rng.random() < 0.3 or (i % users, text) in seen:
             text += f" Note {i}: {rng.choice(TOPICS)} came up again in {rng.choice(PLACES)}."
+        seen.add((i % users, text))
         yield {
             "content": text,
             "user_id": ids[i % users],

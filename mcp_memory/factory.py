@@ -23,6 +23,7 @@ def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
         device=cfg.device,
         batch_size=cfg.batch_size,
         query_cache_size=cfg.query_cache_size,
+        threads=settings.performance.torch_threads,
     )
 
 

@@ -71,13 +71,21 @@ def _parser() -> argparse.ArgumentParser:
     consolidate.add_argument("--undo", metavar="RUN_ID", help="reverse a journaled run")
     consolidate.add_argument("--json", action="store_true", help="print JSON instead of a summary")
 
-    export = commands.add_parser("export", parents=[common], help="write memories (with history) to a JSONL file")
+    export = commands.add_parser(
+        "export", parents=[common], help="write memories (with history) to a JSONL file"
+    )
     _scope_args(export)
     export.add_argument("file", metavar="FILE.jsonl", help="where to write ('-' for stdout)")
 
-    imp = commands.add_parser("import", parents=[common], help="add memories from a JSONL file (e.g. an export)")
+    imp = commands.add_parser(
+        "import", parents=[common], help="add memories from a JSONL file (e.g. an export)"
+    )
     imp.add_argument("file", metavar="FILE.jsonl", help="one JSON record a line ('-' for stdin)")
-    imp.add_argument("--batch-size", type=int, help="records per transaction and encode (default: performance.import_batch_size, 256)")
+    imp.add_argument(
+        "--batch-size",
+        type=int,
+        help="records per transaction and encode (default: performance.import_batch_size, 256)",
+    )
     return parser
 
 

@@ -337,14 +337,20 @@ class MemoryService:
         batch_size: int = 1000,
     ) -> Iterator[dict[str, Any]]:
         """Every memory in the scope (all stages), oldest first, with its history."""
-        flt = MemoryFilter(scope=validation.scope(self.policy.limits, user_id, agent_id, session_id))
+        flt = MemoryFilter(
+            scope=validation.scope(self.policy.limits, user_id, agent_id, session_id)
+        )
         for memories in self.ledger.iter_memories(flt, batch_size):
             history = self.ledger.history_many([m.id for m in memories])
             for memory in memories:
                 yield bulk.to_record(memory, history[memory.id])
 
     def count(
-        self, *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
     ) -> int:
         """How many memories the scope holds (all stages)."""
         scope = validation.scope(self.policy.limits, user_id, agent_id, session_id)

@@ -161,7 +161,9 @@ class ChromaIndex:
                 for r in records
             ],
         )
-        self._scoped.upsert([(r.id, r.user_id, r.agent_id, r.session_id, r.vector) for r in records])
+        self._scoped.upsert(
+            [(r.id, r.user_id, r.agent_id, r.session_id, r.vector) for r in records]
+        )
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:

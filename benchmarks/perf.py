@@ -41,7 +41,7 @@ import synthetic
 
 from mcp_memory.config import load_settings
 from mcp_memory.factory import CHROMA_DIR, build_embedder, build_service
-from mcp_memory.scoped_vectors import ScopedVectors
+from mcp_memory.ledger import ScopedVectors
 from mcp_memory.vectors import SCOPED_FILE
 
 RESULTS = Path(__file__).resolve().parent / "results"

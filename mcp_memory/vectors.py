@@ -7,7 +7,7 @@ answers nearest-neighbour queries. The collection records the embedding model an
 was built with, and opening it with another model is refused (``IndexMismatch``).
 
 Searches over everything use Chroma's HNSW graph; searches within a scope (or a filtered set of
-ids) are exact, over a copy of the vectors clustered by scope (``scoped_vectors``), because a
+ids) are exact, over a copy of the vectors clustered by scope (``ledger.ScopedVectors``), because a
 filtered HNSW search slows down as the filter gets more selective.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mcp_memory.errors import IndexMismatch
-from mcp_memory.scoped_vectors import ScopedVectors
+from mcp_memory.ledger import ScopedVectors
 
 logger = logging.getLogger(__name__)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import threading
 from collections import Counter
 
 import numpy as np
 import pytest
 
 from mcp_memory.factory import CHROMA_DIR, build_service
+from mcp_memory.progress import ProgressBar
 from mcp_memory.vectors import SCOPED_FILE
 
 TEXTS = [
@@ -122,3 +125,34 @@ def test_stats_running_counts_match_the_rows(store, clock):
         assert got.by_user == dict(sorted(Counter(r["user_id"] or "(none)" for r in rows).items()))
         mean = np.mean([r["importance_score"] for r in rows])
         assert got.average_importance == pytest.approx(mean, abs=1e-4)
+
+
+def test_concurrent_queries_share_an_encode_and_get_their_own_vectors(embedder):
+    queries = [f"question {i}: where did the team go for lunch on day {i}?" for i in range(12)]
+    expected = {q: embedder.embed([q])[0] for q in queries}
+    got: dict[str, np.ndarray] = {}
+    threads = [
+        threading.Thread(target=lambda q=q: got.update({q: embedder.embed_query(q)}))
+        for q in queries
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for query in queries:
+        assert np.allclose(got[query], expected[query], atol=1e-5), query
+
+
+def test_progress_bar_draws_only_on_a_terminal():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    shown, hidden = Terminal(), io.StringIO()
+    for stream in (shown, hidden):
+        bar = ProgressBar(3, "import", stream=stream)
+        bar.advance(2)
+        bar.advance(1)
+        bar.close()
+    assert "import [" in shown.getvalue() and "3/3" in shown.getvalue()
+    assert hidden.getvalue() == ""

@@ -119,9 +119,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX ix_journal_run ON consolidation_journal(run_id, seq);
     """,
-    # 7 (perf): running counts for stats, kept by triggers, so stats at 100k memories reads a
-    # few hundred rows instead of scanning the table. Updates that only touch access counts do
-    # not fire them.
+    # 7 (perf): running counts for stats and counts, kept by triggers, so stats at 100k
+    # memories reads a few hundred rows instead of scanning the table (updates that only touch
+    # access counts do not fire them); an index for searches within a user's session.
     """
     CREATE TABLE memory_counts (
         user_id TEXT NOT NULL,
@@ -155,6 +155,7 @@ MIGRATIONS: list[str] = [
             new.category, new.lifecycle_stage, new.retention, 1, new.importance_score)
         ON CONFLICT DO UPDATE SET n = n + 1, importance_sum = importance_sum + excluded.importance_sum;
     END;
+    CREATE INDEX ix_memories_user_session ON memories(user_id, session_id, lifecycle_stage);
     INSERT INTO memory_counts
         SELECT user_id, agent_id, memory_type, category, lifecycle_stage, retention, COUNT(*),
             SUM(importance_score)
@@ -236,6 +237,16 @@ class MemoryFilter:
 def _counts_cover(flt: MemoryFilter) -> bool:
     """Whether ``memory_counts`` can answer for this filter (a user and/or agent scope only)."""
     return flt == MemoryFilter(scope=flt.scope) and flt.scope.session_id is None
+
+
+def _counts_answer(flt: MemoryFilter) -> bool:
+    """Whether ``memory_counts`` holds every column this filter tests."""
+    return (
+        flt.scope.session_id is None
+        and not flt.metadata
+        and flt.since is None
+        and flt.until is None
+    )
 
 
 def json_path(key: str) -> str:
@@ -611,7 +622,7 @@ class Ledger:
     ) -> tuple[list[Memory], int]:
         """One page of matching memories and the total count."""
         where, params = flt.where()
-        total = self._read(f"SELECT COUNT(*) FROM memories WHERE {where}", params)[0][0]
+        total = self.count(flt)
         rows = self._read(
             f"SELECT {_COLUMNS} FROM memories WHERE {where} ORDER BY {_ORDER_SQL[order]} "
             "LIMIT ? OFFSET ?",
@@ -620,8 +631,13 @@ class Ledger:
         return [_to_memory(row) for row in rows], total
 
     def count(self, flt: MemoryFilter) -> int:
+        """How many memories match; from the running counts when they can tell (no scan)."""
         where, params = flt.where()
-        return self._read(f"SELECT COUNT(*) FROM memories WHERE {where}", params)[0][0]
+        if _counts_answer(flt):
+            sql = f"SELECT COALESCE(SUM(n), 0) FROM memory_counts WHERE {where}"
+        else:
+            sql = f"SELECT COUNT(*) FROM memories WHERE {where}"
+        return self._read(sql, params)[0][0]
 
     def ids(self, flt: MemoryFilter, limit: int | None = None) -> list[str]:
         where, params = flt.where()

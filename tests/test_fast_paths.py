@@ -117,7 +117,11 @@ def test_stats_running_counts_match_the_rows(store, clock):
     ):
         rows = list(store.export_records(**scope))
         got = store.stats(**scope)
-        assert got.total_memories == len(rows)
+        assert got.total_memories == len(rows) == store.count(**scope)
+        active = [r for r in rows if r["lifecycle_stage"] != "archived"]
+        assert store.list(**scope, limit=1).total == len(active)
+        facts = [r for r in active if r["category"] == "fact"]
+        assert store.list(**scope, category="fact", limit=1).total == len(facts)
         assert got.by_category == dict(sorted(Counter(r["category"] for r in rows).items()))
         assert got.by_type == dict(sorted(Counter(r["memory_type"] for r in rows).items()))
         assert got.by_stage == dict(sorted(Counter(r["lifecycle_stage"] for r in rows).items()))

@@ -227,7 +227,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
     if batch_size < 1:
         raise InvalidInput("--batch-size must be at least 1")
     lines = sys.stdin.readlines() if args.file == "-" else None
-    service = _service(settings)
+    service = _service(for_bulk(settings))
     total = service.check_records(_records(args.file, lines))
     bar = ProgressBar(total, "import")
     try:
@@ -241,6 +241,14 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def for_bulk(settings: Settings) -> Settings:
+    """A batch job uses every core for encoding unless torch_threads was set explicitly."""
+    perf = settings.performance
+    if "torch_threads" in perf.model_fields_set:
+        return settings
+    return settings.model_copy(update={"performance": perf.model_copy(update={"torch_threads": 0})})
 
 
 def _records(path: str, lines: list[str] | None) -> Iterator[Any]:

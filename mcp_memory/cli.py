@@ -6,14 +6,16 @@ Logs go to stderr: in stdio mode stdout carries the MCP protocol and nothing els
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from mcp_memory import __version__
 from mcp_memory.config import Settings, load_settings
-from mcp_memory.errors import MemoryServiceError
+from mcp_memory.errors import InvalidInput, MemoryServiceError
 
 DESCRIPTION = """\
 Long-term memory for AI agents, served over the Model Context Protocol.
@@ -68,6 +70,22 @@ def _parser() -> argparse.ArgumentParser:
     consolidate.add_argument("--dry-run", action="store_true", help="only report what would change")
     consolidate.add_argument("--undo", metavar="RUN_ID", help="reverse a journaled run")
     consolidate.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+
+    export = commands.add_parser(
+        "export", parents=[common], help="write memories (with history) to a JSONL file"
+    )
+    _scope_args(export)
+    export.add_argument("file", metavar="FILE.jsonl", help="where to write ('-' for stdout)")
+
+    imp = commands.add_parser(
+        "import", parents=[common], help="add memories from a JSONL file (e.g. an export)"
+    )
+    imp.add_argument("file", metavar="FILE.jsonl", help="one JSON record a line ('-' for stdin)")
+    imp.add_argument(
+        "--batch-size",
+        type=int,
+        help="records per transaction and encode (default: performance.import_batch_size, 256)",
+    )
     return parser
 
 
@@ -185,7 +203,80 @@ def cmd_consolidate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": cmd_serve, "stats": cmd_stats, "consolidate": cmd_consolidate}
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from mcp_memory.progress import ProgressBar
+
+    service = _service(settings)
+    total = service.count(**_scope(args))
+    bar = ProgressBar(total, "export")
+    out = sys.stdout if args.file == "-" else open(args.file, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        for record in service.export_records(**_scope(args)):
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            bar.advance(1)
+    finally:
+        bar.close()
+        if out is not sys.stdout:
+            out.close()
+    print(f"Exported {bar.done} memories to {args.file}.", file=sys.stderr)
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from mcp_memory.progress import ProgressBar
+
+    batch_size = args.batch_size or settings.performance.import_batch_size
+    if batch_size < 1:
+        raise InvalidInput("--batch-size must be at least 1")
+    lines = sys.stdin.readlines() if args.file == "-" else None
+    service = _service(for_bulk(settings))
+    total = service.check_records(_records(args.file, lines))
+    bar = ProgressBar(total, "import")
+    try:
+        report = service.import_records(
+            _records(args.file, lines), batch_size=batch_size, progress=bar.advance
+        )
+    finally:
+        bar.close()
+    print(
+        f"Imported {report.imported} memories; skipped {report.skipped} already present.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def for_bulk(settings: Settings) -> Settings:
+    """A batch job uses every core for encoding unless torch_threads was set explicitly."""
+    perf = settings.performance
+    if "torch_threads" in perf.model_fields_set:
+        return settings
+    return settings.model_copy(update={"performance": perf.model_copy(update={"torch_threads": 0})})
+
+
+def _records(path: str, lines: list[str] | None) -> Iterator[Any]:
+    """The JSON records of a JSONL file (blank lines skipped); bad JSON names its line."""
+    if lines is None:
+        try:
+            handle = open(path, encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    with handle if lines is None else nullcontext(lines) as source:
+        for number, line in enumerate(source, 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"{path} line {number} is not JSON: {exc.msg}") from None
+
+
+COMMANDS = {
+    "serve": cmd_serve,
+    "stats": cmd_stats,
+    "consolidate": cmd_consolidate,
+    "export": cmd_export,
+    "import": cmd_import,
+}
 
 
 if __name__ == "__main__":

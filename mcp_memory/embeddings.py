@@ -63,8 +63,16 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded in the background, with a small query cache."""
 
     def __init__(
-        self, model: str, device: str = "cpu", batch_size: int = 64, query_cache_size: int = 1024
+        self,
+        model: str,
+        device: str = "cpu",
+        batch_size: int = 64,
+        query_cache_size: int = 1024,
+        threads: int = 0,
     ):
+        self._threads = threads
+        self._pending: list[_PendingQuery] = []
+        self._pending_lock = threading.Lock()
         self._name = model
         self._device = device
         self._batch_size = batch_size
@@ -108,10 +116,17 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            # Idle OpenMP threads sleep instead of spinning: on a busy CPU, spinning threads
+            # made each encode 5-10x slower (measured in benchmarks/perf.py).
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            import torch
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as transformers_logging
 
             transformers_logging.disable_progress_bar()
+
+            if self._threads:
+                torch.set_num_threads(self._threads)
 
             model = SentenceTransformer(resolve_model_path(self._name), device=self._device)
             get_dim = (
@@ -139,34 +154,67 @@ class SentenceTransformerEmbedder:
             )
         return self._model
 
+    def _batched_query(self, text: str) -> np.ndarray:
+        mine = _PendingQuery(text)
+        with self._pending_lock:
+            self._pending.append(mine)
+        model = self._wait()
+        with self._encode_lock:
+            if mine.vector is None:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                vectors = self._encode(model, [p.text for p in batch])
+                for pending, vector in zip(batch, vectors, strict=True):
+                    pending.vector = vector
+        assert mine.vector is not None
+        return mine.vector
+
+    def _encode(self, model: Any, texts: list[str]) -> np.ndarray:
+        vectors = model.encode(
+            texts,
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embed a batch of texts into an (n, dimension) float32 array of unit vectors."""
         model = self._wait()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._encode_lock:
-            vectors = model.encode(
-                list(texts),
-                batch_size=self._batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.asarray(vectors, dtype=np.float32)
+            return self._encode(model, list(texts))
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Embed one query, served from a small LRU cache when it was asked before."""
+        """Embed one query, served from a small LRU cache when it was asked before.
+
+        Queries that arrive while another encode runs are encoded together, in one batch, by
+        the next thread to take the encoder: concurrent searches share one model call instead
+        of queueing one by one.
+        """
         with self._cache_lock:
             if (hit := self._cache.get(text)) is not None:
                 self._cache.move_to_end(text)
                 return hit
-        vector = self.embed([text])[0]
+        vector = self._batched_query(text)
         if self._cache_size:
             with self._cache_lock:
                 self._cache[text] = vector
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return vector
+
+
+class _PendingQuery:
+    """A query waiting for the next batched encode."""
+
+    __slots__ = ("text", "vector")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.vector: np.ndarray | None = None
 
 
 def local_model_exists(name: str) -> bool:

@@ -23,6 +23,7 @@ def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
         device=cfg.device,
         batch_size=cfg.batch_size,
         query_cache_size=cfg.query_cache_size,
+        threads=settings.performance.torch_threads,
     )
 
 
@@ -53,6 +54,7 @@ def build_service(
         ranking=settings.ranking,
         consolidation=settings.consolidation,
         redaction=settings.redaction,
+        performance=settings.performance,
     )
     ledger = Ledger(data_dir / LEDGER_FILE)
     ledger.access_log_days = settings.consolidation.boost_window_days

@@ -227,6 +227,16 @@ class IndexGuard:
         with self._using() as index:
             return index.query(vector, k, scope=scope, ids=ids)
 
+    def scoped_query(
+        self,
+        vector: np.ndarray,
+        k: int,
+        scope: dict[str, str] | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[VectorHit]:
+        with self._using() as index:
+            return index.scoped_query(vector, k, scope=scope, ids=ids)
+
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         with self._using() as index:
             return index.vectors(ids)

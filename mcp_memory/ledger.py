@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mcp_memory.clock import from_iso, to_iso
 from mcp_memory.errors import Conflict
 from mcp_memory.models import EventKind, HistoryEvent, ListOrder, Memory, Scope, Stage
@@ -123,6 +125,48 @@ MIGRATIONS: list[str] = [
     CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO counters (name, value) VALUES ('index_generation', 0) ON CONFLICT (name) DO NOTHING;
     """,
+    # 7 (perf): running counts for stats and counts, kept by triggers, so stats at 100k
+    # memories reads a few hundred rows instead of scanning the table (updates that only touch
+    # access counts do not fire them); an index for searches within a user's session.
+    """
+    CREATE TABLE memory_counts (
+        user_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        memory_type TEXT NOT NULL,
+        category TEXT NOT NULL,
+        lifecycle_stage TEXT NOT NULL,
+        retention TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        importance_sum REAL NOT NULL,
+        PRIMARY KEY (user_id, agent_id, memory_type, category, lifecycle_stage, retention)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER memory_counts_insert AFTER INSERT ON memories BEGIN
+        INSERT INTO memory_counts VALUES (new.user_id, new.agent_id, new.memory_type,
+            new.category, new.lifecycle_stage, new.retention, 1, new.importance_score)
+        ON CONFLICT DO UPDATE SET n = n + 1, importance_sum = importance_sum + excluded.importance_sum;
+    END;
+    CREATE TRIGGER memory_counts_delete AFTER DELETE ON memories BEGIN
+        UPDATE memory_counts SET n = n - 1, importance_sum = importance_sum - old.importance_score
+        WHERE user_id = old.user_id AND agent_id = old.agent_id AND memory_type = old.memory_type
+            AND category = old.category AND lifecycle_stage = old.lifecycle_stage
+            AND retention = old.retention;
+    END;
+    CREATE TRIGGER memory_counts_update AFTER UPDATE OF user_id, agent_id, memory_type, category,
+        lifecycle_stage, retention, importance_score ON memories BEGIN
+        UPDATE memory_counts SET n = n - 1, importance_sum = importance_sum - old.importance_score
+        WHERE user_id = old.user_id AND agent_id = old.agent_id AND memory_type = old.memory_type
+            AND category = old.category AND lifecycle_stage = old.lifecycle_stage
+            AND retention = old.retention;
+        INSERT INTO memory_counts VALUES (new.user_id, new.agent_id, new.memory_type,
+            new.category, new.lifecycle_stage, new.retention, 1, new.importance_score)
+        ON CONFLICT DO UPDATE SET n = n + 1, importance_sum = importance_sum + excluded.importance_sum;
+    END;
+    CREATE INDEX ix_memories_user_session ON memories(user_id, session_id, lifecycle_stage);
+    INSERT INTO memory_counts
+        SELECT user_id, agent_id, memory_type, category, lifecycle_stage, retention, COUNT(*),
+            SUM(importance_score)
+        FROM memories GROUP BY user_id, agent_id, memory_type, category, lifecycle_stage, retention;
+    """,
 ]
 
 _PRUNE_EVERY = 1000
@@ -139,6 +183,16 @@ _ORDER_SQL = {
     ListOrder.importance: "importance_score DESC, created_at DESC",
     ListOrder.accessed: "last_accessed IS NULL, last_accessed DESC, access_count DESC",
 }
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """One memory to import: its history (None: record an ADD) and whether to skip same text."""
+
+    memory: Memory
+    content_hash: str
+    history: Sequence[HistoryEvent] | None = None
+    dedupe: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,6 +238,21 @@ class MemoryFilter:
             clauses.append(f"lifecycle_stage NOT IN ({','.join('?' * len(self.exclude_stages))})")
             params.extend(self.exclude_stages)
         return (" AND ".join(clauses) or "1=1"), params
+
+
+def _counts_cover(flt: MemoryFilter) -> bool:
+    """Whether ``memory_counts`` can answer for this filter (a user and/or agent scope only)."""
+    return flt == MemoryFilter(scope=flt.scope) and flt.scope.session_id is None
+
+
+def _counts_answer(flt: MemoryFilter) -> bool:
+    """Whether ``memory_counts`` holds every column this filter tests."""
+    return (
+        flt.scope.session_id is None
+        and not flt.metadata
+        and flt.since is None
+        and flt.until is None
+    )
 
 
 def json_path(key: str) -> str:
@@ -367,15 +436,7 @@ class Ledger:
         conn.execute(
             "INSERT INTO history (memory_id, event, at, content, metadata, importance, details) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                memory.id,
-                event.value,
-                to_iso(at),
-                memory.content,
-                json.dumps(memory.metadata, sort_keys=True),
-                memory.importance_score,
-                json.dumps(details or {}, sort_keys=True),
-            ),
+            _event_values(memory, event, at, details),
         )
 
     @staticmethod
@@ -385,6 +446,136 @@ class Ledger:
             "ON CONFLICT (memory_id) DO UPDATE SET op = excluded.op, queued_at = excluded.queued_at",
             (memory_id, op, to_iso(at)),
         )
+
+    # -- bulk: import and export --------------------------------------------------------------
+
+    def import_batch(self, rows: Sequence[ImportRow]) -> list[str | None]:
+        """Store a batch of memories in one transaction; returns, per row, None if stored.
+
+        A row whose id is already stored is skipped (its id is returned), so importing the same
+        file twice changes nothing; a row with ``dedupe`` set is also skipped when the same
+        normalised text exists in its scope (the existing id is returned), as ``add`` does.
+        Each stored memory gets its history (or an ADD event) and an index-queue entry.
+        """
+        with self.transaction() as conn:
+            present = self._present_ids(conn, [row.memory.id for row in rows])
+            seen: dict[tuple[str, str, str, str], str] = {}
+            outcome: list[str | None] = []
+            stored: list[ImportRow] = []
+            for row in rows:
+                memory = row.memory
+                key = (row.content_hash, *_scope_key(memory))
+                if memory.id in present:
+                    outcome.append(memory.id)
+                    continue
+                if row.dedupe and (dup := seen.get(key) or self._same_text(conn, key)):
+                    outcome.append(dup)
+                    continue
+                present.add(memory.id)
+                seen.setdefault(key, memory.id)
+                stored.append(row)
+                outcome.append(None)
+            conn.executemany(
+                f"INSERT INTO memories (content_hash, {_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(row.content_hash, *_row_values(row.memory)) for row in stored],
+            )
+            self._import_history(conn, stored)
+            conn.executemany(
+                "INSERT INTO index_queue (memory_id, op, queued_at) VALUES (?, 'upsert', ?) "
+                "ON CONFLICT (memory_id) DO UPDATE SET op = excluded.op, "
+                "queued_at = excluded.queued_at",
+                [(row.memory.id, to_iso(row.memory.updated_at)) for row in stored],
+            )
+        return outcome
+
+    @staticmethod
+    def _present_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+        present: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            sql = f"SELECT id FROM memories WHERE id IN ({','.join('?' * len(chunk))})"
+            present.update(row[0] for row in conn.execute(sql, chunk))
+        return present
+
+    @staticmethod
+    def _same_text(conn: sqlite3.Connection, key: tuple[str, str, str, str]) -> str | None:
+        row = conn.execute(
+            "SELECT id FROM memories WHERE content_hash = ? AND user_id = ? AND agent_id = ? "
+            "AND session_id = ? ORDER BY seq LIMIT 1",
+            key,
+        ).fetchone()
+        return row[0] if row else None
+
+    def _import_history(self, conn: sqlite3.Connection, rows: Sequence[ImportRow]) -> None:
+        """The rows' exported history (events already recorded are not repeated), or ADD."""
+        known = self._history_keys(conn, [row.memory.id for row in rows if row.history])
+        events = []
+        for row in rows:
+            memory = row.memory
+            if not row.history:
+                events.append(_event_values(memory, EventKind.ADD, memory.created_at, None))
+                continue
+            for ev in row.history:
+                if (memory.id, ev.event.value, to_iso(ev.at)) in known:
+                    continue
+                events.append(
+                    (
+                        memory.id,
+                        ev.event.value,
+                        to_iso(ev.at),
+                        ev.content,
+                        None if ev.metadata is None else json.dumps(ev.metadata, sort_keys=True),
+                        ev.importance,
+                        json.dumps(ev.details, sort_keys=True),
+                    )
+                )
+        conn.executemany(
+            "INSERT INTO history (memory_id, event, at, content, metadata, importance, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            events,
+        )
+
+    @staticmethod
+    def _history_keys(conn: sqlite3.Connection, ids: Sequence[str]) -> set[tuple[str, str, str]]:
+        keys: set[tuple[str, str, str]] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            sql = (
+                "SELECT memory_id, event, at FROM history "
+                f"WHERE memory_id IN ({','.join('?' * len(chunk))})"
+            )
+            keys.update((r[0], r[1], r[2]) for r in conn.execute(sql, chunk))
+        return keys
+
+    def iter_memories(self, flt: MemoryFilter, batch: int = 1000) -> Iterator[list[Memory]]:
+        """Every matching memory in insertion order, a batch at a time (keyset pagination)."""
+        where, params = flt.where()
+        last = 0
+        while True:
+            rows = self._read(
+                f"SELECT seq, {_COLUMNS} FROM memories WHERE seq > ? AND {where} "
+                "ORDER BY seq LIMIT ?",
+                [last, *params, batch],
+            )
+            if not rows:
+                return
+            last = rows[-1]["seq"]
+            yield [_to_memory(row) for row in rows]
+
+    def history_many(self, ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        """The history of each of these ids, oldest first."""
+        out: dict[str, list[HistoryEvent]] = {i: [] for i in ids}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            rows = self._read(
+                "SELECT memory_id, event, at, content, metadata, importance, details FROM history "
+                f"WHERE memory_id IN ({','.join('?' * len(chunk))}) ORDER BY seq",
+                chunk,
+            )
+            for row in rows:
+                out[row["memory_id"]].append(_to_event(row))
+        return out
 
     # -- the index outbox --------------------------------------------------------------------
 
@@ -470,7 +661,7 @@ class Ledger:
     ) -> tuple[list[Memory], int]:
         """One page of matching memories and the total count."""
         where, params = flt.where()
-        total = self._read(f"SELECT COUNT(*) FROM memories WHERE {where}", params)[0][0]
+        total = self.count(flt)
         rows = self._read(
             f"SELECT {_COLUMNS} FROM memories WHERE {where} ORDER BY {_ORDER_SQL[order]} "
             "LIMIT ? OFFSET ?",
@@ -479,8 +670,13 @@ class Ledger:
         return [_to_memory(row) for row in rows], total
 
     def count(self, flt: MemoryFilter) -> int:
+        """How many memories match; from the running counts when they can tell (no scan)."""
         where, params = flt.where()
-        return self._read(f"SELECT COUNT(*) FROM memories WHERE {where}", params)[0][0]
+        if _counts_answer(flt):
+            sql = f"SELECT COALESCE(SUM(n), 0) FROM memory_counts WHERE {where}"
+        else:
+            sql = f"SELECT COUNT(*) FROM memories WHERE {where}"
+        return self._read(sql, params)[0][0]
 
     def ids(self, flt: MemoryFilter, limit: int | None = None) -> list[str]:
         where, params = flt.where()
@@ -500,17 +696,7 @@ class Ledger:
             "WHERE memory_id = ? ORDER BY seq",
             (memory_id,),
         )
-        return [
-            HistoryEvent(
-                event=EventKind(row["event"]),
-                at=from_iso(row["at"]),
-                content=row["content"],
-                metadata=json.loads(row["metadata"]) if row["metadata"] else None,
-                importance=row["importance"],
-                details=json.loads(row["details"]),
-            )
-            for row in rows
-        ]
+        return [_to_event(row) for row in rows]
 
     def has_history(self, memory_id: str) -> bool:
         return bool(self._read("SELECT 1 FROM history WHERE memory_id = ? LIMIT 1", (memory_id,)))
@@ -527,25 +713,36 @@ class Ledger:
         return [(row[0], row[1]) for row in rows]
 
     def stats(self, flt: MemoryFilter) -> dict[str, Any]:
-        """Counts by user, type, category, stage and retention; average importance."""
-        where, params = flt.where()
-        out: dict[str, Any] = {}
-        for key, column in (
-            ("by_user", "user_id"),
-            ("by_type", "memory_type"),
-            ("by_category", "category"),
-            ("by_stage", "lifecycle_stage"),
-            ("by_retention", "retention"),
-        ):
-            rows = self._read(
-                f"SELECT {column}, COUNT(*) FROM memories WHERE {where} GROUP BY {column}", params
+        """Counts by user, type, category, stage and retention; average importance.
+
+        Read from the running counts (``memory_counts``) when the filter is a user/agent scope;
+        a session scope or other filters take one grouped pass over the matching memories.
+        """
+        columns = "user_id, memory_type, category, lifecycle_stage, retention"
+        if _counts_cover(flt):
+            where, params = flt.where()
+            sql = (
+                f"SELECT {columns}, SUM(n), SUM(importance_sum) FROM memory_counts "
+                f"WHERE {where} AND n > 0 GROUP BY {columns}"
             )
-            out[key] = {row[0]: row[1] for row in rows}
-        total, average = self._read(
-            f"SELECT COUNT(*), AVG(importance_score) FROM memories WHERE {where}", params
-        )[0]
+        else:
+            where, params = flt.where()
+            sql = (
+                f"SELECT {columns}, COUNT(*), SUM(importance_score) FROM memories "
+                f"WHERE {where} GROUP BY {columns}"
+            )
+        keys = ("by_user", "by_type", "by_category", "by_stage", "by_retention")
+        out: dict[str, Any] = {key: {} for key in keys}
+        total, importance = 0, 0.0
+        for row in self._read(sql, params):
+            count = row[5]
+            for key, value in zip(keys, row[:5], strict=True):
+                out[key][value] = out[key].get(value, 0) + count
+            total += count
+            importance += row[6] or 0.0
+        out = {key: dict(sorted(counts.items())) for key, counts in out.items()}
         out["total"] = total
-        out["average_importance"] = average or 0.0
+        out["average_importance"] = importance / total if total else 0.0
         return out
 
     def count_created_since(self, flt: MemoryFilter, moments: Sequence[datetime]) -> list[int]:
@@ -756,6 +953,35 @@ class Ledger:
                 self._enqueue(conn, write.memory.id, write.index, write.at)
 
 
+def _scope_key(memory: Memory) -> tuple[str, str, str]:
+    return (memory.user_id or "", memory.agent_id or "", memory.session_id or "")
+
+
+def _event_values(
+    memory: Memory, event: EventKind, at: datetime, details: dict[str, Any] | None
+) -> tuple[Any, ...]:
+    return (
+        memory.id,
+        event.value,
+        to_iso(at),
+        memory.content,
+        json.dumps(memory.metadata, sort_keys=True),
+        memory.importance_score,
+        json.dumps(details or {}, sort_keys=True),
+    )
+
+
+def _to_event(row: sqlite3.Row) -> HistoryEvent:
+    return HistoryEvent(
+        event=EventKind(row["event"]),
+        at=from_iso(row["at"]),
+        content=row["content"],
+        metadata=json.loads(row["metadata"]) if row["metadata"] else None,
+        importance=row["importance"],
+        details=json.loads(row["details"]),
+    )
+
+
 def _row_values(memory: Memory) -> tuple[Any, ...]:
     return (
         memory.id,
@@ -857,3 +1083,140 @@ def _to_run(row: sqlite3.Row) -> RunRecord:
         summary=json.loads(row[5]) if len(row) > 5 else {},
         undone_at=from_iso(row[4]) if row[4] else None,
     )
+
+
+SCOPED_VECTORS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS vectors (
+    user_id TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (user_id, agent_id, session_id, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS ix_vectors_id ON vectors(id);
+CREATE INDEX IF NOT EXISTS ix_vectors_agent ON vectors(agent_id);
+CREATE INDEX IF NOT EXISTS ix_vectors_session ON vectors(session_id);
+"""
+_SCOPE_KEYS = ("user_id", "agent_id", "session_id")
+
+
+class ScopedVectors:
+    """The vectors again, in their own SQLite file clustered by scope, for exact search.
+
+    Derived data, like the Chroma index it sits next to (``vectors.ChromaIndex`` writes both in
+    the same calls): an HNSW graph filtered to one user out of a hundred visits most of the
+    graph before it finds k neighbours that pass (60-120 ms at 100k vectors in Chroma), while a
+    dot product over that user's thousand vectors takes well under a millisecond. Being SQLite
+    (WAL), this copy is shared by every process that opens the data directory: no cache to
+    invalidate. It lives here because this module holds all the SQL.
+    """
+
+    def __init__(self, path: Path, dimension: int, busy_timeout_ms: int = 10_000):
+        self.dimension = dimension
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not path.exists()
+        self._conn = sqlite3.connect(
+            path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+        )
+        if fresh:
+            self._conn.execute("PRAGMA page_size=16384")
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        self._conn.executescript(SCOPED_VECTORS_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def upsert(self, rows: Sequence[tuple[str, str, str, str, np.ndarray]]) -> None:
+        """(id, user_id, agent_id, session_id, vector) rows; a moved id leaves its old scope."""
+        if not rows:
+            return
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._delete(r[0] for r in rows)
+                self._conn.executemany(
+                    "INSERT INTO vectors (id, user_id, agent_id, session_id, vector) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (i, u, a, s, np.asarray(v, dtype=np.float32).tobytes())
+                        for i, u, a, s, v in rows
+                    ],
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            with self._lock:
+                self._delete(ids)
+
+    def _delete(self, ids: Any) -> None:
+        self._conn.executemany("DELETE FROM vectors WHERE id = ?", [(i,) for i in ids])
+
+    def count(self, scope: dict[str, str] | None = None) -> int:
+        where, params = _scope_where(scope or {})
+        with self._lock:
+            return self._conn.execute(
+                f"SELECT COUNT(*) FROM vectors WHERE {where}", params
+            ).fetchone()[0]
+
+    def query(
+        self,
+        vector: np.ndarray,
+        k: int,
+        scope: dict[str, str] | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """The k most similar (id, cosine) within the scope, and among ``ids`` if given."""
+        if ids is not None:
+            found, matrix = self._by_ids(ids, scope or {})
+        else:
+            where, params = _scope_where(scope or {})
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT id, vector FROM vectors WHERE {where}", params
+                ).fetchall()
+            found, matrix = self._stack(rows)
+        if not found:
+            return []
+        sims = matrix @ np.asarray(vector, dtype=np.float32)
+        top = np.argpartition(-sims, k - 1)[:k] if len(found) > k else np.arange(len(found))
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(found[i], float(sims[i])) for i in top]
+
+    def _by_ids(self, ids: Sequence[str], scope: dict[str, str]) -> tuple[list[str], np.ndarray]:
+        where, params = _scope_where(scope)
+        rows: list[tuple[str, bytes]] = []
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                rows += self._conn.execute(
+                    f"SELECT id, vector FROM vectors WHERE id IN ({','.join('?' * len(chunk))}) "
+                    f"AND {where}",
+                    [*chunk, *params],
+                ).fetchall()
+        return self._stack(rows)
+
+    def _stack(self, rows: list[tuple[str, bytes]]) -> tuple[list[str], np.ndarray]:
+        if not rows:
+            return [], np.zeros((0, self.dimension), dtype=np.float32)
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return [r[0] for r in rows], matrix.reshape(len(rows), -1)
+
+    def all_ids(self) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self._conn.execute("SELECT id FROM vectors")}
+
+
+def _scope_where(scope: dict[str, str]) -> tuple[str, list[str]]:
+    terms = [(key, value) for key, value in scope.items() if key in _SCOPE_KEYS and value]
+    if not terms:
+        return "1=1", []
+    return " AND ".join(f"{key} = ?" for key, _ in terms), [value for _, value in terms]

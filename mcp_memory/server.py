@@ -473,11 +473,43 @@ def http_app(mcp: MCPServer, settings: Settings) -> Any:
     return BearerAuth(app, grants(security)) if security.tokens else app
 
 
+def warm_up_after_handshake(
+    mcp: MCPServer, service: MemoryService, wait_s: float
+) -> threading.Thread:
+    """Load the model once the client has listed the tools, or after ``wait_s`` seconds.
+
+    Importing torch in a thread holds the GIL for long stretches: started at spawn, it doubled
+    the time to the tool list (benchmarks/perf.py). A tool call that needs the model before
+    the warm-up starts loads it itself.
+    """
+    listed = threading.Event()
+    list_tools = mcp.list_tools
+
+    async def list_tools_then_warm_up() -> Any:
+        try:
+            return await list_tools()
+        finally:
+            listed.set()
+
+    mcp.list_tools = list_tools_then_warm_up  # type: ignore[method-assign]
+
+    def run() -> None:
+        listed.wait(wait_s)
+        try:
+            service.warm_up()
+        except Exception:
+            logger.exception("warm-up failed; tool calls will report the cause")
+
+    thread = threading.Thread(target=run, name="warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def serve(settings: Settings, service: MemoryService) -> None:
     """Run the server on the configured transport until the client or a signal stops it."""
     check_network_security(settings)
     mcp = create_server(service)
-    warm_up_in_background(service)
+    warm_up_after_handshake(mcp, service, settings.performance.warm_up_wait_s)
     cfg = settings.server
     if cfg.transport == "stdio":
         run = mcp.run_stdio_async

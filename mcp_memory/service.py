@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from mcp_memory import access, lifecycle, redaction, scoring, validation
+from mcp_memory import access, bulk, lifecycle, redaction, scoring, validation
 from mcp_memory.clock import Clock, utc_now
 from mcp_memory.config import (
     ConsolidationSettings,
     ImportanceSettings,
     LimitSettings,
+    PerformanceSettings,
     RankingSettings,
     RedactionSettings,
     RetentionSettings,
@@ -33,7 +34,7 @@ from mcp_memory.consolidator import Consolidator
 from mcp_memory.embeddings import Embedder
 from mcp_memory.errors import InvalidInput, MemoryNotFound
 from mcp_memory.index_guard import IndexGuard
-from mcp_memory.ledger import Ledger, MemoryFilter
+from mcp_memory.ledger import ImportRow, Ledger, MemoryFilter
 from mcp_memory.models import (
     AddResult,
     AgeDistribution,
@@ -63,6 +64,18 @@ INDEX_GENERATION = "index_generation"
 INDEX_LOCK_FILE = "index.lock"
 FULL_CHECK_MAX = 20_000  # up to this many memories, start-up compares every id (well under 1 s)
 _BRUTE_FORCE_MAX_IDS = 10_000
+_ADD_ARGS = (
+    "user_id", "agent_id", "session_id", "memory_type", "category", "metadata", "importance",
+    "retention", "created_at",
+)  # fmt: skip
+
+
+@dataclass
+class ImportReport:
+    """What an import did: memories stored, and records skipped as already present."""
+
+    imported: int = 0
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,7 @@ class Policy:
     ranking: RankingSettings = field(default_factory=RankingSettings)
     consolidation: ConsolidationSettings = field(default_factory=ConsolidationSettings)
     redaction: RedactionSettings = field(default_factory=RedactionSettings)
+    performance: PerformanceSettings = field(default_factory=PerformanceSettings)
 
 
 class MemoryService:
@@ -328,6 +342,129 @@ class MemoryService:
             version=1,
         )
 
+    # -- bulk: add many, import, export ------------------------------------------------------
+
+    def add_many(self, items: Sequence[dict[str, Any]], batch_size: int = 256) -> list[AddResult]:
+        """``add`` for many memories (each a dict of its keyword arguments), batched.
+
+        Every item is validated before anything is stored; then each batch costs one batched
+        encode, one ledger transaction and one index write.
+        """
+        now = self.clock()
+        rows = []
+        for number, item in enumerate(items, 1):
+            if not isinstance(item, dict) or "content" not in item:
+                raise InvalidInput(f"item {number}: give a dict with at least 'content'")
+            if unknown := sorted(set(item) - {"content", *_ADD_ARGS}):
+                raise InvalidInput(f"item {number}: unknown argument(s) {', '.join(unknown)}")
+            args = {"content": item["content"], **{k: item.get(k) for k in _ADD_ARGS}}
+            try:
+                memory = self._new_memory(
+                    **{**args, "memory_type": args["memory_type"] or MemoryType.semantic,
+                       "category": args["category"] or Category.general}, now=now,
+                )  # fmt: skip
+            except (InvalidInput, TypeError) as exc:
+                raise InvalidInput(f"item {number}: {exc}") from None
+            rows.append(ImportRow(memory, validation.content_hash(memory.content), dedupe=True))
+        results = []
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            outcome = self._store_batch(batch)
+            existing = self.ledger.get_many([o for o in outcome if o is not None])
+            for row, dup in zip(batch, outcome, strict=True):
+                if dup is None:
+                    results.append(AddResult(id=row.memory.id, memory=row.memory))
+                else:
+                    results.append(AddResult(id=dup, memory=existing[dup], duplicate_of=dup))
+        return results
+
+    def import_records(
+        self,
+        records: Iterable[Any],
+        batch_size: int = 256,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportReport:
+        """Store exported (or minimal) records, a batch at a time; see ``mcp_memory.bulk``.
+
+        Ids already stored are skipped, so importing twice changes nothing. A bad record raises
+        ``InvalidInput`` naming its number before its batch is written (``check_records``
+        validates a whole file first, so that nothing at all is stored).
+        """
+        report = ImportReport()
+        policy = self._record_policy()
+        batch: list[tuple[int, Any]] = []
+        for number, record in enumerate(records, 1):
+            batch.append((number, record))
+            if len(batch) >= batch_size:
+                self._import_batch(batch, policy, report, progress)
+                batch = []
+        if batch:
+            self._import_batch(batch, policy, report, progress)
+        return report
+
+    def check_records(self, records: Iterable[Any]) -> int:
+        """Validate records without storing anything; returns how many there are."""
+        policy, now, count = self._record_policy(), self.clock(), 0
+        for number, record in enumerate(records, 1):
+            bulk.parse_many([(number, record)], policy, now)
+            count = number
+        return count
+
+    def export_records(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[dict[str, Any]]:
+        """Every memory in the scope (all stages), oldest first, with its history."""
+        flt = MemoryFilter(
+            scope=validation.scope(self.policy.limits, user_id, agent_id, session_id)
+        )
+        for memories in self.ledger.iter_memories(flt, batch_size):
+            history = self.ledger.history_many([m.id for m in memories])
+            for memory in memories:
+                yield bulk.to_record(memory, history[memory.id])
+
+    def count(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> int:
+        """How many memories the scope holds (all stages)."""
+        scope = validation.scope(self.policy.limits, user_id, agent_id, session_id)
+        return self.ledger.count(MemoryFilter(scope=scope))
+
+    def _record_policy(self) -> bulk.RecordPolicy:
+        return bulk.RecordPolicy(self.policy.limits, self.policy.importance, self.policy.retention)
+
+    def _import_batch(
+        self, batch: list[tuple[int, Any]], policy: bulk.RecordPolicy, report: ImportReport,
+        progress: Callable[[int], None] | None,
+    ) -> None:  # fmt: skip
+        outcome = self._store_batch(bulk.parse_many(batch, policy, self.clock()))
+        stored = sum(o is None for o in outcome)
+        report.imported += stored
+        report.skipped += len(outcome) - stored
+        if progress is not None:
+            progress(len(batch))
+
+    def _store_batch(self, rows: Sequence[ImportRow]) -> list[str | None]:
+        """One batched encode (of the rows not already stored), one transaction, one index write."""
+        present = self.ledger.filter_ids([r.memory.id for r in rows], MemoryFilter())
+        todo = [r for r in rows if r.memory.id not in present]
+        vectors = self.embedder.embed([r.memory.content for r in todo]) if todo else []
+        outcome = self.ledger.import_batch(rows)
+        stored = {r.memory.id for r, o in zip(rows, outcome, strict=True) if o is None}
+        self._write_index(
+            [(mid, "upsert") for mid in stored],
+            {r.memory.id: v for r, v in zip(todo, vectors, strict=True) if r.memory.id in stored},
+        )
+        return outcome
+
     # -- search ------------------------------------------------------------------------------
 
     def search(
@@ -412,8 +549,10 @@ class MemoryService:
         matching = self.ledger.count(flt)
         if matching == 0:
             return {}
+        scope = {key: value for key, value in flt.scope.model_dump().items() if value}
+        if matching <= self.policy.performance.exact_search_max and (scope or not _scope_only(flt)):
+            return self._exact(qvec, flt, scope, matching, k)
         if _scope_only(flt) or matching > _BRUTE_FORCE_MAX_IDS:
-            scope = {key: value for key, value in flt.scope.model_dump().items() if value}
             fetch = k
             while True:
                 hits = self.index.query(qvec, fetch + 8, scope=scope)
@@ -423,6 +562,20 @@ class MemoryService:
                     return dict(list(found.items())[:k])
                 fetch *= 4
         hits = self.index.query(qvec, k, ids=self.ledger.ids(flt))
+        return {h.id: h.similarity for h in hits}
+
+    def _exact(
+        self, qvec: np.ndarray, flt: MemoryFilter, scope: dict[str, str], matching: int, k: int
+    ) -> dict[str, float]:
+        """Exact search over a small scope or filtered set: no HNSW filter, no over-fetching.
+
+        The ids are passed only when the filter drops some of the scope's memories (archived
+        ones, or other filters); otherwise the scope alone selects the vectors.
+        """
+        ids = None
+        if not _scope_only(flt) or matching < self.ledger.count(MemoryFilter(scope=flt.scope)):
+            ids = self.ledger.ids(flt)
+        hits = self.index.scoped_query(qvec, k, scope=scope, ids=ids)
         return {h.id: h.similarity for h in hits}
 
     def _filter(

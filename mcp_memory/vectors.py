@@ -5,6 +5,10 @@ embedded Chroma ``PersistentClient`` collection in cosine space. The index never
 and never decides lifecycle: it stores vectors with the scope ids needed to filter a query, and
 answers nearest-neighbour queries. The collection records the embedding model and dimension it
 was built with, and opening it with another model is refused (``IndexMismatch``).
+
+Searches over everything use Chroma's HNSW graph; searches within a scope (or a filtered set of
+ids) are exact, over a copy of the vectors clustered by scope (``ledger.ScopedVectors``), because a
+filtered HNSW search slows down as the filter gets more selective.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from mcp_memory.errors import IndexMismatch
+from mcp_memory.ledger import ScopedVectors
 
 logger = logging.getLogger(__name__)
 
 SCOPE_KEYS = ("user_id", "agent_id", "session_id")
+SCOPED_FILE = "scoped_vectors.sqlite3"
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,16 @@ class VectorIndex(Protocol):
 
     def count(self) -> int: ...
 
+    def scoped_query(
+        self,
+        vector: np.ndarray,
+        k: int,
+        scope: dict[str, str] | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[VectorHit]:
+        """Exact k nearest within a scope (and a set of ids): for small, filtered searches."""
+        ...
+
 
 class ChromaIndex:
     """Vectors in an embedded Chroma collection (``PersistentClient``), cosine space."""
@@ -101,6 +117,27 @@ class ChromaIndex:
             metadata={"embedding_model": model, "dimension": dimension},
         )
         self._check_model(model, dimension)
+        self._scoped = ScopedVectors(path / SCOPED_FILE, dimension)
+        if self._scoped.count() == 0 and self._collection.count() > 0:
+            self._backfill_scoped()
+
+    def _backfill_scoped(self, page: int = 5000) -> None:
+        """Fill the scoped copy from Chroma (an index built before the copy existed)."""
+        logger.info("building the scoped vector table from the Chroma collection")
+        offset = 0
+        while True:
+            got = self._collection.get(
+                include=["embeddings", "metadatas"], limit=page, offset=offset
+            )
+            if not got["ids"]:
+                return
+            self._scoped.upsert(
+                [
+                    (i, m.get("user_id", ""), m.get("agent_id", ""), m.get("session_id", ""), v)
+                    for i, m, v in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True)
+                ]
+            )
+            offset += len(got["ids"])
 
     def _check_model(self, model: str, dimension: int) -> None:
         meta = self._collection.metadata or {}
@@ -124,10 +161,24 @@ class ChromaIndex:
                 for r in records
             ],
         )
+        self._scoped.upsert(
+            [(r.id, r.user_id, r.agent_id, r.session_id, r.vector) for r in records]
+        )
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             self._collection.delete(ids=list(ids))
+            self._scoped.delete(ids)
+
+    def scoped_query(
+        self,
+        vector: np.ndarray,
+        k: int,
+        scope: dict[str, str] | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[VectorHit]:
+        """Exact k nearest within a scope (and a set of ids), from the scoped copy."""
+        return [VectorHit(i, sim) for i, sim in self._scoped.query(vector, k, scope, ids)]
 
     def query(
         self,

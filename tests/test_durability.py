@@ -164,12 +164,13 @@ def _check_after_restart(service, expected, deleted, in_flight, rng) -> None:
     live = list(expected.items())
     for memory_id, content in rng.sample(live, min(2, len(live))):
         if service.ledger.get(memory_id) is not None:
-            hits = service.search(content, user_id="kim", limit=5).results
+            # include_archived: a consolidation may archive by count; durability is the question
+            hits = service.search(content, user_id="kim", limit=5, include_archived=True).results
             assert memory_id in [h.id for h in hits]
     gone = [i for i in deleted if service.ledger.has_history(i)]
     for memory_id in rng.sample(gone, min(2, len(gone))):
         text = service.ledger.history(memory_id)[-1].content
-        hits = service.search(text, user_id="kim", limit=10).results
+        hits = service.search(text, user_id="kim", limit=10, include_archived=True).results
         assert memory_id not in [h.id for h in hits]
 
 

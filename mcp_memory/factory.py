@@ -5,10 +5,15 @@ The server and the CLI call ``build_service``; everything it builds takes explic
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+from mcp_memory import chroma_backend
 from mcp_memory.clock import Clock, utc_now
 from mcp_memory.config import Settings
 from mcp_memory.embeddings import Embedder, SentenceTransformerEmbedder
 from mcp_memory.ledger import Ledger
+from mcp_memory.reindex import CurrentIndex
 from mcp_memory.service import MemoryService, Policy
 from mcp_memory.vectors import ChromaIndex
 
@@ -35,15 +40,11 @@ def build_service(
     embedder = embedder or build_embedder(settings)
     vec = settings.vector
 
-    def open_index() -> ChromaIndex:
-        return ChromaIndex(
-            data_dir / CHROMA_DIR,
-            collection=vec.collection,
-            model=embedder.name,
-            dimension=embedder.dimension,
-            hnsw_m=vec.hnsw_m,
-            construction_ef=vec.hnsw_construction_ef,
-            search_ef=vec.hnsw_search_ef,
+    ledger = Ledger(data_dir / LEDGER_FILE)
+
+    def open_index() -> CurrentIndex:
+        return CurrentIndex(
+            ledger, vec.collection, CollectionOpener(settings), embedder.name, embedder.dimension
         )
 
     policy = Policy(
@@ -53,6 +54,52 @@ def build_service(
         ranking=settings.ranking,
         consolidation=settings.consolidation,
     )
-    return MemoryService(
-        Ledger(data_dir / LEDGER_FILE), embedder, open_index, policy, clock=clock, data_dir=data_dir
-    )
+    return MemoryService(ledger, embedder, open_index, policy, clock=clock, data_dir=data_dir)
+
+
+def chroma_client(settings: Settings) -> Any:
+    """The Chroma client of the configured backend: embedded in the data dir, or a server."""
+    vec = settings.vector
+    if vec.backend == "http":
+        return chroma_backend.http_client(
+            vec.host, vec.port, vec.ssl, vec.tenant, vec.database, vec.headers
+        )
+    return chroma_backend.embedded_client(settings.data_dir.expanduser() / CHROMA_DIR)
+
+
+class CollectionOpener:
+    """Opens (or creates) named collections of the configured backend, on one shared client."""
+
+    def __init__(self, settings: Settings, client: Any = None):
+        self._settings = settings
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = chroma_client(self._settings)
+            return self._client
+
+    def __call__(self, name: str, model: str, dimension: int) -> ChromaIndex:
+        vec = self._settings.vector
+        return ChromaIndex(
+            self._settings.data_dir.expanduser() / CHROMA_DIR,
+            collection=name,
+            model=model,
+            dimension=dimension,
+            hnsw_m=vec.hnsw_m,
+            construction_ef=vec.hnsw_construction_ef,
+            search_ef=vec.hnsw_search_ef,
+            client=self.client,
+        )
+
+    def drop(self, name: str) -> bool:
+        return chroma_backend.drop_collection(self.client, name)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                chroma_backend.close_client(self._client)
+                self._client = None

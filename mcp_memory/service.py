@@ -111,6 +111,8 @@ class MemoryService:
         self.sync_index()
 
     def close(self) -> None:
+        if self._index is not None and (close_index := getattr(self._index, "close", None)):
+            close_index()
         self.ledger.close()
 
     def sync_index(self, batch: int = 256) -> int:

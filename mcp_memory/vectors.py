@@ -68,7 +68,11 @@ class VectorIndex(Protocol):
 
 
 class ChromaIndex:
-    """Vectors in an embedded Chroma collection (``PersistentClient``), cosine space."""
+    """Vectors in a Chroma collection, cosine space.
+
+    The client is embedded (``PersistentClient`` at ``path``) unless one is given: a
+    ``chroma_backend.http_client`` talks to a Chroma server with the same collection code.
+    """
 
     def __init__(
         self,
@@ -79,14 +83,14 @@ class ChromaIndex:
         hnsw_m: int = 16,
         construction_ef: int = 100,
         search_ef: int = 100,
+        client: Any = None,
     ):
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
+        if client is None:
+            from mcp_memory.chroma_backend import embedded_client
 
-        path.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
-        )
+            client = embedded_client(path)
+        self._client = client
+        self.name = collection
         self._collection = self._client.get_or_create_collection(
             name=collection,
             embedding_function=None,

@@ -6,6 +6,7 @@ The server and the CLI call ``build_service``; everything it builds takes explic
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from mcp_memory import chroma_backend
@@ -13,7 +14,7 @@ from mcp_memory.clock import Clock, utc_now
 from mcp_memory.config import Settings
 from mcp_memory.embeddings import Embedder, SentenceTransformerEmbedder
 from mcp_memory.ledger import Ledger
-from mcp_memory.reindex import CurrentIndex
+from mcp_memory.reindex import CurrentIndex, ReindexResult, reindex
 from mcp_memory.service import MemoryService, Policy
 from mcp_memory.vectors import ChromaIndex
 
@@ -103,3 +104,34 @@ class CollectionOpener:
             if self._client is not None:
                 chroma_backend.close_client(self._client)
                 self._client = None
+
+
+def reindex_store(
+    settings: Settings,
+    model: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    embedder: Embedder | None = None,
+) -> ReindexResult:
+    """Rebuild the configured store's vector index from its ledger, with ``model`` if given."""
+    if embedder is None:
+        embedding = settings.embedding.model_copy(
+            update={"model": model or settings.embedding.model}
+        )
+        embedder = build_embedder(settings.model_copy(update={"embedding": embedding}))
+    data_dir = settings.data_dir.expanduser()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(data_dir / LEDGER_FILE)
+    opener = CollectionOpener(settings)
+    try:
+        return reindex(
+            ledger,
+            embedder,
+            settings.vector.collection,
+            opener,
+            opener.drop,
+            batch_size=settings.embedding.batch_size,
+            progress=progress,
+        )
+    finally:
+        opener.close()
+        ledger.close()

@@ -111,6 +111,7 @@ def reindex_store(
     model: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     embedder: Embedder | None = None,
+    batch_size: int | None = None,
 ) -> ReindexResult:
     """Rebuild the configured store's vector index from its ledger, with ``model`` if given."""
     if embedder is None:
@@ -129,7 +130,7 @@ def reindex_store(
             settings.vector.collection,
             opener,
             opener.drop,
-            batch_size=settings.embedding.batch_size,
+            batch_size=batch_size or settings.embedding.batch_size,
             progress=progress,
         )
     finally:

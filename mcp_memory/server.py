@@ -21,13 +21,13 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from mcp_memory import __version__
 from mcp_memory.config import Settings
-from mcp_memory.errors import MemoryServiceError
+from mcp_memory.errors import MemoryNotFound, MemoryServiceError
 from mcp_memory.models import (
     AddResult,
     Category,
@@ -113,8 +113,9 @@ def _line(memory: Memory) -> str:
     return f"{memory.content} (id {memory.id}{'; ' + scope if scope else ''})"
 
 
-def create_server(service: MemoryService) -> MCPServer:
-    """An MCPServer exposing the contract's tools over the given service."""
+def create_server(service: MemoryService, tools: str = "full") -> MCPServer:
+    """An MCPServer exposing the contract's tools (all, or the ``core`` profile), resources and
+    prompt over the given service."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
@@ -122,6 +123,9 @@ def create_server(service: MemoryService) -> MCPServer:
 
     mcp = MCPServer("mcp-memory", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
     _register_tools(mcp)
+    _apply_tool_profile(mcp, tools)
+    _register_resources(mcp, service)
+    _register_prompts(mcp)
     return mcp
 
 
@@ -381,6 +385,112 @@ def _register_tools(mcp: MCPServer) -> None:
         )
 
 
+CORE_TOOLS = ("add_memory", "search_memory", "consolidate", "stats")
+
+
+def _apply_tool_profile(mcp: MCPServer, profile: str) -> None:
+    """``core`` keeps the four tools an agent needs most: every tool listed costs its context."""
+    if profile == "full":
+        return
+    if profile != "core":
+        raise ValueError(f"unknown tool profile {profile!r}: use 'full' or 'core'")
+    for tool in mcp._tool_manager.list_tools():
+        if tool.name not in CORE_TOOLS:
+            mcp.remove_tool(tool.name)
+
+
+def _register_resources(mcp: MCPServer, service: MemoryService) -> None:
+    """Read-only views a client can attach to a conversation without a tool call.
+
+    The SDK gives static resources no request context, so they close over the process's one
+    service (the same object the lifespan hands to tools).
+    """
+
+    @mcp.resource(
+        "memory://stats",
+        name="memory-stats",
+        title="Memory statistics",
+        description="What is stored: counts by user, type, category, stage and retention, ages, "
+        "average importance and the index state (the stats tool's reply, as JSON).",
+        mime_type="application/json",
+    )
+    async def stats_resource() -> str:
+        result = await _resource_call(service.stats)
+        return result.model_dump_json(indent=2)
+
+    @mcp.resource(
+        "memory://memories/{id}",
+        name="memory",
+        title="One memory",
+        description="A stored memory by id, with its scopes, scores and lifecycle state, as "
+        "JSON (reading it counts as an access, like get_memory).",
+        mime_type="application/json",
+    )
+    async def memory_resource(id: str) -> str:
+        result = await _resource_call(service.get, id)
+        return result.memory.model_dump_json(indent=2)
+
+
+async def _resource_call(fn: Callable[..., T], *args: Any) -> T:
+    try:
+        return await anyio.to_thread.run_sync(partial(fn, *args))
+    except MemoryNotFound as exc:
+        raise ResourceNotFoundError(str(exc)) from exc
+    except MemoryServiceError as exc:
+        raise ResourceError(str(exc)) from exc
+
+
+MEMORY_GUIDE = """You have a long-term memory that persists across conversations (tools: add_memory,
+search_memory, and in the full profile get/list/update/delete_memory and memory_history).
+{who}
+When to search (search_memory):
+- At the start of a task or conversation, and before answering anything about the user, their
+  preferences, people, projects, decisions or earlier conversations. Search with a natural
+  question ("what editor does she use?"), not a keyword list.
+- Before adding, to avoid storing what is already known; update_memory corrects a memory that
+  is out of date instead of adding a contradicting one.
+
+When to add (add_memory):
+- Durable facts, preferences, decisions, commitments and notable events; things the user would
+  be annoyed to repeat. Not small talk, not what is only true for the next minute, not secrets
+  such as passwords or keys.
+- One self-contained statement per memory, understandable out of context: "Dana prefers
+  window seats on long flights", not "she likes that".
+- category: preference, fact, experience, relationship, skill or general; memory_type:
+  semantic (facts, preferences), episodic (events; pass created_at when it happened earlier)
+  or procedural (how to do something).
+- importance (0..1) only when you know better than the default; "always"/"never"/"prefer"
+  wording already raises it.
+
+Scopes:
+- user_id: the person the memory is about or belongs to. Always pass it when you know who the
+  user is, so their memories never mix with another's.
+- agent_id: this app or agent, for what only matters to it (e.g. a coding agent's notes on a
+  repository).
+- session_id: one conversation or task, for context that should stay together.
+- Filters work the same way: user_id alone searches all of that user's agents and sessions.
+
+Housekeeping: call consolidate (dry_run first) now and then to merge duplicates; stats shows
+what is stored."""
+
+
+def _register_prompts(mcp: MCPServer) -> None:
+    """A prompt a person can pick in their client to brief the agent on using its memory."""
+
+    @mcp.prompt(
+        name="use_memory",
+        title="How to use long-term memory",
+        description="Guidance for the agent: when to search, what to add, how to set scopes.",
+    )
+    def use_memory(user_id: str | None = None) -> str:
+        who = (
+            f"The user is {user_id!r}: pass user_id={user_id!r} to every memory tool.\n"
+            if user_id
+            else ""
+        )
+        return MEMORY_GUIDE.format(who=who)
+
+
 def warm_up_in_background(service: MemoryService) -> threading.Thread:
     """Load the model and reconcile the index without delaying the MCP handshake."""
 
@@ -397,7 +507,7 @@ def warm_up_in_background(service: MemoryService) -> threading.Thread:
 
 def serve(settings: Settings, service: MemoryService) -> None:
     """Run the server on the configured transport until the client or a signal stops it."""
-    mcp = create_server(service)
+    mcp = create_server(service, tools=settings.server.tools)
     warm_up_in_background(service)
     cfg = settings.server
     if cfg.transport == "stdio":

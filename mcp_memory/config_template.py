@@ -55,7 +55,10 @@ def render() -> str:
             lines.extend(_key(name, name, value))
     while tables:
         prefix, section = tables.pop(0)
-        lines.append(f"\n[{prefix}]")
+        if "." in prefix:  # a table whose keys have no defaults: commented as a whole
+            lines.append(f"\n# [{prefix}]  # uncomment with the keys below (no defaults per key)")
+        else:
+            lines.append(f"\n[{prefix}]")
         nested = []
         for name in type(section).model_fields:
             value = getattr(section, name)

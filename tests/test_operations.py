@@ -6,6 +6,7 @@ import json
 import re
 import tomllib
 
+import platformdirs
 import pytest
 from mcp.client import Client
 from mcp.shared.exceptions import MCPError
@@ -224,9 +225,14 @@ def test_config_template_lists_every_key_with_its_default(tmp_path):
     as_written = tomllib.loads(text)
     assert _leaves(as_written) == [], "every key is commented out"
     assert Settings(**as_written) == Settings()
-    uncommented = "\n".join(re.sub(r"^# (\w+ = )", r"\1", line) for line in text.splitlines())
+    uncommented = "\n".join(
+        re.sub(r"^# (\w+ = |\[[\w.]+\])", r"\1", line) for line in text.splitlines()
+    )
     data = tomllib.loads(uncommented)
-    assert Settings(**data) == Settings()
+    assert Settings(**data).model_dump(exclude={"data_dir"}) == Settings().model_dump(
+        exclude={"data_dir"}
+    )
+    assert data["data_dir"] == platformdirs.user_data_dir("mcp-memory")
     assert data["vector"]["backend"] == "embedded" and data["server"]["tools"] == "full"
     with pytest.raises(FileExistsError):
         config_template.write(path)

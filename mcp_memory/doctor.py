@@ -19,6 +19,7 @@ from typing import Literal
 
 from mcp_memory.config import Settings, config_file_path
 from mcp_memory.errors import MemoryServiceError
+from mcp_memory.reindex import interrupted_reindex
 
 Status = Literal["ok", "warn", "fail"]
 PACKAGES = ("mcp", "chromadb", "sentence-transformers", "torch", "pydantic", "numpy")
@@ -155,13 +156,13 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
                 f"{service.ledger.size_bytes() / 1_048_576:.1f} MiB",
             )
         )
-        checks.extend(_index_checks(service, where, repair))
+        checks.extend(_index_checks(service, where, vec.collection, repair))
     finally:
         service.close()
     return checks
 
 
-def _index_checks(service, where: str, repair: bool) -> list[Check]:
+def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:
     try:
         name = getattr(service.index, "collection_name", "?")
         service.index.count()
@@ -173,6 +174,17 @@ def _index_checks(service, where: str, repair: bool) -> list[Check]:
         )
         return [Check("vector index", "fail", f"{where}: {exc}", fix)]
     checks = [Check("vector index", "ok", f"{where}, collection {name!r}")]
+    abandoned = interrupted_reindex(service.ledger, base)
+    if abandoned is not None:
+        checks.append(
+            Check(
+                "reindex",
+                "warn",
+                f"collection {abandoned!r} was left by a reindex that did not finish "
+                "(or one is running now)",
+                "run `mcp-memory reindex` again: it drops the leftover and rebuilds",
+            )
+        )
     report: Callable[[], object] = service.repair_index if repair else service.index_report
     result = report()
     detail = (

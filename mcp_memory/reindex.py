@@ -45,6 +45,15 @@ def current_collection(ledger: Ledger, base: str) -> str:
     return ledger.get_state(current_key(base)) or base
 
 
+def interrupted_reindex(ledger: Ledger, base: str) -> str | None:
+    """The collection a reindex was building when its process died, if one was left behind.
+
+    Call it when no reindex is running (the next reindex drops it; doctor reports it).
+    """
+    name = ledger.get_state(target_key(base)) or ""
+    return name if name and name != current_collection(ledger, base) else None
+
+
 class CurrentIndex:
     """The current collection of ``base``, followed through the ledger's record on each call."""
 
@@ -164,6 +173,8 @@ def reindex(
     """
     started = time.monotonic()
     old = current_collection(ledger, base)
+    if (abandoned := interrupted_reindex(ledger, base)) is not None:
+        drop_collection(abandoned)
     new = f"{base}-{uuid.uuid4().hex[:8]}"
     target = open_collection(new, embedder.name, embedder.dimension)
     ledger.set_state(target_key(base), new)

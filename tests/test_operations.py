@@ -15,7 +15,7 @@ from mcp_memory import chroma_backend, config_template, doctor
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.errors import ConfigError, IndexMismatch
 from mcp_memory.factory import CollectionOpener, build_service, reindex_store
-from mcp_memory.reindex import current_collection
+from mcp_memory.reindex import current_collection, target_key
 from mcp_memory.server import CORE_TOOLS, create_server
 from tests.integration.scenario import CONTRACT_TOOLS
 
@@ -153,6 +153,26 @@ def test_failed_reindex_leaves_the_old_index_current(settings, embedder, clock):
     top = service.search("What medicine must she avoid?", user_id="priya").results[0]
     assert top.id == ids[FACTS[0]]
     service.close()
+
+
+def test_a_reindex_killed_midway_is_reported_then_cleaned_up(settings, embedder, clock):
+    """A process killed mid-reindex runs no cleanup: leave its state and collection by hand."""
+    service = build_service(settings, embedder=embedder, clock=clock)
+    _add_facts(service)
+    base = settings.vector.collection
+    opener = CollectionOpener(settings)
+    leftover = f"{base}-deadbeef"
+    opener(leftover, embedder.name, embedder.dimension)
+    service.ledger.set_state(target_key(base), leftover)
+    opener.close()
+    added = service.add("Priya's passport expires in 2031", user_id="priya")
+    service.close()
+    checks = {c.name: c for c in doctor.run(settings, None)}
+    assert checks["reindex"].status == "warn" and leftover in checks["reindex"].detail
+    result = reindex_store(settings, embedder=embedder)
+    assert leftover not in _collections(settings)
+    assert "reindex" not in {c.name for c in doctor.run(settings, None)}
+    assert result.memories == len(FACTS) + 1 and added.id
 
 
 def test_changed_model_without_reindex_is_a_clear_error(settings, embedder, clock):

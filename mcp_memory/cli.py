@@ -129,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help(sys.stderr)
         return 2
+    if args.command == "config":  # writes the file: must work before a valid one exists
+        return cmd_config(None, args)
     try:
         settings = _settings(args)
         logging.basicConfig(
@@ -251,15 +253,20 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
-def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_config(settings: Settings | None, args: argparse.Namespace) -> int:
+    """``config init``: to --path, else --config / $MCP_MEMORY_CONFIG, else the user config dir."""
     from pathlib import Path
 
     import platformdirs
 
     from mcp_memory import config_template
-    from mcp_memory.config import APP_NAME
+    from mcp_memory.config import APP_NAME, config_file_path
 
-    path = Path(args.path or Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml")
+    path = Path(
+        args.path
+        or config_file_path(getattr(args, "config", None))
+        or Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+    )
     try:
         config_template.write(path.expanduser(), force=args.force)
     except FileExistsError:

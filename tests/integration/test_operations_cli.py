@@ -40,6 +40,8 @@ def test_config_reindex_doctor_and_stats_from_the_command_line(tmp_path, embedde
     assert init.returncode == 0 and config_file.is_file(), init.stderr
     again = run(data, xdg, "config", "init")
     assert again.returncode == 1 and "--force" in again.stderr
+    named = run(data, xdg, "--config", str(tmp_path / "named.toml"), "config", "init")
+    assert named.returncode == 0 and (tmp_path / "named.toml").is_file(), named.stderr
 
     switched = run(data, xdg, "--log-level", "INFO", "reindex", "--model", "all-MiniLM-L6-v2")
     assert switched.returncode == 0, switched.stderr

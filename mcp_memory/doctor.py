@@ -19,7 +19,7 @@ from typing import Literal
 
 from mcp_memory.config import Settings, config_file_path
 from mcp_memory.errors import MemoryServiceError
-from mcp_memory.reindex import interrupted_reindex
+from mcp_memory.reindex import current_collection, interrupted_reindex
 
 Status = Literal["ok", "warn", "fail"]
 PACKAGES = ("mcp", "chromadb", "sentence-transformers", "torch", "pydantic", "numpy")
@@ -164,7 +164,7 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
 
 def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:
     try:
-        name = getattr(service.index, "collection_name", "?")
+        name = current_collection(service.ledger, base)
         service.index.count()
     except MemoryServiceError as exc:
         fix = (

@@ -15,7 +15,7 @@ from mcp_memory.config import Settings
 from mcp_memory.embeddings import Embedder, SentenceTransformerEmbedder
 from mcp_memory.ledger import Ledger
 from mcp_memory.reindex import CurrentIndex, ReindexResult, reindex
-from mcp_memory.service import MemoryService, Policy
+from mcp_memory.service import INDEX_GENERATION, MemoryService, Policy
 from mcp_memory.vectors import ChromaIndex
 
 LEDGER_FILE = "ledger.sqlite3"
@@ -54,7 +54,9 @@ def build_service(
         retention=settings.retention,
         ranking=settings.ranking,
         consolidation=settings.consolidation,
+        redaction=settings.redaction,
     )
+    ledger.access_log_days = settings.consolidation.boost_window_days
     return MemoryService(ledger, embedder, open_index, policy, clock=clock, data_dir=data_dir)
 
 
@@ -119,20 +121,22 @@ def reindex_store(
             update={"model": model or settings.embedding.model}
         )
         embedder = build_embedder(settings.model_copy(update={"embedding": embedding}))
-    data_dir = settings.data_dir.expanduser()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(data_dir / LEDGER_FILE)
+    service = build_service(settings, embedder=embedder)
     opener = CollectionOpener(settings)
     try:
-        return reindex(
-            ledger,
+        result = reindex(
+            service.ledger,
             embedder,
             settings.vector.collection,
             opener,
             opener.drop,
             batch_size=batch_size or settings.embedding.batch_size,
             progress=progress,
+            write_lock=service.index.writing,
         )
+        with service.index.writing():  # other processes reopen their handles
+            service.ledger.bump_counter(INDEX_GENERATION)
+        return result
     finally:
         opener.close()
-        ledger.close()
+        service.close()

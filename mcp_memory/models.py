@@ -117,6 +117,10 @@ class AddResult(BaseModel):
     duplicate_of: str | None = Field(
         None, description="Set when the same text already existed in this scope: its id."
     )
+    redacted: list[str] = Field(
+        default_factory=list,
+        description="Kinds of secret (api_key, password, ...) cut out before storing, if any.",
+    )
 
 
 class SearchHit(BaseModel):
@@ -142,6 +146,10 @@ class MemoryResult(BaseModel):
     """Reply of get_memory and update_memory."""
 
     memory: Memory
+    redacted: list[str] = Field(
+        default_factory=list,
+        description="update_memory: kinds of secret cut out of the new text before storing.",
+    )
 
 
 class ListResult(BaseModel):
@@ -204,6 +212,21 @@ class ConsolidateResult(BaseModel):
     archived: int = 0
     deleted: int = 0
     actions: list[ConsolidationAction] = Field(default_factory=list)
+    undone: bool = Field(
+        False, description="True when this reply reports undoing run_id: its actions reversed."
+    )
+
+
+class ConsolidationRun(BaseModel):
+    """A past consolidation run, as the journal keeps it (pass run_id to consolidate's undo)."""
+
+    run_id: str
+    at: datetime
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    counts: dict[str, int] = Field(description="How many actions of each kind it took.")
+    undone_at: datetime | None = None
 
 
 class AgeDistribution(BaseModel):
@@ -242,5 +265,13 @@ class StatsResult(BaseModel):
     average_importance: float
     vectors_indexed: int
     pending_index: int
+    index_in_sync: bool = Field(
+        True,
+        description="Whether the vector index holds exactly the ledger's memories (no pending "
+        "changes, equal counts); false until start-up or `mcp-memory doctor --repair` fixes it.",
+    )
     embedder: str
     storage_bytes: int
+    last_consolidation: ConsolidationRun | None = Field(
+        None, description="The latest consolidation run that changed this scope, if any."
+    )

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +166,7 @@ def reindex(
     drop_collection: Callable[[str], object],
     batch_size: int = 256,
     progress: Callable[[int, int], None] | None = None,
+    write_lock: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> ReindexResult:
     """Rebuild ``base``'s vectors from the ledger with ``embedder`` into a new collection.
 
@@ -185,18 +187,22 @@ def reindex(
             progress(0, len(ids))
         for start in range(0, len(ids), batch_size):
             chunk = ids[start : start + batch_size]
-            _embed_into(target, ledger, embedder, chunk)
+            with write_lock():
+                _embed_into(target, ledger, embedder, chunk)
             done += len(chunk)
             if progress:
                 progress(done, len(ids))
-        _catch_up(target, ledger, embedder, batch_size)
-        ledger.set_state(current_key(base), new)
+        with write_lock():
+            _catch_up(target, ledger, embedder, batch_size)
+            ledger.set_state(current_key(base), new)
     except BaseException:
-        ledger.set_state(target_key(base), "")
-        drop_collection(new)
+        with write_lock():
+            ledger.set_state(target_key(base), "")
+            drop_collection(new)
         raise
-    ledger.set_state(target_key(base), "")
-    drop_collection(old)
+    with write_lock():
+        ledger.set_state(target_key(base), "")
+        drop_collection(old)
     return ReindexResult(
         old_collection=old,
         new_collection=new,

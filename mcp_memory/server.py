@@ -22,12 +22,15 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from mcp_memory import __version__
-from mcp_memory.config import Settings
-from mcp_memory.errors import MemoryNotFound, MemoryServiceError
+from mcp_memory import __version__, access, schedule
+from mcp_memory.access import Grant
+from mcp_memory.config import SecuritySettings, ServerSettings, Settings
+from mcp_memory.errors import ConfigError, MemoryNotFound, MemoryServiceError
+from mcp_memory.http_auth import GRANT_KEY, BearerAuth, is_loopback
 from mcp_memory.models import (
     AddResult,
     Category,
@@ -40,6 +43,7 @@ from mcp_memory.models import (
     MemoryResult,
     MemoryType,
     Retention,
+    Scope,
     SearchResult,
     Stage,
     StatsResult,
@@ -88,7 +92,18 @@ MetadataArg = Annotated[
 
 
 def _service(ctx: Context) -> MemoryService:
+    """The service, with the caller's grant (from its bearer token) made current for the call.
+
+    Every tool goes through here, so every tool call runs confined to its token's scopes.
+    """
+    request = ctx.request_context.request
+    scope = getattr(request, "scope", None)
+    access.set_current(scope.get(GRANT_KEY) if isinstance(scope, dict) else None)
     return ctx.request_context.lifespan_context.service
+
+
+def _redacted_note(kinds: list[str]) -> str:
+    return f" [secrets redacted before storing: {', '.join(kinds)}]" if kinds else ""
 
 
 async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -124,7 +139,7 @@ def create_server(service: MemoryService, tools: str = "full") -> MCPServer:
     mcp = MCPServer("mcp-memory", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
     _register_tools(mcp)
     _apply_tool_profile(mcp, tools)
-    _register_resources(mcp, service)
+    _register_resources(mcp)
     _register_prompts(mcp)
     return mcp
 
@@ -189,7 +204,7 @@ def _register_tools(mcp: MCPServer) -> None:
             created_at=created_at,
         )
         verb = "Already remembered" if result.duplicate_of else "Remembered"
-        return _reply(result, f"{verb}: {_line(result.memory)}")
+        return _reply(result, f"{verb}: {_line(result.memory)}{_redacted_note(result.redacted)}")
 
     @mcp.tool(annotations=read_only)
     async def search_memory(
@@ -325,7 +340,11 @@ def _register_tools(mcp: MCPServer) -> None:
             category=category,
             lifecycle_stage=lifecycle_stage,
         )
-        return _reply(result, f"Updated (version {result.memory.version}): {_line(result.memory)}")
+        return _reply(
+            result,
+            f"Updated (version {result.memory.version}): {_line(result.memory)}"
+            + _redacted_note(result.redacted),
+        )
 
     @mcp.tool(annotations=ToolAnnotations(destructiveHint=True, openWorldHint=False))
     async def delete_memory(
@@ -345,7 +364,7 @@ def _register_tools(mcp: MCPServer) -> None:
         lines = [f"{e.at.isoformat()} {e.event.value}: {e.content}" for e in result.events]
         return _reply(result, "\n".join(lines))
 
-    @mcp.tool(annotations=writes)
+    @mcp.tool(annotations=ToolAnnotations(destructiveHint=True, openWorldHint=False))
     async def consolidate(
         ctx: Context,
         user_id: UserId = None,
@@ -354,20 +373,24 @@ def _register_tools(mcp: MCPServer) -> None:
         dry_run: Annotated[
             bool, Field(description="Only report what would change; change nothing.")
         ] = False,
+        undo: Annotated[
+            str | None,
+            Field(description="A run_id from an earlier consolidate: put back what it changed."),
+        ] = None,
     ) -> Annotated[CallToolResult, ConsolidateResult]:
-        """Tidy memory within each scope: merge exact and near duplicates. Use dry_run first to
-        see the actions."""
+        """Tidy memory within each scope: merge duplicates and redundant texts, boost often-used
+        memories, decay old ones, move lifecycle stages, archive aged-out or excess memories and
+        delete long-archived unimportant ones. Every run is journaled and can be undone with
+        undo=run_id. Use dry_run first to see the actions."""
         result = await _run(
             _service(ctx).consolidate,
             user_id=user_id,
             agent_id=agent_id,
             session_id=session_id,
             dry_run=dry_run,
+            undo=undo,
         )
-        head = "Would merge" if result.dry_run else "Merged"
-        return _reply(
-            result, f"{head} {result.duplicates_merged} duplicates (run {result.run_id})."
-        )
+        return _reply(result, consolidate_summary(result))
 
     @mcp.tool(annotations=read_only)
     async def stats(
@@ -399,23 +422,33 @@ def _apply_tool_profile(mcp: MCPServer, profile: str) -> None:
             mcp.remove_tool(tool.name)
 
 
-def _register_resources(mcp: MCPServer, service: MemoryService) -> None:
+def _register_resources(mcp: MCPServer) -> None:
     """Read-only views a client can attach to a conversation without a tool call.
 
-    The SDK gives static resources no request context, so they close over the process's one
-    service (the same object the lifespan hands to tools).
+    Both are URI templates so that the handler gets the request context: reads go through
+    ``_service(ctx)`` and so stay confined to the caller's token grant, like tool calls.
+    ``memory://stats`` matches the stats template with no scope given.
     """
 
     @mcp.resource(
-        "memory://stats",
+        "memory://stats{?user_id,agent_id,session_id}",
         name="memory-stats",
         title="Memory statistics",
-        description="What is stored: counts by user, type, category, stage and retention, ages, "
-        "average importance and the index state (the stats tool's reply, as JSON).",
+        description="What is stored (optionally within ?user_id=...&agent_id=...&session_id=...): "
+        "counts by user, type, category, stage and retention, ages, average importance and the "
+        "index state (the stats tool's reply, as JSON). Read memory://stats for everything.",
         mime_type="application/json",
     )
-    async def stats_resource() -> str:
-        result = await _resource_call(service.stats)
+    async def stats_resource(
+        ctx: Context,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> str:
+        svc = _service(ctx)
+        result = await _resource_call(
+            partial(svc.stats, user_id=user_id, agent_id=agent_id, session_id=session_id)
+        )
         return result.model_dump_json(indent=2)
 
     @mcp.resource(
@@ -426,8 +459,8 @@ def _register_resources(mcp: MCPServer, service: MemoryService) -> None:
         "JSON (reading it counts as an access, like get_memory).",
         mime_type="application/json",
     )
-    async def memory_resource(id: str) -> str:
-        result = await _resource_call(service.get, id)
+    async def memory_resource(id: str, ctx: Context) -> str:
+        result = await _resource_call(_service(ctx).get, id)
         return result.memory.model_dump_json(indent=2)
 
 
@@ -505,14 +538,123 @@ def warm_up_in_background(service: MemoryService) -> threading.Thread:
     return thread
 
 
+def check_network_security(settings: Settings) -> None:
+    """Refuse a network server that anyone on the network could use: no token, not loopback."""
+    cfg = settings.server
+    if cfg.transport != "stdio" and not settings.security.tokens and not is_loopback(cfg.host):
+        raise ConfigError(
+            f"refusing to serve {cfg.transport} on {cfg.host} without a bearer token: anyone "
+            "who can reach it could read and change every memory. Add a token to the config "
+            '([[security.tokens]] with token = "<at least 16 characters>") or set '
+            "MCP_MEMORY_SECURITY__TOKENS, or bind 127.0.0.1"
+        )
+
+
+def grants(security: SecuritySettings) -> list[tuple[str, Grant]]:
+    """(secret, grant) for each configured token."""
+    return [
+        (
+            t.token.get_secret_value(),
+            Grant(
+                name=t.name,
+                user_id=None if t.user_id is None else frozenset(t.user_id),
+                agent_id=None if t.agent_id is None else frozenset(t.agent_id),
+            ),
+        )
+        for t in security.tokens
+    ]
+
+
+def transport_security(
+    cfg: ServerSettings, security: SecuritySettings
+) -> TransportSecuritySettings:
+    """Host and Origin checks against DNS rebinding: loopback names plus the configured ones.
+
+    ``allowed_hosts = ["*"]`` turns the checks off; so does binding a non-loopback address with
+    no allowed host configured (the required token then does the protecting).
+    """
+    hosts, origins = list(security.allowed_hosts), list(security.allowed_origins)
+    if "*" in hosts or (not is_loopback(cfg.host) and not hosts):
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    hosts += ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    origins += ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+
+
+def http_app(mcp: MCPServer, settings: Settings) -> Any:
+    """The ASGI app of a network transport, behind the bearer-token check when tokens are set."""
+    cfg, security = settings.server, settings.security
+    options = dict(
+        max_request_body_size=security.max_request_bytes,
+        transport_security=transport_security(cfg, security),
+        host=cfg.host,
+    )
+    app = mcp.sse_app(**options) if cfg.transport == "sse" else mcp.streamable_http_app(**options)
+    return BearerAuth(app, grants(security)) if security.tokens else app
+
+
 def serve(settings: Settings, service: MemoryService) -> None:
     """Run the server on the configured transport until the client or a signal stops it."""
+    check_network_security(settings)
     mcp = create_server(service, tools=settings.server.tools)
     warm_up_in_background(service)
     cfg = settings.server
     if cfg.transport == "stdio":
-        mcp.run("stdio")
-    elif cfg.transport == "sse":
-        mcp.run("sse", host=cfg.host, port=cfg.port)
+        run = mcp.run_stdio_async
     else:
-        mcp.run("streamable-http", host=cfg.host, port=cfg.port)
+        import uvicorn
+
+        config = uvicorn.Config(
+            http_app(mcp, settings),
+            host=cfg.host,
+            port=cfg.port,
+            log_level=settings.log_level.lower(),
+        )
+        run = uvicorn.Server(config).serve
+    anyio.run(with_schedule, settings, service, run)
+
+
+def schedule_hours(settings: Settings) -> float:
+    """Hours between background consolidation runs for this transport (0: none). Never in a
+    stdio session unless ``consolidation.schedule.in_stdio`` allows it."""
+    schedule = settings.consolidation.schedule
+    if settings.server.transport == "stdio" and not schedule.in_stdio:
+        return 0.0
+    return schedule.every_hours
+
+
+async def with_schedule(settings: Settings, service: MemoryService, run: Callable[[], Any]) -> None:
+    """Serve with ``run``, consolidating every scope on the configured schedule meanwhile."""
+    every = schedule_hours(settings) * 3600
+
+    def job() -> None:
+        result = service.consolidate()
+        logger.info("scheduled consolidation: %s", consolidate_summary(result))
+
+    last = service.consolidator.last_run(Scope()) if every else None
+    delay = schedule.first_delay(last.at if last else None, service.clock(), every)
+    await schedule.alongside(run, job, every, delay)
+
+
+def consolidate_summary(
+    result: ConsolidateResult, undo_hint: str = "consolidate(undo='{}')"
+) -> str:
+    """One line saying what a consolidate call did (or would do, or undid)."""
+    done = not result.dry_run
+    counts = ", ".join(
+        f"{past if done else present} {getattr(result, field)}{noun}"
+        for field, present, past, noun in (
+            ("duplicates_merged", "Would merge", "Merged", " duplicates"),
+            ("redundancies_eliminated", "remove", "removed", " redundant"),
+            ("importance_boosted", "boost", "boosted", ""),
+            ("decayed", "decay", "decayed", ""),
+            ("stages_updated", "move", "moved", " stages"),
+            ("archived", "archive", "archived", ""),
+            ("deleted", "delete", "deleted", ""),
+        )
+    )
+    if result.undone:
+        return f"Undid run {result.run_id}, which {counts[0].lower()}{counts[1:]}."
+    if result.dry_run:
+        return f"{counts} (dry run: nothing changed)."
+    return f"{counts} (run {result.run_id}; undo with {undo_hint.format(result.run_id)})."

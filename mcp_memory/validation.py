@@ -14,6 +14,7 @@ from enum import StrEnum
 from hashlib import sha256
 from typing import Any, TypeVar
 
+from mcp_memory import access
 from mcp_memory.config import LimitSettings
 from mcp_memory.errors import InvalidInput
 from mcp_memory.models import Scope
@@ -55,7 +56,7 @@ def scope(
     agent_id: str | None = None,
     session_id: str | None = None,
 ) -> Scope:
-    """A scope from optional ids; an empty string means 'not given'."""
+    """A scope from optional ids ('' means not given), confined to the caller's grant."""
     values: dict[str, str | None] = {}
     for name, value in (("user_id", user_id), ("agent_id", agent_id), ("session_id", session_id)):
         if value is not None and not isinstance(value, str):
@@ -64,7 +65,7 @@ def scope(
         if value is not None and len(value) > limits.max_scope_chars:
             raise InvalidInput(f"{name} is longer than {limits.max_scope_chars} characters")
         values[name] = value
-    return Scope(**values)
+    return access.confine(Scope(**values))
 
 
 def choice(value: Any, enum: type[E], field: str) -> E:

@@ -182,6 +182,10 @@ class ChromaIndex:
     def count(self) -> int:
         return self._collection.count()
 
+    def close(self) -> None:
+        """Release the client; a new ``ChromaIndex`` on the path then reloads it from disk."""
+        self._client.close()
+
 
 def _where(scope: dict[str, str]) -> dict[str, Any] | None:
     terms = [{key: value} for key, value in scope.items() if key in SCOPE_KEYS]

@@ -58,12 +58,15 @@ async def test_resources_show_stats_and_one_memory(service):
             t.uri_template for t in (await client.list_resource_templates()).resource_templates
         }
         stats = await client.read_resource("memory://stats")
+        nobody = await client.read_resource("memory://stats?user_id=nobody")
         memory = await client.read_resource(f"memory://memories/{memory_id}")
         with pytest.raises(MCPError, match="not found"):
             await client.read_resource("memory://memories/0123456789abcdef0123456789abcdef")
-    assert listed == {"memory://stats"} and templates == {"memory://memories/{id}"}
+    assert listed == set()
+    assert templates == {"memory://stats{?user_id,agent_id,session_id}", "memory://memories/{id}"}
     assert json.loads(stats.contents[0].text)["total_memories"] == len(FACTS)
     assert stats.contents[0].mime_type == "application/json"
+    assert json.loads(nobody.contents[0].text)["total_memories"] == 0
     body = json.loads(memory.contents[0].text)
     assert body["id"] == memory_id and body["content"] == FACTS[0]
 
@@ -117,7 +120,9 @@ def test_reindex_serves_the_old_index_until_the_new_one_is_complete(settings, em
         """Runs between batches: the service must still answer from the old collection."""
         if 0 < done < total:
             top = service.search("What medicine must she avoid?", user_id="priya").results[0]
-            seen.append((done, service.index.collection_name, top.id))
+            seen.append(
+                (done, current_collection(service.ledger, settings.vector.collection), top.id)
+            )
             if not added_meanwhile:
                 added_meanwhile.append(service.add("Priya learns Portuguese", user_id="priya").id)
             if len(seen) == 1:
@@ -126,7 +131,7 @@ def test_reindex_serves_the_old_index_until_the_new_one_is_complete(settings, em
     result = reindex_store(settings, embedder=embedder, progress=hook, batch_size=2)
     assert seen and all(name == old and top == ids[FACTS[0]] for _, name, top in seen)
     assert result.old_collection == old and result.new_collection != old
-    assert service.index.collection_name == result.new_collection
+    assert current_collection(service.ledger, settings.vector.collection) == result.new_collection
     names = _collections(settings)
     assert result.new_collection in names and old not in names
     report = service.index_report()
@@ -139,7 +144,7 @@ def test_reindex_serves_the_old_index_until_the_new_one_is_complete(settings, em
 def test_failed_reindex_leaves_the_old_index_current(settings, embedder, clock):
     service = build_service(settings, embedder=embedder, clock=clock)
     ids = _add_facts(service)
-    old = service.index.collection_name
+    old = current_collection(service.ledger, settings.vector.collection)
 
     def fail(done: int, total: int) -> None:
         if done:
@@ -147,7 +152,7 @@ def test_failed_reindex_leaves_the_old_index_current(settings, embedder, clock):
 
     with pytest.raises(RuntimeError, match="disk full"):
         reindex_store(settings, embedder=embedder, progress=fail, batch_size=2)
-    assert service.index.collection_name == old
+    assert current_collection(service.ledger, settings.vector.collection) == old
     names = _collections(settings)
     assert old in names and not [n for n in names if n.startswith(old + "-")]
     top = service.search("What medicine must she avoid?", user_id="priya").results[0]

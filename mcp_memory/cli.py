@@ -26,7 +26,8 @@ Run `mcp-memory serve` from your MCP client's configuration (stdio), or with
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: an option given before the command is not reset by the command's own parser.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument(
         "--config",
         metavar="PATH",
@@ -86,7 +87,34 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="records per transaction and encode (default: performance.import_batch_size, 256)",
     )
+    _operations_commands(commands, common)
     return parser
+
+
+def _operations_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    """reindex, doctor and config: looking after an installation."""
+    reindex = commands.add_parser(
+        "reindex",
+        parents=[common],
+        help="rebuild the vector index from the ledger (e.g. with another model)",
+    )
+    reindex.add_argument(
+        "--model", help="embedding model to rebuild with (default: the configured one)"
+    )
+    doctor = commands.add_parser(
+        "doctor", parents=[common], help="check the installation and the store"
+    )
+    doctor.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    doctor.add_argument(
+        "--repair", action="store_true", help="also repair the index from the ledger"
+    )
+    config = commands.add_parser("config", parents=[common], help="the configuration file")
+    actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    init = actions.add_parser("init", help="write a commented config file with every default")
+    init.add_argument(
+        "--path", help="where to write it (default: config.toml in the user config dir)"
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
 
 def _scope_args(parser: argparse.ArgumentParser) -> None:
@@ -96,7 +124,10 @@ def _scope_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {"data_dir": args.data_dir, "log_level": args.log_level}
+    overrides: dict[str, Any] = {
+        "data_dir": getattr(args, "data_dir", None),
+        "log_level": getattr(args, "log_level", None),
+    }
     server = {
         k: v
         for k, v in (
@@ -106,7 +137,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         )
         if v is not None
     }
-    settings = load_settings(args.config, **overrides)
+    settings = load_settings(getattr(args, "config", None), **overrides)
     if server:
         settings = settings.model_copy(update={"server": settings.server.model_copy(update=server)})
     return settings
@@ -117,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help(sys.stderr)
         return 2
+    if args.command == "config":  # writes the file: must work before a valid one exists
+        return cmd_config(None, args)
     try:
         settings = _settings(args)
         logging.basicConfig(
@@ -203,6 +236,70 @@ def cmd_consolidate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
+    from mcp_memory.factory import reindex_store
+    from mcp_memory.progress import ProgressBar
+
+    bar: list[ProgressBar] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(ProgressBar(total, "reindex"))
+        bar[0].advance(done - bar[0].done)
+
+    try:
+        result = reindex_store(settings, model=args.model, progress=progress)
+    finally:
+        if bar:
+            bar[0].close()
+    print(
+        f"Reindexed {result.memories} memories with {result.model} ({result.dimension} "
+        f"dimensions) in {result.seconds:.1f} s: collection {result.new_collection} replaces "
+        f"{result.old_collection}."
+    )
+    if result.model != settings.embedding.model:
+        print(
+            f"Now configure the same model: [embedding] model = {result.model!r} in the config "
+            f"file (or MCP_MEMORY_EMBEDDING__MODEL), and restart running servers; until then "
+            "they refuse the new index with a message pointing here."
+        )
+    return 0
+
+
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from mcp_memory import doctor
+
+    checks = doctor.run(settings, getattr(args, "config", None), repair=args.repair)
+    report = doctor.as_json(checks)
+    print(json.dumps(report, indent=2) if args.json else doctor.render(checks))
+    return 0 if report["ok"] else 1
+
+
+def cmd_config(settings: Settings | None, args: argparse.Namespace) -> int:
+    """``config init``: to --path, else --config / $MCP_MEMORY_CONFIG, else the user config dir."""
+    from pathlib import Path
+
+    import platformdirs
+
+    from mcp_memory import config_template
+    from mcp_memory.config import APP_NAME, config_file_path
+
+    path = Path(
+        args.path
+        or config_file_path(getattr(args, "config", None))
+        or Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+    )
+    try:
+        config_template.write(path.expanduser(), force=args.force)
+    except FileExistsError:
+        print(f"mcp-memory: {path} exists; pass --force to overwrite it", file=sys.stderr)
+        return 1
+    print(f"Wrote {path}: every setting with its default, commented out.")
+    return 0
+
+
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from mcp_memory.progress import ProgressBar
 
@@ -276,6 +373,9 @@ COMMANDS = {
     "consolidate": cmd_consolidate,
     "export": cmd_export,
     "import": cmd_import,
+    "reindex": cmd_reindex,
+    "doctor": cmd_doctor,
+    "config": cmd_config,
 }
 
 

@@ -40,11 +40,18 @@ class EmbeddingSettings(_Section):
 
 
 class VectorSettings(_Section):
-    backend: Literal["embedded"] = "embedded"
-    collection: str = "memories"
+    backend: Literal["embedded", "http"] = "embedded"
+    collection: str = Field("memories", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,50}[A-Za-z0-9]$")
     hnsw_m: int = Field(16, ge=2, le=256)
     hnsw_construction_ef: int = Field(100, ge=8, le=2000)
     hnsw_search_ef: int = Field(100, ge=8, le=2000)
+    # backend = "http": a Chroma server (`chroma run`, or Chroma's distributed/cloud deployment).
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    ssl: bool = False
+    tenant: str = "default_tenant"
+    database: str = "default_database"
+    headers: dict[str, str] = {}
 
 
 class LimitSettings(_Section):
@@ -176,6 +183,9 @@ class ServerSettings(_Section):
     transport: Literal["stdio", "sse", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=0, le=65535)
+    # Which tools to list: "full" (all nine) or "core" (add_memory, search_memory,
+    # consolidate, stats); every listed tool costs the client context.
+    tools: Literal["full", "core"] = "full"
 
 
 class TokenSettings(_Section):

@@ -5,11 +5,17 @@ The server and the CLI call ``build_service``; everything it builds takes explic
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from mcp_memory import chroma_backend
 from mcp_memory.clock import Clock, utc_now
 from mcp_memory.config import Settings
 from mcp_memory.embeddings import Embedder, SentenceTransformerEmbedder
 from mcp_memory.ledger import Ledger
-from mcp_memory.service import MemoryService, Policy
+from mcp_memory.reindex import CurrentIndex, ReindexResult, reindex
+from mcp_memory.service import INDEX_GENERATION, MemoryService, Policy
 from mcp_memory.vectors import ChromaIndex
 
 LEDGER_FILE = "ledger.sqlite3"
@@ -36,15 +42,11 @@ def build_service(
     embedder = embedder or build_embedder(settings)
     vec = settings.vector
 
-    def open_index() -> ChromaIndex:
-        return ChromaIndex(
-            data_dir / CHROMA_DIR,
-            collection=vec.collection,
-            model=embedder.name,
-            dimension=embedder.dimension,
-            hnsw_m=vec.hnsw_m,
-            construction_ef=vec.hnsw_construction_ef,
-            search_ef=vec.hnsw_search_ef,
+    ledger = Ledger(data_dir / LEDGER_FILE)
+
+    def open_index() -> CurrentIndex:
+        return CurrentIndex(
+            ledger, vec.collection, CollectionOpener(settings), embedder.name, embedder.dimension
         )
 
     policy = Policy(
@@ -56,6 +58,88 @@ def build_service(
         redaction=settings.redaction,
         performance=settings.performance,
     )
-    ledger = Ledger(data_dir / LEDGER_FILE)
     ledger.access_log_days = settings.consolidation.boost_window_days
     return MemoryService(ledger, embedder, open_index, policy, clock=clock, data_dir=data_dir)
+
+
+def chroma_client(settings: Settings) -> Any:
+    """The Chroma client of the configured backend: embedded in the data dir, or a server."""
+    vec = settings.vector
+    if vec.backend == "http":
+        return chroma_backend.http_client(
+            vec.host, vec.port, vec.ssl, vec.tenant, vec.database, vec.headers
+        )
+    return chroma_backend.embedded_client(settings.data_dir.expanduser() / CHROMA_DIR)
+
+
+class CollectionOpener:
+    """Opens (or creates) named collections of the configured backend, on one shared client."""
+
+    def __init__(self, settings: Settings, client: Any = None):
+        self._settings = settings
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = chroma_client(self._settings)
+            return self._client
+
+    def __call__(self, name: str, model: str, dimension: int) -> ChromaIndex:
+        vec = self._settings.vector
+        return ChromaIndex(
+            self._settings.data_dir.expanduser() / CHROMA_DIR,
+            collection=name,
+            model=model,
+            dimension=dimension,
+            hnsw_m=vec.hnsw_m,
+            construction_ef=vec.hnsw_construction_ef,
+            search_ef=vec.hnsw_search_ef,
+            client=self.client,
+            scoped=vec.backend == "embedded",
+        )
+
+    def drop(self, name: str) -> bool:
+        return chroma_backend.drop_collection(self.client, name)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                chroma_backend.close_client(self._client)
+                self._client = None
+
+
+def reindex_store(
+    settings: Settings,
+    model: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    embedder: Embedder | None = None,
+    batch_size: int | None = None,
+) -> ReindexResult:
+    """Rebuild the configured store's vector index from its ledger, with ``model`` if given."""
+    if embedder is None:
+        embedding = settings.embedding.model_copy(
+            update={"model": model or settings.embedding.model}
+        )
+        embedder = build_embedder(settings.model_copy(update={"embedding": embedding}))
+    service = build_service(settings, embedder=embedder)
+    opener = CollectionOpener(settings)
+    try:
+        result = reindex(
+            service.ledger,
+            embedder,
+            settings.vector.collection,
+            opener,
+            opener.drop,
+            batch_size=batch_size or settings.embedding.batch_size,
+            progress=progress,
+            write_lock=service.index.writing,
+        )
+        with service.index.writing():  # other processes reopen their handles
+            service.ledger.bump_counter(INDEX_GENERATION)
+        return result
+    finally:
+        opener.close()
+        service.close()

@@ -21,7 +21,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 from mcp_memory import __version__, access, schedule
 from mcp_memory.access import Grant
 from mcp_memory.config import SecuritySettings, ServerSettings, Settings
-from mcp_memory.errors import ConfigError, MemoryServiceError
+from mcp_memory.errors import ConfigError, MemoryNotFound, MemoryServiceError
 from mcp_memory.http_auth import GRANT_KEY, BearerAuth, is_loopback
 from mcp_memory.models import (
     AddResult,
@@ -128,8 +128,9 @@ def _line(memory: Memory) -> str:
     return f"{memory.content} (id {memory.id}{'; ' + scope if scope else ''})"
 
 
-def create_server(service: MemoryService) -> MCPServer:
-    """An MCPServer exposing the contract's tools over the given service."""
+def create_server(service: MemoryService, tools: str = "full") -> MCPServer:
+    """An MCPServer exposing the contract's tools (all, or the ``core`` profile), resources and
+    prompt over the given service."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
@@ -137,6 +138,9 @@ def create_server(service: MemoryService) -> MCPServer:
 
     mcp = MCPServer("mcp-memory", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
     _register_tools(mcp)
+    _apply_tool_profile(mcp, tools)
+    _register_resources(mcp)
+    _register_prompts(mcp)
     return mcp
 
 
@@ -404,18 +408,120 @@ def _register_tools(mcp: MCPServer) -> None:
         )
 
 
-def warm_up_in_background(service: MemoryService) -> threading.Thread:
-    """Load the model and reconcile the index without delaying the MCP handshake."""
+CORE_TOOLS = ("add_memory", "search_memory", "consolidate", "stats")
 
-    def run() -> None:
-        try:
-            service.warm_up()
-        except Exception:
-            logger.exception("warm-up failed; tool calls will report the cause")
 
-    thread = threading.Thread(target=run, name="warm-up", daemon=True)
-    thread.start()
-    return thread
+def _apply_tool_profile(mcp: MCPServer, profile: str) -> None:
+    """``core`` keeps the four tools an agent needs most: every tool listed costs its context."""
+    if profile == "full":
+        return
+    if profile != "core":
+        raise ValueError(f"unknown tool profile {profile!r}: use 'full' or 'core'")
+    for tool in mcp._tool_manager.list_tools():
+        if tool.name not in CORE_TOOLS:
+            mcp.remove_tool(tool.name)
+
+
+def _register_resources(mcp: MCPServer) -> None:
+    """Read-only views a client can attach to a conversation without a tool call.
+
+    Both are URI templates so that the handler gets the request context: reads go through
+    ``_service(ctx)`` and so stay confined to the caller's token grant, like tool calls.
+    ``memory://stats`` matches the stats template with no scope given.
+    """
+
+    @mcp.resource(
+        "memory://stats{?user_id,agent_id,session_id}",
+        name="memory-stats",
+        title="Memory statistics",
+        description="What is stored (optionally within ?user_id=...&agent_id=...&session_id=...): "
+        "counts by user, type, category, stage and retention, ages, average importance and the "
+        "index state (the stats tool's reply, as JSON). Read memory://stats for everything.",
+        mime_type="application/json",
+    )
+    async def stats_resource(
+        ctx: Context,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> str:
+        svc = _service(ctx)
+        result = await _resource_call(
+            partial(svc.stats, user_id=user_id, agent_id=agent_id, session_id=session_id)
+        )
+        return result.model_dump_json(indent=2)
+
+    @mcp.resource(
+        "memory://memories/{id}",
+        name="memory",
+        title="One memory",
+        description="A stored memory by id, with its scopes, scores and lifecycle state, as "
+        "JSON (reading it counts as an access, like get_memory).",
+        mime_type="application/json",
+    )
+    async def memory_resource(id: str, ctx: Context) -> str:
+        result = await _resource_call(_service(ctx).get, id)
+        return result.memory.model_dump_json(indent=2)
+
+
+async def _resource_call(fn: Callable[..., T], *args: Any) -> T:
+    try:
+        return await anyio.to_thread.run_sync(partial(fn, *args))
+    except MemoryNotFound as exc:
+        raise ResourceNotFoundError(str(exc)) from exc
+    except MemoryServiceError as exc:
+        raise ResourceError(str(exc)) from exc
+
+
+MEMORY_GUIDE = """You have a long-term memory that persists across conversations (tools: add_memory,
+search_memory, and in the full profile get/list/update/delete_memory and memory_history).
+{who}
+When to search (search_memory):
+- At the start of a task or conversation, and before answering anything about the user, their
+  preferences, people, projects, decisions or earlier conversations. Search with a natural
+  question ("what editor does she use?"), not a keyword list.
+- Before adding, to avoid storing what is already known; update_memory corrects a memory that
+  is out of date instead of adding a contradicting one.
+
+When to add (add_memory):
+- Durable facts, preferences, decisions, commitments and notable events; things the user would
+  be annoyed to repeat. Not small talk, not what is only true for the next minute, not secrets
+  such as passwords or keys.
+- One self-contained statement per memory, understandable out of context: "Dana prefers
+  window seats on long flights", not "she likes that".
+- category: preference, fact, experience, relationship, skill or general; memory_type:
+  semantic (facts, preferences), episodic (events; pass created_at when it happened earlier)
+  or procedural (how to do something).
+- importance (0..1) only when you know better than the default; "always"/"never"/"prefer"
+  wording already raises it.
+
+Scopes:
+- user_id: the person the memory is about or belongs to. Always pass it when you know who the
+  user is, so their memories never mix with another's.
+- agent_id: this app or agent, for what only matters to it (e.g. a coding agent's notes on a
+  repository).
+- session_id: one conversation or task, for context that should stay together.
+- Filters work the same way: user_id alone searches all of that user's agents and sessions.
+
+Housekeeping: call consolidate (dry_run first) now and then to merge duplicates; stats shows
+what is stored."""
+
+
+def _register_prompts(mcp: MCPServer) -> None:
+    """A prompt a person can pick in their client to brief the agent on using its memory."""
+
+    @mcp.prompt(
+        name="use_memory",
+        title="How to use long-term memory",
+        description="Guidance for the agent: when to search, what to add, how to set scopes.",
+    )
+    def use_memory(user_id: str | None = None) -> str:
+        who = (
+            f"The user is {user_id!r}: pass user_id={user_id!r} to every memory tool.\n"
+            if user_id
+            else ""
+        )
+        return MEMORY_GUIDE.format(who=who)
 
 
 def check_network_security(settings: Settings) -> None:
@@ -508,7 +614,7 @@ def warm_up_after_handshake(
 def serve(settings: Settings, service: MemoryService) -> None:
     """Run the server on the configured transport until the client or a signal stops it."""
     check_network_security(settings)
-    mcp = create_server(service)
+    mcp = create_server(service, tools=settings.server.tools)
     warm_up_after_handshake(mcp, service, settings.performance.warm_up_wait_s)
     cfg = settings.server
     if cfg.transport == "stdio":

@@ -27,7 +27,11 @@ from mcp_memory.ledger import ScopedVectors
 logger = logging.getLogger(__name__)
 
 SCOPE_KEYS = ("user_id", "agent_id", "session_id")
-SCOPED_FILE = "scoped_vectors.sqlite3"
+
+
+def scoped_file(collection: str) -> str:
+    """The file of a collection's scope-clustered copy (one per collection: models differ)."""
+    return f"scoped_{collection}.sqlite3"
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,11 @@ class VectorIndex(Protocol):
 
 
 class ChromaIndex:
-    """Vectors in an embedded Chroma collection (``PersistentClient``), cosine space."""
+    """Vectors in a Chroma collection, cosine space.
+
+    The client is embedded (``PersistentClient`` at ``path``) unless one is given: a
+    ``chroma_backend.http_client`` talks to a Chroma server with the same collection code.
+    """
 
     def __init__(
         self,
@@ -95,14 +103,15 @@ class ChromaIndex:
         hnsw_m: int = 16,
         construction_ef: int = 100,
         search_ef: int = 100,
+        client: Any = None,
+        scoped: bool = True,
     ):
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
+        if client is None:
+            from mcp_memory.chroma_backend import embedded_client
 
-        path.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(path), settings=ChromaSettings(anonymized_telemetry=False)
-        )
+            client = embedded_client(path)
+        self._client = client
+        self.name = collection
         self._collection = self._client.get_or_create_collection(
             name=collection,
             embedding_function=None,
@@ -117,8 +126,10 @@ class ChromaIndex:
             metadata={"embedding_model": model, "dimension": dimension},
         )
         self._check_model(model, dimension)
-        self._scoped = ScopedVectors(path / SCOPED_FILE, dimension)
-        if self._scoped.count() == 0 and self._collection.count() > 0:
+        # The local scope-clustered copy serves exact scoped search. Off for a Chroma server,
+        # which other machines write to: a local copy would miss their memories.
+        self._scoped = ScopedVectors(path / scoped_file(collection), dimension) if scoped else None
+        if self._scoped is not None and self._scoped.count() == 0 and self._collection.count() > 0:
             self._backfill_scoped()
 
     def _backfill_scoped(self, page: int = 5000) -> None:
@@ -161,14 +172,16 @@ class ChromaIndex:
                 for r in records
             ],
         )
-        self._scoped.upsert(
-            [(r.id, r.user_id, r.agent_id, r.session_id, r.vector) for r in records]
-        )
+        if self._scoped is not None:
+            self._scoped.upsert(
+                [(r.id, r.user_id, r.agent_id, r.session_id, r.vector) for r in records]
+            )
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             self._collection.delete(ids=list(ids))
-            self._scoped.delete(ids)
+            if self._scoped is not None:
+                self._scoped.delete(ids)
 
     def scoped_query(
         self,
@@ -178,6 +191,8 @@ class ChromaIndex:
         ids: Sequence[str] | None = None,
     ) -> list[VectorHit]:
         """Exact k nearest within a scope (and a set of ids), from the scoped copy."""
+        if self._scoped is None:
+            return self.query(vector, k, scope=scope, ids=ids)
         return [VectorHit(i, sim) for i, sim in self._scoped.query(vector, k, scope, ids)]
 
     def query(
@@ -229,8 +244,15 @@ class ChromaIndex:
     def count(self) -> int:
         return self._collection.count()
 
+    def close_local(self) -> None:
+        """Close the local scoped copy's file (the client may be shared: it stays open)."""
+        if self._scoped is not None:
+            self._scoped.close()
+            self._scoped = None
+
     def close(self) -> None:
         """Release the client; a new ``ChromaIndex`` on the path then reloads it from disk."""
+        self.close_local()
         self._client.close()
 
 

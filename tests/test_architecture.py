@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "mcp_memory"
-TOP = {"server", "cli", "__main__", "factory"}
+TOP = {"server", "cli", "__main__", "factory", "doctor"}
 FORBIDDEN_BELOW = {"mcp", "mcp_types", "mcp_memory.server", "mcp_memory.cli", "mcp_memory.factory"}
 
 

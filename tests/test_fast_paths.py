@@ -11,7 +11,7 @@ import pytest
 
 from mcp_memory.factory import CHROMA_DIR, build_service
 from mcp_memory.progress import ProgressBar
-from mcp_memory.vectors import SCOPED_FILE
+from mcp_memory.vectors import scoped_file
 
 TEXTS = [
     "Alice prefers green tea in the morning",
@@ -92,7 +92,7 @@ def test_scoped_search_follows_updates_and_deletes(store):
 def test_scoped_copy_is_rebuilt_from_chroma(store, settings, embedder, clock):
     expected = [h.id for h in store.search("tea", user_id="alice").results]
     store.close()
-    (settings.data_dir / CHROMA_DIR / SCOPED_FILE).unlink()
+    (settings.data_dir / CHROMA_DIR / scoped_file(settings.vector.collection)).unlink()
     reopened = build_service(settings, embedder=embedder, clock=clock)
     try:
         assert [h.id for h in reopened.search("tea", user_id="alice").results] == expected

@@ -11,7 +11,6 @@ rules make importing the same file twice change nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -135,7 +134,3 @@ def _history(value: Any) -> list[HistoryEvent] | None:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidInput(f"history event field {where}: {first['msg']}") from None
-
-
-Progress = Callable[[int], None]
-"""Called with how many more records were handled."""

@@ -71,6 +71,7 @@ class SentenceTransformerEmbedder:
         threads: int = 0,
     ):
         self._threads = threads
+        self._torch: Any = None
         self._pending: list[_PendingQuery] = []
         self._pending_lock = threading.Lock()
         self._name = model
@@ -125,8 +126,7 @@ class SentenceTransformerEmbedder:
 
             transformers_logging.disable_progress_bar()
 
-            if self._threads:
-                torch.set_num_threads(self._threads)
+            self._torch = torch
 
             model = SentenceTransformer(resolve_model_path(self._name), device=self._device)
             get_dim = (
@@ -170,6 +170,9 @@ class SentenceTransformerEmbedder:
         return mine.vector
 
     def _encode(self, model: Any, texts: list[str]) -> np.ndarray:
+        # Torch's thread count holds per OS thread: set it in the thread that encodes.
+        if self._threads and self._torch.get_num_threads() != self._threads:
+            self._torch.set_num_threads(self._threads)
         vectors = model.encode(
             texts,
             batch_size=self._batch_size,

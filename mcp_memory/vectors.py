@@ -236,10 +236,13 @@ class ChromaIndex:
         return set(self._collection.get(ids=list(ids), include=[])["ids"])
 
     def all_ids(self) -> list[str]:
+        """Ids held by both the HNSW collection and the scoped copy (one missing from either
+        counts as missing, so ``repair_index`` rewrites it to both)."""
         ids: list[str] = []
         while batch := self._collection.get(include=[], limit=5000, offset=len(ids))["ids"]:
             ids.extend(batch)
-        return ids
+        scoped = self._scoped.all_ids()
+        return [i for i in ids if i in scoped]
 
     def count(self) -> int:
         return self._collection.count()

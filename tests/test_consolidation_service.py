@@ -73,6 +73,7 @@ def test_dry_run_reports_exactly_the_real_runs_actions_and_changes_nothing(servi
     assert counts == dry.model_dump(exclude={"run_id", "dry_run", "actions"})
     assert [a.action for a in real.actions] == ["merge", "decay", "stage", "archive"]
     assert real.duplicates_merged == 1 and real.decayed == 1 and real.archived == 1
+    assert service.consolidate().actions == []  # a second run at once has nothing left to do
 
 
 def test_near_duplicates_merge_at_the_threshold_and_not_just_under(make_service, embedder):

@@ -111,9 +111,12 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(worker, settings, 
         pid = worker.send(
             {"run": "churn", "data_dir": str(settings.data_dir), "seed": 1000 + round_no}
         )
+        lines = [worker.next_line() for _ in range(rng.randint(1, 25))]
+        os.kill(pid, signal.SIGKILL)
+        lines += worker.wait_exit(pid)  # what the child acknowledged before the kill landed
         in_flight: tuple[str, dict] | None = None
-        for _ in range(rng.randint(1, 25)):
-            phase, op, payload = _parse(worker.next_line())
+        for line in lines:
+            phase, op, payload = _parse(line)
             if phase == "B":
                 in_flight = (op, payload)
                 continue
@@ -129,8 +132,6 @@ def test_sigkill_at_random_points_loses_no_acknowledged_write(worker, settings, 
                         expected.pop(gone, None)
                         deleted.add(gone)
                     expected.pop(keep, None)  # its text may now be the richer duplicate's
-        os.kill(pid, signal.SIGKILL)
-        worker.wait_exit(pid)
 
         service = build_service(settings, embedder=embedder)
         try:

@@ -160,3 +160,12 @@ def test_progress_bar_draws_only_on_a_terminal():
         bar.close()
     assert "import [" in shown.getvalue() and "3/3" in shown.getvalue()
     assert hidden.getvalue() == ""
+
+
+def test_repair_restores_a_vector_missing_from_the_scoped_copy(store):
+    target = store.search("cello", user_id="alice", limit=1).results[0].id
+    store.index._scoped.delete([target])
+    assert target not in {h.id for h in store.search("cello", user_id="alice").results}
+    assert store.index_report().missing == [target]
+    assert store.repair_index().missing == []
+    assert store.search("cello", user_id="alice", limit=1).results[0].id == target

@@ -16,7 +16,7 @@ from mcp_memory.embeddings import Embedder, SentenceTransformerEmbedder
 from mcp_memory.ledger import Ledger
 from mcp_memory.reindex import CurrentIndex, ReindexResult, reindex
 from mcp_memory.service import INDEX_GENERATION, MemoryService, Policy
-from mcp_memory.vectors import ChromaIndex
+from mcp_memory.vectors import ChromaIndex, scoped_file
 
 LEDGER_FILE = "ledger.sqlite3"
 CHROMA_DIR = "chroma"
@@ -102,6 +102,10 @@ class CollectionOpener:
         )
 
     def drop(self, name: str) -> bool:
+        """Delete a collection and, for the embedded store, its local scoped copy."""
+        scoped = self._settings.data_dir.expanduser() / CHROMA_DIR / scoped_file(name)
+        for path in (scoped, *(scoped.with_name(scoped.name + x) for x in ("-wal", "-shm"))):
+            path.unlink(missing_ok=True)
         return chroma_backend.drop_collection(self.client, name)
 
     def close(self) -> None:

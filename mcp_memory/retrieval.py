@@ -8,10 +8,12 @@ index and the ledger's stemmed keyword index), then scores each candidate by:
   in the candidate pool and added with configured weights (normalised scores keep the margin
   between a strong and a weak hit, which reciprocal-rank fusion throws away);
 - **context**: the same two signals of the memories recorded just before and after it in the
-  same session, so a reply is found through the question it answers, and a turn through the
-  conversation around it. A memory with no session (or no neighbour in view) takes its own
-  signals as its context, so standalone facts are never ranked below session memories merely
-  for lacking neighbours;
+  same session (the keyword one as BM25 of the window read as one text), so a reply is found
+  through the question it answers, and a turn through the conversation around it. A memory
+  with no session takes its own meaning (cosine) as its context, so a standalone fact is
+  ranked on meaning first, as dense search would rank it, and is never put below session
+  memories merely for lacking neighbours; a session memory whose neighbours are not in view
+  takes its own two signals;
 - **names**: a boost when a name in the query is the memory's speaker (a leading ``Name:``) or
   appears in its text;
 - **time**: for questions asking when or how long, a boost for memories that state a time;
@@ -41,7 +43,7 @@ STOPWORDS = frozenset(
     what when where which while who whom why will with would you your yours yourself
     yourselves s t don doesn didn isn wasn weren won ll ve re d m o y ever also did kind
     kinds type types thing things something anything get got go went like likely might may
-    must shall much many one ones""".split()
+    must shall much many one ones""".split()  # noqa: SIM905
 )
 
 _WORD = re.compile(r"[\w']+", re.UNICODE)
@@ -120,6 +122,7 @@ class Candidate:
     keyword: float
     importance: float
     created_at: datetime
+    in_session: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,10 @@ def recency(created_at: datetime, now: datetime, half_life_days: float) -> float
     return math.pow(0.5, age_days / half_life_days)
 
 
-def _scaled(values: Mapping[str, float]) -> dict[str, float]:
-    top = max(values.values(), default=0.0)
+def _scaled(values: Mapping[str, float], floor: float = 0.0) -> dict[str, float]:
+    """Divide by the best value, or by ``floor`` when that is larger: a keyword score is
+    measured against a memory holding every query term, so a lone weak match stays weak."""
+    top = max(max(values.values(), default=0.0), floor)
     return {k: (max(v, 0.0) / top if top > 0 else 0.0) for k, v in values.items()}
 
 
@@ -182,8 +187,9 @@ def rank(
     """
     by_id = {c.id: c for c in candidates}
     dense = _scaled({c.id: c.similarity for c in candidates})
-    keyword = _scaled({c.id: c.keyword for c in candidates})
-    window = _scaled(_window_keyword(candidates, neighbours, terms, weights))
+    full = sum(terms.idf.values())
+    keyword = _scaled({c.id: c.keyword for c in candidates}, full)
+    window = _scaled(_window_keyword(candidates, neighbours, terms, weights), full)
     names = names_in(query)
     temporal = asks_when(query)
     periods = query_periods(query)
@@ -191,11 +197,18 @@ def rank(
     for c in candidates:
         relevance = weights.semantic_weight * dense[c.id] + weights.keyword_weight * keyword[c.id]
         ctx_dense = _context_dense(c.id, neighbours.get(c.id, ()), by_id, dense, weights)
-        ctx_keyword = window[c.id] if c.id in window else keyword[c.id]
-        context = (
-            weights.context_semantic_weight * ctx_dense
-            + weights.context_keyword_weight * ctx_keyword
-        )
+        if not c.in_session:
+            context = (weights.context_semantic_weight + weights.context_keyword_weight) * dense[c.id]
+        elif ctx_dense is None:
+            context = (
+                weights.context_semantic_weight * dense[c.id]
+                + weights.context_keyword_weight * keyword[c.id]
+            )
+        else:
+            context = (
+                weights.context_semantic_weight * ctx_dense
+                + weights.context_keyword_weight * window.get(c.id, 0.0)
+            )
         boost = _name_boost(c.content, names, weights)
         if temporal and mentions_time(c.content):
             boost += weights.time_boost
@@ -214,18 +227,15 @@ def _context_dense(
     by_id: Mapping[str, Candidate],
     dense: Mapping[str, float],
     weights: RankingSettings,
-) -> float:
-    """The best neighbour's dense signal, fading by ``context_decay`` per step away.
-
-    With no neighbour in view the memory's own signal stands in, so lacking a session costs
-    nothing.
-    """
+) -> float | None:
+    """The best neighbour's dense signal, fading by ``context_decay`` per step away; None
+    when no neighbour is in view."""
     best = None
     for offset, other in around:
         if other in by_id and 0 < abs(offset) <= weights.context_window:
             value = weights.context_decay ** (abs(offset) - 1) * dense[other]
             best = value if best is None else max(best, value)
-    return dense[memory_id] if best is None else best
+    return best
 
 
 def _window_keyword(

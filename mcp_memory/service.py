@@ -313,12 +313,13 @@ class MemoryService:
                 keyword=keyword.get(i, 0.0),
                 importance=memories[i].importance_score,
                 created_at=memories[i].created_at,
+                in_session=bool(memories[i].session_id),
             )
             for i in ids
             if i in memories
         ]
         terms = retrieval.NO_TERMS
-        if weights.context_keyword_weight > 0 and neighbours:
+        if keyword:
             words = retrieval.content_terms(query)
             hits, counts = self.ledger.term_matches(words, [c.id for c in candidates], flt)
             terms = retrieval.Terms.from_counts(hits, counts, self.ledger.count(flt))

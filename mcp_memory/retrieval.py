@@ -198,7 +198,8 @@ def rank(
         relevance = weights.semantic_weight * dense[c.id] + weights.keyword_weight * keyword[c.id]
         ctx_dense = _context_dense(c.id, neighbours.get(c.id, ()), by_id, dense, weights)
         if not c.in_session:
-            context = (weights.context_semantic_weight + weights.context_keyword_weight) * dense[c.id]
+            own = weights.context_semantic_weight + weights.context_keyword_weight
+            context = own * dense[c.id]
         elif ctx_dense is None:
             context = (
                 weights.context_semantic_weight * dense[c.id]

@@ -18,9 +18,9 @@ NOW = datetime(2026, 1, 15, tzinfo=UTC)
 
 
 def cand(
-    mid: str, similarity: float, keyword: float = 0.0, content: str = "x"
+    mid: str, similarity: float, keyword: float = 0.0, content: str = "x", session: bool = True
 ) -> retrieval.Candidate:
-    return retrieval.Candidate(mid, content, similarity, keyword, 0.5, NOW)
+    return retrieval.Candidate(mid, content, similarity, keyword, 0.5, NOW, in_session=session)
 
 
 # -- pure functions -------------------------------------------------------------------------
@@ -61,15 +61,15 @@ def test_context_lifts_the_reply_to_a_matching_question() -> None:
     assert with_ctx.index("r") < with_ctx.index("c")
 
 
-def test_memory_without_neighbours_takes_its_own_signal_as_context() -> None:
+def test_a_memory_without_session_takes_its_meaning_as_context() -> None:
     weights = RankingSettings(
         semantic_weight=1.0, keyword_weight=0.5, context_semantic_weight=0.5,
         context_keyword_weight=0.25, importance_weight=0, recency_weight=0,
     )  # fmt: skip
-    scored = retrieval.rank("x", [cand("a", 0.8, 2.0), cand("b", 0.4, 1.0)], {}, weights, NOW)
-    by_id = {s.id: s for s in scored}
-    assert by_id["a"].relevance + by_id["a"].context == pytest.approx(1.5 + 0.75)
-    assert by_id["b"].relevance + by_id["b"].context == pytest.approx((1.5 * 0.5) + 0.75 * 0.5)
+    lone = [cand("a", 0.8, 1.0, session=False), cand("b", 0.4, 2.0, session=False)]
+    by_id = {s.id: s for s in retrieval.rank("x", lone, {}, weights, NOW)}
+    assert by_id["a"].relevance + by_id["a"].context == pytest.approx(1.0 + 0.25 + 0.75)
+    assert by_id["b"].relevance + by_id["b"].context == pytest.approx(0.5 + 0.5 + 0.75 * 0.5)
 
 
 def test_window_keyword_rewards_a_window_holding_several_query_words() -> None:

@@ -25,9 +25,17 @@ Run `mcp-memory serve` from your MCP client's configuration (stdio), or with
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="TOML config file (default: $MCP_MEMORY_CONFIG, then the user config dir)")
-    common.add_argument("--data-dir", metavar="DIR", help="where memories are stored (default: the user data dir)")
-    common.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log verbosity on stderr")
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="TOML config file (default: $MCP_MEMORY_CONFIG, then the user config dir)",
+    )
+    common.add_argument(
+        "--data-dir", metavar="DIR", help="where memories are stored (default: the user data dir)"
+    )
+    common.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log verbosity on stderr"
+    )
 
     parser = argparse.ArgumentParser(
         prog="mcp-memory",
@@ -38,8 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mcp-memory {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", parents=[common], help="run the MCP server (stdio by default)")
-    serve.add_argument("--transport", choices=["stdio", "sse", "http"], help="stdio (default), sse (at /sse) or http (streamable HTTP at /mcp)")
+    serve = commands.add_parser(
+        "serve", parents=[common], help="run the MCP server (stdio by default)"
+    )
+    serve.add_argument(
+        "--transport",
+        choices=["stdio", "sse", "http"],
+        help="stdio (default), sse (at /sse) or http (streamable HTTP at /mcp)",
+    )
     serve.add_argument("--host", help="address to bind for sse/http (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port for sse/http (default 8765)")
 
@@ -47,9 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     _scope_args(stats)
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    consolidate = commands.add_parser("consolidate", parents=[common], help="merge duplicate memories")
+    consolidate = commands.add_parser(
+        "consolidate", parents=[common], help="tidy memories (journaled, undoable)"
+    )
     _scope_args(consolidate)
     consolidate.add_argument("--dry-run", action="store_true", help="only report what would change")
+    consolidate.add_argument("--undo", metavar="RUN_ID", help="reverse a journaled run")
     consolidate.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     return parser
 
@@ -73,9 +90,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     }
     settings = load_settings(args.config, **overrides)
     if server:
-        settings = settings.model_copy(
-            update={"server": settings.server.model_copy(update=server)}
-        )
+        settings = settings.model_copy(update={"server": settings.server.model_copy(update=server)})
     return settings
 
 
@@ -106,8 +121,9 @@ def _service(settings: Settings):
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from mcp_memory.server import serve
+    from mcp_memory.server import check_network_security, serve
 
+    check_network_security(settings)
     service = _service(settings)
     try:
         serve(settings, service)
@@ -131,10 +147,14 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         ("average importance", result.average_importance),
         ("vectors indexed", result.vectors_indexed),
         ("pending index", result.pending_index),
+        ("index in sync", result.index_in_sync),
         ("embedder", result.embedder),
         ("storage", f"{result.storage_bytes / 1_048_576:.1f} MiB"),
         ("data dir", settings.data_dir),
     ]
+    if last := result.last_consolidation:
+        undone = f", undone {last.undone_at:%Y-%m-%d %H:%M}" if last.undone_at else ""
+        rows.append(("last consolidation", f"{last.run_id} at {last.at:%Y-%m-%d %H:%M}{undone}"))
     for title, counts in (
         ("by user", result.by_user),
         ("by type", result.by_type),
@@ -152,14 +172,16 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_consolidate(settings: Settings, args: argparse.Namespace) -> int:
     service = _service(settings)
-    result = service.consolidate(**_scope(args), dry_run=args.dry_run)
+    result = service.consolidate(**_scope(args), dry_run=args.dry_run, undo=args.undo)
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
-    head = "Would merge" if result.dry_run else "Merged"
-    print(f"{head} {result.duplicates_merged} duplicate memories (run {result.run_id}).")
+    from mcp_memory.server import consolidate_summary
+
+    print(consolidate_summary(result, undo_hint="mcp-memory consolidate --undo {}"))
     for action in result.actions:
-        print(f"  {action.action}: keep {action.memory_id} <- {', '.join(action.other_ids)} ({action.reason})")
+        others = f" <- {', '.join(action.other_ids)}" if action.other_ids else ""
+        print(f"  {action.action} {action.memory_id}{others}: {action.reason}")
     return 0
 
 

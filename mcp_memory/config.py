@@ -11,13 +11,14 @@ takes explicit arguments.
 from __future__ import annotations
 
 import os
-from contextvars import ContextVar
+import re
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mcp_memory.errors import ConfigError
@@ -90,6 +91,17 @@ class TierSettings(_Section):
     threshold: float = Field(ge=0, le=1)
 
 
+class TierOverride(_Section):
+    """Replaces parts of the tier policy for some memories; fields left unset keep the tier's."""
+
+    max_age_days: float | None = Field(None, gt=0)
+    max_count: int | None = Field(None, ge=1)
+    never_age: bool = False
+
+
+OVERRIDE_KEYS = ("episodic", "semantic", "procedural", "session")
+
+
 class RetentionSettings(_Section):
     ephemeral: TierSettings = TierSettings(max_age_days=1, max_count=10, threshold=0.1)
     short_term: TierSettings = TierSettings(max_age_days=7, max_count=50, threshold=0.3)
@@ -97,11 +109,18 @@ class RetentionSettings(_Section):
     long_term: TierSettings = TierSettings(max_age_days=365, max_count=1000, threshold=0.7)
     aging_at: float = Field(0.5, gt=0, lt=1)
     archiving_soon_at: float = Field(0.9, gt=0, lt=1)
+    overrides: dict[str, TierOverride] = {}
 
     @model_validator(mode="after")
     def _ordered(self) -> RetentionSettings:
         if not self.aging_at < self.archiving_soon_at:
             raise ValueError("aging_at must be below archiving_soon_at")
+        unknown = sorted(set(self.overrides) - set(OVERRIDE_KEYS))
+        if unknown:
+            raise ValueError(
+                f"overrides keys must be memory types or 'session' ({', '.join(OVERRIDE_KEYS)}), "
+                f"not {', '.join(unknown)}"
+            )
         return self
 
 
@@ -125,23 +144,81 @@ class RankingSettings(_Section):
     date_slack_days: float = Field(7.0, ge=0)
 
 
+class ScheduleSettings(_Section):
+    """Background consolidation: off by default; never in a stdio session unless ``in_stdio``."""
+
+    every_hours: float = Field(0, ge=0)
+    in_stdio: bool = False
+
+
 class ConsolidationSettings(_Section):
     near_duplicate_threshold: float = Field(0.85, gt=0, le=1)
     redundancy_jaccard: float = Field(0.9, gt=0, le=1)
-    boost_min_accesses: int = 5
-    boost_window_days: float = 7
-    boost_amount: float = 0.1
-    decay_after_days: float = 90
-    decay_rate: float = 0.05
-    decay_floor: float = 0.1
-    cleanup_after_days: float = 30
-    cleanup_importance_below: float = 0.3
+    boost_min_accesses: int = Field(5, ge=0)
+    boost_window_days: float = Field(7, gt=0)
+    boost_amount: float = Field(0.1, ge=0, le=1)
+    decay_after_days: float = Field(90, gt=0)
+    decay_rate: float = Field(0.05, ge=0)
+    decay_floor: float = Field(0.1, ge=0, le=1)
+    decay_min_change: float = Field(0.01, ge=0, le=1)
+    cleanup_after_days: float = Field(30, ge=0)
+    cleanup_importance_below: float = Field(0.3, ge=0, le=1)
+    journal_keep_days: float = Field(90, gt=0)
+    schedule: ScheduleSettings = ScheduleSettings()
 
 
 class ServerSettings(_Section):
     transport: Literal["stdio", "sse", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=0, le=65535)
+
+
+class TokenSettings(_Section):
+    """One bearer token for the network transports, optionally bound to scope values."""
+
+    token: SecretStr = Field(min_length=16)
+    name: str = ""
+    user_id: list[str] | None = None
+    agent_id: list[str] | None = None
+
+
+class SecuritySettings(_Section):
+    tokens: list[TokenSettings] = []
+    allowed_hosts: list[str] = []
+    allowed_origins: list[str] = []
+    max_request_bytes: int = Field(1_048_576, ge=1024)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SecuritySettings:
+        secrets = [t.token.get_secret_value() for t in self.tokens]
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("the same token is listed twice")
+        for t in self.tokens:
+            for key in ("user_id", "agent_id"):
+                if getattr(t, key) == []:
+                    raise ValueError(f"token {t.name!r}: {key} = [] would allow nothing")
+        return self
+
+
+class RedactionSettings(_Section):
+    enabled: bool = True
+    builtin_patterns: bool = True
+    patterns: dict[str, str] = {}
+    disabled: list[str] = []
+    replacement: str = "[REDACTED:{kind}]"
+
+    @model_validator(mode="after")
+    def _compiles(self) -> RedactionSettings:
+        for kind, pattern in self.patterns.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"patterns.{kind} is not a valid regex: {exc}") from None
+        try:
+            self.replacement.format(kind="x")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("replacement may only use the placeholder {kind}") from None
+        return self
 
 
 class TomlFileSource(PydanticBaseSettingsSource):
@@ -175,6 +252,8 @@ class Settings(BaseSettings):
     ranking: RankingSettings = RankingSettings()
     consolidation: ConsolidationSettings = ConsolidationSettings()
     server: ServerSettings = ServerSettings()
+    security: SecuritySettings = SecuritySettings()
+    redaction: RedactionSettings = RedactionSettings()
 
     @classmethod
     def settings_customise_sources(

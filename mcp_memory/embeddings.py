@@ -98,18 +98,25 @@ class SentenceTransformerEmbedder:
         """Begin loading the model in a background thread (idempotent)."""
         with self._start_lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._load, name="embedder-load", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._load, name="embedder-load", daemon=True
+                )
                 self._thread.start()
 
     def _load(self) -> None:
         try:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
 
             model = SentenceTransformer(resolve_model_path(self._name), device=self._device)
-            get_dim = getattr(model, "get_embedding_dimension", None) or getattr(
-                model, "get_sentence_embedding_dimension"
+            get_dim = (
+                getattr(model, "get_embedding_dimension", None)
+                or model.get_sentence_embedding_dimension
             )
             self._dimension = int(get_dim())
             model.encode(["warm up"], normalize_embeddings=True, show_progress_bar=False)

@@ -8,6 +8,8 @@ carrying the message unchanged, so each message says what was wrong and what to 
 - ``ConfigError``: the configuration file or environment holds a bad value.
 - ``IndexMismatch``: the vector index was built with another embedding model.
 - ``StoreUnavailable``: a store cannot be opened or written (disk full, permissions...).
+- ``Conflict``: memories changed while an operation planned on them; nothing was changed.
+- ``AccessDenied``: the caller's token is bound to other scopes than the ones asked for.
 
 Expected outcomes, such as no search hits or an exact duplicate, are values, not exceptions.
 """
@@ -42,3 +44,11 @@ class IndexMismatch(MemoryServiceError):
 
 class StoreUnavailable(MemoryServiceError):
     """A store could not be opened or written."""
+
+
+class Conflict(MemoryServiceError):
+    """Memories changed between planning and applying a change (or an undo); nothing changed."""
+
+
+class AccessDenied(MemoryServiceError, PermissionError):
+    """The caller's token may not use the scope asked for; nothing was read or changed."""

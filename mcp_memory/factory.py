@@ -19,7 +19,10 @@ CHROMA_DIR = "chroma"
 def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     cfg = settings.embedding
     return SentenceTransformerEmbedder(
-        cfg.model, device=cfg.device, batch_size=cfg.batch_size, query_cache_size=cfg.query_cache_size
+        cfg.model,
+        device=cfg.device,
+        batch_size=cfg.batch_size,
+        query_cache_size=cfg.query_cache_size,
     )
 
 
@@ -49,7 +52,8 @@ def build_service(
         retention=settings.retention,
         ranking=settings.ranking,
         consolidation=settings.consolidation,
+        redaction=settings.redaction,
     )
-    return MemoryService(
-        Ledger(data_dir / LEDGER_FILE), embedder, open_index, policy, clock=clock, data_dir=data_dir
-    )
+    ledger = Ledger(data_dir / LEDGER_FILE)
+    ledger.access_log_days = settings.consolidation.boost_window_days
+    return MemoryService(ledger, embedder, open_index, policy, clock=clock, data_dir=data_dir)

@@ -19,11 +19,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from mcp_memory.clock import from_iso, to_iso
+from mcp_memory.errors import Conflict
 from mcp_memory.models import EventKind, HistoryEvent, ListOrder, Memory, Scope, Stage
 
 MIGRATIONS: list[str] = [
@@ -91,7 +92,40 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');
     """,
+    # 3: lifecycle: an access log (for the access boost, pruned by age) and the consolidation
+    # journal: each run, and for each memory it touched the full prior row, for undo.
+    """
+    CREATE TABLE access_log (memory_id TEXT NOT NULL, at TEXT NOT NULL);
+    CREATE INDEX ix_access_log ON access_log(memory_id, at);
+    CREATE INDEX ix_access_log_at ON access_log(at);
+    CREATE TABLE consolidation_runs (
+        run_id TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        counts TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        undone_at TEXT
+    );
+    CREATE INDEX ix_runs_at ON consolidation_runs(at);
+    CREATE TABLE consolidation_journal (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL,
+        memory_id TEXT NOT NULL,
+        prior TEXT NOT NULL,
+        final_version INTEGER,
+        final_access_count INTEGER
+    );
+    CREATE INDEX ix_journal_run ON consolidation_journal(run_id, seq);
+    """,
+    # 4: a change counter for the vector index, read by every process sharing this data dir
+    # (index_guard.py). Idempotent, so its place among other helpers' migrations does not matter.
+    """
+    CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO counters (name, value) VALUES ('index_generation', 0) ON CONFLICT (name) DO NOTHING;
+    """,
 ]
+
+_PRUNE_EVERY = 1000
 
 _COLUMNS = (
     "id, content, user_id, agent_id, session_id, memory_type, category, metadata, "
@@ -111,7 +145,7 @@ _ORDER_SQL = {
 class MemoryFilter:
     """Which memories a query matches; every field left empty matches anything."""
 
-    scope: Scope = Scope()
+    scope: Scope = field(default_factory=Scope)
     memory_type: str | None = None
     category: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -167,6 +201,11 @@ def _sql_json_value(value: Any) -> Any:
 
 class Ledger:
     """SQLite access: one connection, serialised by a lock, shared by the service's threads."""
+
+    access_log_days: float = 7.0
+    """Access times older than this are pruned (every ``_PRUNE_EVERY`` touches, and at each
+    consolidation run); the factory sets it to the access-boost window."""
+    _touches: int = 0
 
     def __init__(self, path: Path, busy_timeout_ms: int = 10_000):
         self.path = path
@@ -225,7 +264,11 @@ class Ledger:
         processes adding the same text at once still store it once).
         """
         with self.transaction() as conn:
-            user, agent, session = memory.user_id or "", memory.agent_id or "", memory.session_id or ""
+            user, agent, session = (
+                memory.user_id or "",
+                memory.agent_id or "",
+                memory.session_id or "",
+            )
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM memories WHERE content_hash = ? AND user_id = ? "
                 "AND agent_id = ? AND session_id = ? ORDER BY seq LIMIT 1",
@@ -291,11 +334,17 @@ class Ledger:
         if not ids:
             return
         with self.transaction() as conn:
+            rows = [(to_iso(at), memory_id) for memory_id in ids]
             conn.executemany(
                 "UPDATE memories SET access_count = access_count + 1, last_accessed = ? "
                 "WHERE id = ?",
-                [(to_iso(at), memory_id) for memory_id in ids],
+                rows,
             )
+            conn.executemany("INSERT INTO access_log (at, memory_id) VALUES (?, ?)", rows)
+            self._touches += 1
+            if self._touches % _PRUNE_EVERY == 0:
+                cutoff = at - timedelta(days=self.access_log_days)
+                conn.execute("DELETE FROM access_log WHERE at < ?", (to_iso(cutoff),))
 
     def _update_row(self, conn: sqlite3.Connection, memory: Memory, content_hash: str) -> None:
         values = _row_values(memory)
@@ -354,6 +403,39 @@ class Ledger:
             return
         with self.transaction() as conn:
             conn.executemany("DELETE FROM index_queue WHERE memory_id = ? AND op = ?", entries)
+
+    # -- shared counters and the keyword index's health ----------------------------------------
+
+    def counter(self, name: str) -> int:
+        """A counter's value (0 if it was never bumped); one indexed read, cheap on hot paths."""
+        rows = self._read("SELECT value FROM counters WHERE name = ?", (name,))
+        return rows[0][0] if rows else 0
+
+    def bump_counter(self, name: str) -> int:
+        """Add one to a counter and return the new value, atomically across processes."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO counters (name, value) VALUES (?, 1) "
+                "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                (name,),
+            ).fetchone()
+        return row[0]
+
+    def keyword_index_ok(self) -> bool:
+        """Whether the FTS5 keyword index matches the memories it indexes (a full check)."""
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO memories_fts(memories_fts, rank) VALUES ('integrity-check', 1)"
+                )
+        except sqlite3.DatabaseError:
+            return False
+        return True
+
+    def rebuild_keyword_index(self) -> None:
+        """Rebuild the FTS5 keyword index from the memories table."""
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')")
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -563,10 +645,187 @@ class Ledger:
 
     def size_bytes(self) -> int:
         return sum(
-            p.stat().st_size
-            for p in self.path.parent.glob(self.path.name + "*")
-            if p.is_file()
+            p.stat().st_size for p in self.path.parent.glob(self.path.name + "*") if p.is_file()
         )
+
+    # -- lifecycle: access log, consolidation journal, batches -------------------------------
+
+    def accesses_since(self, ids: Sequence[str], since: datetime) -> dict[str, list[datetime]]:
+        """The access times (search hits and gets) of these memories at or after ``since``."""
+        found: dict[str, list[datetime]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            rows = self._read(
+                f"SELECT memory_id, at FROM access_log WHERE memory_id IN "
+                f"({','.join('?' * len(chunk))}) AND at >= ? ORDER BY at",
+                [*chunk, to_iso(since)],
+            )
+            for row in rows:
+                found.setdefault(row[0], []).append(from_iso(row[1]))
+        return found
+
+    def lifecycle_events(self, ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        """RESTORE, ARCHIVE and UPDATE events of these memories, oldest first, leaving out
+        those written by an undo and those of consolidation runs that were undone."""
+        undone_sql = "SELECT run_id FROM consolidation_runs WHERE undone_at IS NOT NULL"
+        undone = {row[0] for row in self._read(undone_sql)}
+        found: dict[str, list[HistoryEvent]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            rows = self._read(
+                "SELECT memory_id, event, at, details FROM history WHERE memory_id IN "
+                f"({','.join('?' * len(chunk))}) AND event IN ('RESTORE', 'ARCHIVE', 'UPDATE') "
+                "ORDER BY seq",
+                chunk,
+            )
+            for row in rows:
+                details = json.loads(row["details"])
+                if "undo" in details or details.get("run_id") in undone:
+                    continue
+                event = HistoryEvent(
+                    event=EventKind(row["event"]), at=from_iso(row["at"]), details=details
+                )
+                found.setdefault(row["memory_id"], []).append(event)
+        return found
+
+    def record_run(
+        self, run: RunRecord, writes: Sequence[RowWrite], journal: Sequence[JournalEntry]
+    ) -> None:
+        """Apply a consolidation run's writes and journal it, in one transaction.
+
+        Raises ``Conflict`` (changing nothing) if a memory changed since the run was planned.
+        """
+        with self.transaction() as conn:
+            counts = self._expect(conn, {e.prior.id: e.prior.version for e in journal})
+            self._apply_writes(conn, writes)
+            # accesses counted while the run was planned are kept, not overwritten
+            conn.executemany(
+                "UPDATE memories SET access_count = access_count + ? WHERE id = ?",
+                [
+                    (counts[e.prior.id] - e.prior.access_count, e.prior.id)
+                    for e in journal
+                    if e.final_version is not None and counts[e.prior.id] > e.prior.access_count
+                ],
+            )
+            conn.execute(
+                "INSERT INTO consolidation_runs (run_id, at, scope, counts, summary) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    run.run_id,
+                    to_iso(run.at),
+                    json.dumps(run.scope),
+                    json.dumps(run.counts),
+                    json.dumps(run.summary),
+                ),
+            )
+            rows = [
+                (run.run_id, e.prior.id, e.prior.model_dump_json(), e.final_version, e.final_count)
+                for e in journal
+            ]
+            conn.executemany(
+                "INSERT INTO consolidation_journal (run_id, memory_id, prior, final_version, "
+                "final_access_count) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def run(self, run_id: str) -> tuple[RunRecord, list[JournalEntry]] | None:
+        """A journaled run and, per memory it touched, the prior row and final version."""
+        rows = self._read(
+            "SELECT run_id, at, scope, counts, undone_at, summary FROM consolidation_runs "
+            "WHERE run_id = ?",
+            (run_id,),
+        )
+        if not rows:
+            return None
+        entries = self._read(
+            "SELECT prior, final_version, final_access_count FROM consolidation_journal "
+            "WHERE run_id = ? ORDER BY seq",
+            (run_id,),
+        )
+        journal = [
+            JournalEntry(Memory.model_validate_json(row[0]), row[1], row[2]) for row in entries
+        ]
+        return _to_run(rows[0]), journal
+
+    def recent_runs(self, limit: int = 50) -> list[RunRecord]:
+        """The latest journaled runs, newest first (without their ``summary``)."""
+        rows = self._read(
+            "SELECT run_id, at, scope, counts, undone_at FROM consolidation_runs "
+            "ORDER BY at DESC, rowid DESC LIMIT ?",
+            (limit,),
+        )
+        return [_to_run(row) for row in rows]
+
+    def undo_run(
+        self, run_id: str, writes: Sequence[RowWrite], expect: dict[str, int | None], at: datetime
+    ) -> None:
+        """Apply the writes that reverse a run and mark it undone, in one transaction.
+
+        ``expect`` maps each memory to the version it must still have (None: must be absent);
+        raises ``Conflict`` (changing nothing) otherwise, or if the run was undone meanwhile.
+        """
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT undone_at FROM consolidation_runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None or row[0] is not None:
+                raise Conflict(f"consolidation run '{run_id}' was already undone or pruned")
+            self._expect(conn, expect)
+            self._apply_writes(conn, writes)
+            conn.execute(
+                "UPDATE consolidation_runs SET undone_at = ? WHERE run_id = ?", (to_iso(at), run_id)
+            )
+
+    def prune_lifecycle(self, accesses_before: datetime, runs_before: datetime) -> None:
+        """Forget access times and journaled runs older than the given moments."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM access_log WHERE at < ?", (to_iso(accesses_before),))
+            old = "SELECT run_id FROM consolidation_runs WHERE at < ?"
+            conn.execute(
+                f"DELETE FROM consolidation_journal WHERE run_id IN ({old})",
+                (to_iso(runs_before),),
+            )
+            conn.execute("DELETE FROM consolidation_runs WHERE at < ?", (to_iso(runs_before),))
+
+    @staticmethod
+    def _expect(conn: sqlite3.Connection, expect: dict[str, int | None]) -> dict[str, int]:
+        """Raise ``Conflict`` unless each memory has the expected version (None: is absent);
+        returns the access counts of those present."""
+        ids = list(expect)
+        current: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = conn.execute(
+                "SELECT id, version, access_count FROM memories "
+                f"WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            current.update((row[0], row[1]) for row in rows)
+            counts.update((row[0], row[2]) for row in rows)
+        changed = sorted(i for i, version in expect.items() if current.get(i) != version)
+        if changed:
+            raise Conflict(
+                f"memories {', '.join(changed[:5])} changed since this was planned (an update, "
+                "a delete or another consolidation run); nothing was changed: run it again"
+            )
+        return counts
+
+    def _apply_writes(self, conn: sqlite3.Connection, writes: Sequence[RowWrite]) -> None:
+        for write in writes:
+            if write.op == "insert":
+                conn.execute(
+                    f"INSERT INTO memories (content_hash, {_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (write.content_hash, *_row_values(write.memory)),
+                )
+            elif write.op == "delete":
+                conn.execute("DELETE FROM memories WHERE id = ?", (write.memory.id,))
+            else:
+                self._update_row(conn, write.memory, write.content_hash)
+            self._event(conn, write.memory, write.event, write.at, write.details)
+            if write.index is not None:
+                self._enqueue(conn, write.memory.id, write.index, write.at)
 
 
 def _row_values(memory: Memory) -> tuple[Any, ...]:
@@ -623,3 +882,50 @@ def _split_sql(script: str) -> list[str]:
     if "\n".join(current).strip():
         statements.append("\n".join(current))
     return statements
+
+
+@dataclass(frozen=True)
+class RowWrite:
+    """One row change of a batch: ``memory`` as it becomes (for a delete: as it was), the
+    history event to record, and what the vector index must do (``upsert``, ``delete``, None)."""
+
+    op: str  # "save", "insert" or "delete"
+    memory: Memory
+    content_hash: str
+    event: EventKind
+    at: datetime
+    details: dict[str, Any]
+    index: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """A memory a run touched: its row before the run, and the version and access count the
+    run left it with (None: the run removed it)."""
+
+    prior: Memory
+    final_version: int | None
+    final_count: int | None  # access count
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A journaled consolidation run: its scope filter, its reply, and when it was undone."""
+
+    run_id: str
+    at: datetime
+    scope: dict[str, str | None]
+    counts: dict[str, int]
+    summary: dict[str, Any] = field(default_factory=dict)
+    undone_at: datetime | None = None
+
+
+def _to_run(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        at=from_iso(row[1]),
+        scope=json.loads(row[2]),
+        counts=json.loads(row[3]),
+        summary=json.loads(row[5]) if len(row) > 5 else {},
+        undone_at=from_iso(row[4]) if row[4] else None,
+    )

@@ -117,6 +117,10 @@ class AddResult(BaseModel):
     duplicate_of: str | None = Field(
         None, description="Set when the same text already existed in this scope: its id."
     )
+    redacted: list[str] = Field(
+        default_factory=list,
+        description="Kinds of secret (api_key, password, ...) cut out before storing, if any.",
+    )
 
 
 class SearchHit(BaseModel):
@@ -124,7 +128,9 @@ class SearchHit(BaseModel):
 
     id: str
     content: str
-    score: float = Field(description="Final ranking score (relevance plus boosts), higher is better.")
+    score: float = Field(
+        description="Final ranking score (relevance plus boosts), higher is better."
+    )
     similarity: float = Field(description="Cosine similarity of the query and the memory text.")
     memory: Memory
 
@@ -140,6 +146,10 @@ class MemoryResult(BaseModel):
     """Reply of get_memory and update_memory."""
 
     memory: Memory
+    redacted: list[str] = Field(
+        default_factory=list,
+        description="update_memory: kinds of secret cut out of the new text before storing.",
+    )
 
 
 class ListResult(BaseModel):
@@ -179,7 +189,9 @@ class HistoryResult(BaseModel):
 class ConsolidationAction(BaseModel):
     """One change a consolidation run made (or, in a dry run, would make)."""
 
-    action: str = Field(description="merge, remove_redundant, boost, decay, stage, archive, delete.")
+    action: str = Field(
+        description="merge, remove_redundant, boost, decay, stage, archive, delete."
+    )
     memory_id: str = Field(description="The memory kept or changed.")
     other_ids: list[str] = Field(default_factory=list, description="Memories absorbed or removed.")
     before: dict[str, Any] = Field(default_factory=dict)
@@ -200,6 +212,21 @@ class ConsolidateResult(BaseModel):
     archived: int = 0
     deleted: int = 0
     actions: list[ConsolidationAction] = Field(default_factory=list)
+    undone: bool = Field(
+        False, description="True when this reply reports undoing run_id: its actions reversed."
+    )
+
+
+class ConsolidationRun(BaseModel):
+    """A past consolidation run, as the journal keeps it (pass run_id to consolidate's undo)."""
+
+    run_id: str
+    at: datetime
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    counts: dict[str, int] = Field(description="How many actions of each kind it took.")
+    undone_at: datetime | None = None
 
 
 class AgeDistribution(BaseModel):
@@ -209,6 +236,20 @@ class AgeDistribution(BaseModel):
     last_week: int = 0
     last_month: int = 0
     older: int = 0
+
+
+class IndexReport(BaseModel):
+    """How the vector index compares with the ledger (which is the truth)."""
+
+    memories: int = Field(description="Memories in the ledger.")
+    vectors: int = Field(description="Vectors in the index.")
+    pending: int = Field(description="Index changes queued and not yet applied.")
+    missing: list[str] = Field(default_factory=list, description="Memories with no vector.")
+    orphans: list[str] = Field(default_factory=list, description="Vectors with no memory.")
+
+    @property
+    def agrees(self) -> bool:
+        return not self.missing and not self.orphans and self.pending == 0
 
 
 class StatsResult(BaseModel):
@@ -224,5 +265,13 @@ class StatsResult(BaseModel):
     average_importance: float
     vectors_indexed: int
     pending_index: int
+    index_in_sync: bool = Field(
+        True,
+        description="Whether the vector index holds exactly the ledger's memories (no pending "
+        "changes, equal counts); false until start-up or `mcp-memory doctor --repair` fixes it.",
+    )
     embedder: str
     storage_bytes: int
+    last_consolidation: ConsolidationRun | None = Field(
+        None, description="The latest consolidation run that changed this scope, if any."
+    )

@@ -22,12 +22,15 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from mcp_memory import __version__
-from mcp_memory.config import Settings
-from mcp_memory.errors import MemoryServiceError
+from mcp_memory import __version__, access, schedule
+from mcp_memory.access import Grant
+from mcp_memory.config import SecuritySettings, ServerSettings, Settings
+from mcp_memory.errors import ConfigError, MemoryServiceError
+from mcp_memory.http_auth import GRANT_KEY, BearerAuth, is_loopback
 from mcp_memory.models import (
     AddResult,
     Category,
@@ -40,6 +43,7 @@ from mcp_memory.models import (
     MemoryResult,
     MemoryType,
     Retention,
+    Scope,
     SearchResult,
     Stage,
     StatsResult,
@@ -82,13 +86,24 @@ MetadataArg = Annotated[
     dict[str, Any] | None,
     Field(
         description="JSON object of extra fields; values are strings, numbers, booleans or "
-        "lists of those, e.g. {\"project\": \"alpha\", \"tags\": [\"db\"]}."
+        'lists of those, e.g. {"project": "alpha", "tags": ["db"]}.'
     ),
 ]
 
 
 def _service(ctx: Context) -> MemoryService:
+    """The service, with the caller's grant (from its bearer token) made current for the call.
+
+    Every tool goes through here, so every tool call runs confined to its token's scopes.
+    """
+    request = ctx.request_context.request
+    scope = getattr(request, "scope", None)
+    access.set_current(scope.get(GRANT_KEY) if isinstance(scope, dict) else None)
     return ctx.request_context.lifespan_context.service
+
+
+def _redacted_note(kinds: list[str]) -> str:
+    return f" [secrets redacted before storing: {', '.join(kinds)}]" if kinds else ""
 
 
 async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -120,14 +135,12 @@ def create_server(service: MemoryService) -> MCPServer:
     async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
         yield AppState(service)
 
-    mcp = MCPServer(
-        "mcp-memory", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan
-    )
+    mcp = MCPServer("mcp-memory", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
     _register_tools(mcp)
     return mcp
 
 
-def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function per tool
+def _register_tools(mcp: MCPServer) -> None:
     read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
     writes = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
 
@@ -187,7 +200,7 @@ def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function 
             created_at=created_at,
         )
         verb = "Already remembered" if result.duplicate_of else "Remembered"
-        return _reply(result, f"{verb}: {_line(result.memory)}")
+        return _reply(result, f"{verb}: {_line(result.memory)}{_redacted_note(result.redacted)}")
 
     @mcp.tool(annotations=read_only)
     async def search_memory(
@@ -263,11 +276,17 @@ def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function 
             _enum(Stage, "Only this lifecycle stage; archived memories are listed only this way."),
         ] = None,
         limit: Annotated[
-            int, Field(description="Page size, 1..100.", json_schema_extra={"minimum": 1, "maximum": 100})
+            int,
+            Field(
+                description="Page size, 1..100.", json_schema_extra={"minimum": 1, "maximum": 100}
+            ),
         ] = 20,
         offset: Annotated[int, Field(description="How many to skip, for paging.")] = 0,
         order: Annotated[
-            str, _enum(ListOrder, "Newest created/updated, most important or most recently accessed first.")
+            str,
+            _enum(
+                ListOrder, "Newest created/updated, most important or most recently accessed first."
+            ),
         ] = ListOrder.created.value,
     ) -> Annotated[CallToolResult, ListResult]:
         """Browse stored memories page by page, with the total that match."""
@@ -296,7 +315,9 @@ def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function 
         ] = None,
         importance: Annotated[
             float | None,
-            Field(description="New importance, 0..1.", json_schema_extra={"minimum": 0, "maximum": 1}),
+            Field(
+                description="New importance, 0..1.", json_schema_extra={"minimum": 0, "maximum": 1}
+            ),
         ] = None,
         memory_type: Annotated[str | None, _enum(MemoryType, "New type.")] = None,
         category: Annotated[str | None, _enum(Category, "New category.")] = None,
@@ -315,7 +336,11 @@ def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function 
             category=category,
             lifecycle_stage=lifecycle_stage,
         )
-        return _reply(result, f"Updated (version {result.memory.version}): {_line(result.memory)}")
+        return _reply(
+            result,
+            f"Updated (version {result.memory.version}): {_line(result.memory)}"
+            + _redacted_note(result.redacted),
+        )
 
     @mcp.tool(annotations=ToolAnnotations(destructiveHint=True, openWorldHint=False))
     async def delete_memory(
@@ -335,7 +360,7 @@ def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function 
         lines = [f"{e.at.isoformat()} {e.event.value}: {e.content}" for e in result.events]
         return _reply(result, "\n".join(lines))
 
-    @mcp.tool(annotations=writes)
+    @mcp.tool(annotations=ToolAnnotations(destructiveHint=True, openWorldHint=False))
     async def consolidate(
         ctx: Context,
         user_id: UserId = None,
@@ -344,18 +369,24 @@ def _register_tools(mcp: MCPServer) -> None:  # noqa: C901 - one short function 
         dry_run: Annotated[
             bool, Field(description="Only report what would change; change nothing.")
         ] = False,
+        undo: Annotated[
+            str | None,
+            Field(description="A run_id from an earlier consolidate: put back what it changed."),
+        ] = None,
     ) -> Annotated[CallToolResult, ConsolidateResult]:
-        """Tidy memory within each scope: merge exact and near duplicates. Use dry_run first to
-        see the actions."""
+        """Tidy memory within each scope: merge duplicates and redundant texts, boost often-used
+        memories, decay old ones, move lifecycle stages, archive aged-out or excess memories and
+        delete long-archived unimportant ones. Every run is journaled and can be undone with
+        undo=run_id. Use dry_run first to see the actions."""
         result = await _run(
             _service(ctx).consolidate,
             user_id=user_id,
             agent_id=agent_id,
             session_id=session_id,
             dry_run=dry_run,
+            undo=undo,
         )
-        head = "Would merge" if result.dry_run else "Merged"
-        return _reply(result, f"{head} {result.duplicates_merged} duplicates (run {result.run_id}).")
+        return _reply(result, consolidate_summary(result))
 
     @mcp.tool(annotations=read_only)
     async def stats(
@@ -387,14 +418,123 @@ def warm_up_in_background(service: MemoryService) -> threading.Thread:
     return thread
 
 
+def check_network_security(settings: Settings) -> None:
+    """Refuse a network server that anyone on the network could use: no token, not loopback."""
+    cfg = settings.server
+    if cfg.transport != "stdio" and not settings.security.tokens and not is_loopback(cfg.host):
+        raise ConfigError(
+            f"refusing to serve {cfg.transport} on {cfg.host} without a bearer token: anyone "
+            "who can reach it could read and change every memory. Add a token to the config "
+            '([[security.tokens]] with token = "<at least 16 characters>") or set '
+            "MCP_MEMORY_SECURITY__TOKENS, or bind 127.0.0.1"
+        )
+
+
+def grants(security: SecuritySettings) -> list[tuple[str, Grant]]:
+    """(secret, grant) for each configured token."""
+    return [
+        (
+            t.token.get_secret_value(),
+            Grant(
+                name=t.name,
+                user_id=None if t.user_id is None else frozenset(t.user_id),
+                agent_id=None if t.agent_id is None else frozenset(t.agent_id),
+            ),
+        )
+        for t in security.tokens
+    ]
+
+
+def transport_security(
+    cfg: ServerSettings, security: SecuritySettings
+) -> TransportSecuritySettings:
+    """Host and Origin checks against DNS rebinding: loopback names plus the configured ones.
+
+    ``allowed_hosts = ["*"]`` turns the checks off; so does binding a non-loopback address with
+    no allowed host configured (the required token then does the protecting).
+    """
+    hosts, origins = list(security.allowed_hosts), list(security.allowed_origins)
+    if "*" in hosts or (not is_loopback(cfg.host) and not hosts):
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    hosts += ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    origins += ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+
+
+def http_app(mcp: MCPServer, settings: Settings) -> Any:
+    """The ASGI app of a network transport, behind the bearer-token check when tokens are set."""
+    cfg, security = settings.server, settings.security
+    options = dict(
+        max_request_body_size=security.max_request_bytes,
+        transport_security=transport_security(cfg, security),
+        host=cfg.host,
+    )
+    app = mcp.sse_app(**options) if cfg.transport == "sse" else mcp.streamable_http_app(**options)
+    return BearerAuth(app, grants(security)) if security.tokens else app
+
+
 def serve(settings: Settings, service: MemoryService) -> None:
     """Run the server on the configured transport until the client or a signal stops it."""
+    check_network_security(settings)
     mcp = create_server(service)
     warm_up_in_background(service)
     cfg = settings.server
     if cfg.transport == "stdio":
-        mcp.run("stdio")
-    elif cfg.transport == "sse":
-        mcp.run("sse", host=cfg.host, port=cfg.port)
+        run = mcp.run_stdio_async
     else:
-        mcp.run("streamable-http", host=cfg.host, port=cfg.port)
+        import uvicorn
+
+        config = uvicorn.Config(
+            http_app(mcp, settings),
+            host=cfg.host,
+            port=cfg.port,
+            log_level=settings.log_level.lower(),
+        )
+        run = uvicorn.Server(config).serve
+    anyio.run(with_schedule, settings, service, run)
+
+
+def schedule_hours(settings: Settings) -> float:
+    """Hours between background consolidation runs for this transport (0: none). Never in a
+    stdio session unless ``consolidation.schedule.in_stdio`` allows it."""
+    schedule = settings.consolidation.schedule
+    if settings.server.transport == "stdio" and not schedule.in_stdio:
+        return 0.0
+    return schedule.every_hours
+
+
+async def with_schedule(settings: Settings, service: MemoryService, run: Callable[[], Any]) -> None:
+    """Serve with ``run``, consolidating every scope on the configured schedule meanwhile."""
+    every = schedule_hours(settings) * 3600
+
+    def job() -> None:
+        result = service.consolidate()
+        logger.info("scheduled consolidation: %s", consolidate_summary(result))
+
+    last = service.consolidator.last_run(Scope()) if every else None
+    delay = schedule.first_delay(last.at if last else None, service.clock(), every)
+    await schedule.alongside(run, job, every, delay)
+
+
+def consolidate_summary(
+    result: ConsolidateResult, undo_hint: str = "consolidate(undo='{}')"
+) -> str:
+    """One line saying what a consolidate call did (or would do, or undid)."""
+    done = not result.dry_run
+    counts = ", ".join(
+        f"{past if done else present} {getattr(result, field)}{noun}"
+        for field, present, past, noun in (
+            ("duplicates_merged", "Would merge", "Merged", " duplicates"),
+            ("redundancies_eliminated", "remove", "removed", " redundant"),
+            ("importance_boosted", "boost", "boosted", ""),
+            ("decayed", "decay", "decayed", ""),
+            ("stages_updated", "move", "moved", " stages"),
+            ("archived", "archive", "archived", ""),
+            ("deleted", "delete", "deleted", ""),
+        )
+    )
+    if result.undone:
+        return f"Undid run {result.run_id}, which {counts[0].lower()}{counts[1:]}."
+    if result.dry_run:
+        return f"{counts} (dry run: nothing changed)."
+    return f"{counts} (run {result.run_id}; undo with {undo_hint.format(result.run_id)})."

@@ -10,7 +10,6 @@ Methods are blocking; the MCP layer runs them in worker threads.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,34 +19,36 @@ from typing import Any
 
 import numpy as np
 
-from mcp_memory import consolidation, lifecycle, retrieval, scoring, validation
+from mcp_memory import access, lifecycle, redaction, retrieval, scoring, validation
 from mcp_memory.clock import Clock, utc_now
 from mcp_memory.config import (
     ConsolidationSettings,
     ImportanceSettings,
     LimitSettings,
     RankingSettings,
+    RedactionSettings,
     RetentionSettings,
 )
+from mcp_memory.consolidator import Consolidator
 from mcp_memory.embeddings import Embedder
 from mcp_memory.errors import InvalidInput, MemoryNotFound
+from mcp_memory.index_guard import IndexGuard
 from mcp_memory.ledger import Ledger, MemoryFilter
 from mcp_memory.models import (
     AddResult,
     AgeDistribution,
     Category,
     ConsolidateResult,
-    ConsolidationAction,
     DeleteResult,
     EventKind,
     HistoryResult,
+    IndexReport,
     ListOrder,
     ListResult,
     Memory,
     MemoryResult,
     MemoryType,
     Retention,
-    Scope,
     SearchHit,
     SearchResult,
     Stage,
@@ -58,6 +59,9 @@ from mcp_memory.vectors import VectorIndex, VectorRecord
 logger = logging.getLogger(__name__)
 
 ARCHIVED = (Stage.archived.value,)
+INDEX_GENERATION = "index_generation"
+INDEX_LOCK_FILE = "index.lock"
+FULL_CHECK_MAX = 20_000  # up to this many memories, start-up compares every id (well under 1 s)
 _BRUTE_FORCE_MAX_IDS = 10_000
 
 
@@ -70,6 +74,7 @@ class Policy:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     ranking: RankingSettings = field(default_factory=RankingSettings)
     consolidation: ConsolidationSettings = field(default_factory=ConsolidationSettings)
+    redaction: RedactionSettings = field(default_factory=RedactionSettings)
 
 
 class MemoryService:
@@ -90,27 +95,70 @@ class MemoryService:
         self.clock = clock
         self.data_dir = data_dir
         self._open_index = open_index
-        self._index: VectorIndex | None = None
-        self._index_lock = threading.Lock()
+        self._guard = IndexGuard(
+            open_index,
+            generation=lambda: ledger.counter(INDEX_GENERATION),
+            bump=lambda: ledger.bump_counter(INDEX_GENERATION),
+            lock_path=data_dir / INDEX_LOCK_FILE if data_dir else None,
+        )
+        red = self.policy.redaction
+        self._redaction_rules = (
+            redaction.compile_rules(red.patterns, red.disabled, red.builtin_patterns)
+            if red.enabled
+            else ()
+        )
+        self.consolidator = Consolidator(
+            ledger=ledger,
+            vectors=lambda ids: self.index.vectors(ids),
+            write_index=self._write_index,
+            sync_index=self.sync_index,
+            retention=self.policy.retention,
+            rules=self.policy.consolidation,
+            clock=clock,
+        )
 
     # -- plumbing ----------------------------------------------------------------------------
 
     @property
-    def index(self) -> VectorIndex:
-        """The vector index, opened on first use (it may need the model's dimension)."""
-        if self._index is None:
-            with self._index_lock:
-                if self._index is None:
-                    self._index = self._open_index()
-        return self._index
+    def index(self) -> IndexGuard:
+        """The vector index, opened on first use (it may need the model's dimension) and
+        reopened when another process sharing the data dir has changed it (index_guard.py)."""
+        return self._guard
 
     def warm_up(self) -> None:
-        """Load the model, open the index and finish pending index work: call once at start."""
+        """Load the model, open the index and reconcile it with the ledger: call once at start."""
         self.embedder.embed_query("warm up")
-        self.sync_index()
+        self.reconcile()
 
     def close(self) -> None:
+        self._guard.close()
         self.ledger.close()
+
+    def reconcile(self) -> dict[str, Any]:
+        """Finish or undo what a crash left half done; cheap when nothing is wrong.
+
+        Applies the queued index changes, then compares the vector index with the ledger: id by
+        id for a store of up to ``FULL_CHECK_MAX`` memories, by count alone above that (the full
+        scan then runs only when the counts differ); repairs what differs, and rebuilds the
+        keyword index if its integrity check fails. Returns what it did.
+        """
+        done: dict[str, Any] = {"applied": self.sync_index(), "repaired": None}
+        with self._guard.writing():
+            memories = self.ledger.count(MemoryFilter())
+            if memories <= FULL_CHECK_MAX or memories != self.index.count():
+                before = self.index_report()
+                if not before.agrees:
+                    self.repair_index()
+                    done["repaired"] = {
+                        "missing": len(before.missing),
+                        "orphans": len(before.orphans),
+                    }
+        done["keyword_index_rebuilt"] = not self.ledger.keyword_index_ok()
+        if done["keyword_index_rebuilt"]:
+            self.ledger.rebuild_keyword_index()
+        if done["applied"] or done["repaired"] or done["keyword_index_rebuilt"]:
+            logger.warning("start-up reconciled the stores after an interruption: %s", done)
+        return done
 
     def sync_index(self, batch: int = 256) -> int:
         """Apply every queued index change (after a crash, or a failed write); returns how many."""
@@ -120,14 +168,59 @@ class MemoryService:
             done += len(entries)
         return done
 
+    def index_report(self) -> IndexReport:
+        """Compare every ledger id with every vector id (a full scan: for doctor, not hot paths)."""
+        with self._guard.writing():
+            ledger_ids = set(self.ledger.ids(MemoryFilter()))
+            vector_ids = set(self.index.all_ids())
+        return IndexReport(
+            memories=len(ledger_ids),
+            vectors=len(vector_ids),
+            pending=self.ledger.count_pending(),
+            missing=sorted(ledger_ids - vector_ids),
+            orphans=sorted(vector_ids - ledger_ids),
+        )
+
+    def repair_index(self) -> IndexReport:
+        """Apply queued changes, embed missing memories, drop orphan vectors; report the result."""
+        with self._guard.writing():
+            self.sync_index()
+            report = self.index_report()
+            for start in range(0, len(report.missing), 256):
+                chunk = report.missing[start : start + 256]
+                self._apply_index([(mid, "upsert") for mid in chunk])
+            self.index.delete(report.orphans)
+            return self.index_report()
+
     def _apply_index(
-        self, entries: Sequence[tuple[str, str]], vectors: dict[str, np.ndarray] | None = None
+        self,
+        entries: Sequence[tuple[str, str]],
+        vectors: dict[str, np.ndarray] | None = None,
+        sources: dict[str, str] | None = None,
     ) -> None:
-        """Bring the index in line with the ledger for these queue entries, then clear them."""
+        """Bring the index in line with the ledger for these queue entries, then clear them.
+
+        Holds the index write lock throughout, so another process's change to the same memory
+        is applied wholly before or wholly after this one. ``sources`` names the text each
+        given vector was embedded from: if another writer has replaced that text meanwhile,
+        the vector is stale and the current text is embedded instead.
+        """
+        with self._guard.writing():
+            self._apply_index_locked(entries, vectors, sources or {})
+
+    def _apply_index_locked(
+        self,
+        entries: Sequence[tuple[str, str]],
+        vectors: dict[str, np.ndarray] | None,
+        sources: dict[str, str],
+    ) -> None:
         vectors = dict(vectors or {})
         upserts = [mid for mid, op in entries if op == "upsert"]
         deletes = [mid for mid, op in entries if op == "delete"]
         memories = self.ledger.get_many(upserts)
+        for mid, text in sources.items():
+            if mid in memories and memories[mid].content != text:
+                vectors.pop(mid, None)
         gone = [mid for mid in upserts if mid not in memories]
         missing = [mid for mid in upserts if mid in memories and mid not in vectors]
         if missing:
@@ -138,10 +231,10 @@ class MemoryService:
         self.index.delete(deletes + gone)
         self.ledger.mark_indexed(entries)
 
-    def _write_index(self, entries: Sequence[tuple[str, str]], vectors=None) -> None:
+    def _write_index(self, entries: Sequence[tuple[str, str]], vectors=None, sources=None) -> None:
         """Apply index changes now; on failure they stay queued for ``sync_index``."""
         try:
-            self._apply_index(entries, vectors)
+            self._apply_index(entries, vectors, sources)
         except Exception:
             logger.exception("vector index update failed; it stays queued and will be retried")
 
@@ -161,8 +254,12 @@ class MemoryService:
         retention: str | None = None,
         created_at: str | datetime | None = None,
     ) -> AddResult:
-        """Store a memory; an exact duplicate in the same scope returns the existing one."""
+        """Store a memory; an exact duplicate in the same scope returns the existing one.
+
+        Secrets in the content or metadata are redacted first (the reply lists their kinds).
+        """
         now = self.clock()
+        content, metadata, redacted = self._redact(content, metadata)
         memory = self._new_memory(
             content, user_id, agent_id, session_id, memory_type, category, metadata,
             importance, retention, created_at, now,
@@ -172,9 +269,25 @@ class MemoryService:
             memory, validation.content_hash(memory.content)
         )
         if existing is not None:
-            return AddResult(id=existing.id, memory=existing, duplicate_of=existing.id)
-        self._write_index([(memory.id, "upsert")], {memory.id: vector})
-        return AddResult(id=memory.id, memory=memory)
+            return AddResult(
+                id=existing.id, memory=existing, duplicate_of=existing.id, redacted=redacted
+            )
+        self._write_index([(memory.id, "upsert")], {memory.id: vector}, {memory.id: memory.content})
+        return AddResult(id=memory.id, memory=memory, redacted=redacted)
+
+    def _redact(self, content: Any, metadata: Any) -> tuple[Any, Any, list[str]]:
+        """Content and metadata with secrets replaced, and the kinds found (none if disabled)."""
+        if not self._redaction_rules:
+            return content, metadata, []
+        replacement = self.policy.redaction.replacement
+        kinds: set[str] = set()
+        if isinstance(content, str):
+            content, found = redaction.redact(content, self._redaction_rules, replacement)
+            kinds.update(found)
+        if isinstance(metadata, dict):
+            metadata, found = redaction.redact_value(metadata, self._redaction_rules, replacement)
+            kinds.update(found)
+        return content, metadata, sorted(kinds)
 
     def _new_memory(
         self, content, user_id, agent_id, session_id, memory_type, category, metadata,
@@ -237,7 +350,9 @@ class MemoryService:
         now = self.clock()
         text = validation.content(query, self.policy.limits, field="query")
         limit = validation.limit(limit, self.policy.limits)
-        if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float))):
+        if min_score is not None and (
+            isinstance(min_score, bool) or not isinstance(min_score, (int, float))
+        ):
             raise InvalidInput("min_score must be a number")
         flt = self._filter(
             user_id, agent_id, session_id, memory_type, category, metadata, since, until, now,
@@ -376,7 +491,7 @@ class MemoryService:
 
     def _existing(self, memory_id: str) -> Memory:
         memory = self.ledger.get(validation.memory_id(memory_id))
-        if memory is None:
+        if memory is None or not access.admits(memory):
             raise MemoryNotFound(memory_id)
         return memory
 
@@ -419,8 +534,9 @@ class MemoryService:
         category: str | None = None,
         lifecycle_stage: str | None = None,
     ) -> MemoryResult:
-        """Change a memory; the new version is recorded in its history."""
+        """Change a memory; the new version is recorded in its history (secrets redacted)."""
         limits = self.policy.limits
+        content, metadata, redacted = self._redact(content, metadata)
         changes: dict[str, Any] = {}
         if content is not None:
             changes["content"] = validation.content(content, limits)
@@ -433,7 +549,9 @@ class MemoryService:
         if category is not None:
             changes["category"] = validation.choice(category, Category, "category")
         if lifecycle_stage is not None:
-            changes["lifecycle_stage"] = validation.choice(lifecycle_stage, Stage, "lifecycle_stage")
+            changes["lifecycle_stage"] = validation.choice(
+                lifecycle_stage, Stage, "lifecycle_stage"
+            )
         old = self._existing(memory_id)
         if not changes:
             raise InvalidInput(
@@ -453,8 +571,8 @@ class MemoryService:
             reindex=reindex,
         )
         if vector is not None:
-            self._write_index([(new.id, "upsert")], {new.id: vector})
-        return MemoryResult(memory=new)
+            self._write_index([(new.id, "upsert")], {new.id: vector}, {new.id: new.content})
+        return MemoryResult(memory=new, redacted=redacted)
 
     def delete(self, memory_id: str) -> DeleteResult:
         """Remove a memory from both stores; its history keeps a DELETE event."""
@@ -466,6 +584,8 @@ class MemoryService:
     def history(self, memory_id: str) -> HistoryResult:
         """Every event of a memory, oldest first, each with the memory as it stood after it."""
         events = self.ledger.history(validation.memory_id(memory_id))
+        if access.current() is not None:
+            self._existing(memory_id)  # a bound token sees the history of its live memories only
         if not events:
             raise MemoryNotFound(memory_id)
         return HistoryResult(id=memory_id, events=events)
@@ -481,7 +601,9 @@ class MemoryService:
     ) -> StatsResult:
         """Counts and distributions over the memories in the given scope (all stages)."""
         now = self.clock()
-        flt = MemoryFilter(scope=validation.scope(self.policy.limits, user_id, agent_id, session_id))
+        flt = MemoryFilter(
+            scope=validation.scope(self.policy.limits, user_id, agent_id, session_id)
+        )
         agg = self.ledger.stats(flt)
         day, week, month = self.ledger.count_created_since(
             flt, [now - timedelta(days=1), now - timedelta(days=7), now - timedelta(days=30)]
@@ -494,13 +616,18 @@ class MemoryService:
             by_stage=agg["by_stage"],
             by_retention=agg["by_retention"],
             age_distribution=AgeDistribution(
-                last_24h=day, last_week=week - day, last_month=month - week, older=agg["total"] - month
+                last_24h=day,
+                last_week=week - day,
+                last_month=month - week,
+                older=agg["total"] - month,
             ),
             average_importance=round(agg["average_importance"], 4),
-            vectors_indexed=self.index.count(),
-            pending_index=self.ledger.count_pending(),
+            vectors_indexed=(vectors := self.index.count()),
+            pending_index=(pending := self.ledger.count_pending()),
+            index_in_sync=pending == 0 and vectors == self.ledger.count(MemoryFilter()),
             embedder=self.embedder.name,
             storage_bytes=_dir_size(self.data_dir) if self.data_dir else self.ledger.size_bytes(),
+            last_consolidation=self.consolidator.last_run(flt.scope),
         )
 
     # -- consolidate -------------------------------------------------------------------------
@@ -512,61 +639,16 @@ class MemoryService:
         agent_id: str | None = None,
         session_id: str | None = None,
         dry_run: bool = False,
+        undo: str | None = None,
     ) -> ConsolidateResult:
-        """Merge exact and near duplicates within each scope; a dry run only reports."""
-        now = self.clock()
-        flt = MemoryFilter(
-            scope=validation.scope(self.policy.limits, user_id, agent_id, session_id),
-            exclude_stages=ARCHIVED,
-        )
-        result = ConsolidateResult(run_id=uuid.uuid4().hex, dry_run=bool(dry_run))
-        by_scope: dict[tuple[str, str, str], list[Memory]] = {}
-        for memory in self.ledger.all_memories(flt):
-            key = Scope(**memory.model_dump(include={"user_id", "agent_id", "session_id"})).key()
-            by_scope.setdefault(key, []).append(memory)
-        for memories in by_scope.values():
-            vectors = self.index.vectors([m.id for m in memories]) if len(memories) > 1 else {}
-            plan = consolidation.plan_merges(
-                memories, vectors, self.policy.consolidation.near_duplicate_threshold
-            )
-            lookup = {m.id: m for m in memories}
-            for merge in plan:
-                action = self._merge(merge, lookup, now, result.run_id, dry_run)
-                result.actions.append(action)
-                result.duplicates_merged += len(merge.absorbed)
-        return result
-
-    def _merge(
-        self, merge: consolidation.Merge, lookup: dict[str, Memory], now: datetime, run_id: str,
-        dry_run: bool,
-    ) -> ConsolidationAction:  # fmt: skip
-        keep = lookup[merge.keep]
-        absorbed = [lookup[i] for i in merge.absorbed]
-        new = consolidation.merged(keep, absorbed, now)
-        action = ConsolidationAction(
-            action="merge",
-            memory_id=keep.id,
-            other_ids=list(merge.absorbed),
-            before={"content": keep.content, "importance_score": keep.importance_score},
-            after={"content": new.content, "importance_score": new.importance_score},
-            reason=f"{merge.kind} duplicate" + ("" if merge.kind == "exact" else f" (cosine {merge.similarity:.3f})"),
-        )
-        if dry_run:
-            return action
-        self.ledger.merge(
-            new,
-            validation.content_hash(new.content),
-            absorbed,
-            now,
-            details={"run_id": run_id, "kind": merge.kind},
-        )
-        vector = self.embedder.embed([new.content])[0] if new.content != keep.content else None
-        entries = [(m.id, "delete") for m in absorbed]
-        if vector is not None:
-            entries.append((new.id, "upsert"))
-        self._write_index(entries, {new.id: vector} if vector is not None else None)
-        lookup[new.id] = new
-        return action
+        """Tidy each scope (merge, boost, decay, stages, archive, cleanup) and journal the run;
+        a dry run only reports the same actions; ``undo=RUN_ID`` reverses a journaled run."""
+        scope = validation.scope(self.policy.limits, user_id, agent_id, session_id)
+        if undo is not None:
+            if dry_run:
+                raise InvalidInput("give dry_run or undo, not both: an undo reports what it did")
+            return self.consolidator.undo(undo, scope)
+        return self.consolidator.run(scope, bool(dry_run))
 
 
 def fts_query(text: str) -> str:

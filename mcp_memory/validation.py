@@ -14,6 +14,7 @@ from enum import StrEnum
 from hashlib import sha256
 from typing import Any, TypeVar
 
+from mcp_memory import access
 from mcp_memory.config import LimitSettings
 from mcp_memory.errors import InvalidInput
 from mcp_memory.models import Scope
@@ -55,7 +56,7 @@ def scope(
     agent_id: str | None = None,
     session_id: str | None = None,
 ) -> Scope:
-    """A scope from optional ids; an empty string means 'not given'."""
+    """A scope from optional ids ('' means not given), confined to the caller's grant."""
     values: dict[str, str | None] = {}
     for name, value in (("user_id", user_id), ("agent_id", agent_id), ("session_id", session_id)):
         if value is not None and not isinstance(value, str):
@@ -64,7 +65,7 @@ def scope(
         if value is not None and len(value) > limits.max_scope_chars:
             raise InvalidInput(f"{name} is longer than {limits.max_scope_chars} characters")
         values[name] = value
-    return Scope(**values)
+    return access.confine(Scope(**values))
 
 
 def choice(value: Any, enum: type[E], field: str) -> E:
@@ -111,7 +112,9 @@ def timestamp(value: Any, field: str, now: datetime, allow_future: bool = True) 
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     if not allow_future and moment > now:
-        raise InvalidInput(f"{field} {value!s} is in the future: memories are recorded, not planned")
+        raise InvalidInput(
+            f"{field} {value!s} is in the future: memories are recorded, not planned"
+        )
     return moment
 
 
@@ -120,9 +123,11 @@ def metadata(value: Any, limits: LimitSettings) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidInput("metadata must be a JSON object, e.g. {\"project\": \"alpha\"}")
+        raise InvalidInput('metadata must be a JSON object, e.g. {"project": "alpha"}')
     if len(value) > limits.max_metadata_keys:
-        raise InvalidInput(f"metadata has {len(value)} keys, over the limit of {limits.max_metadata_keys}")
+        raise InvalidInput(
+            f"metadata has {len(value)} keys, over the limit of {limits.max_metadata_keys}"
+        )
     for key, item in value.items():
         if not isinstance(key, str) or not METADATA_KEY.match(key):
             raise InvalidInput(
@@ -132,16 +137,14 @@ def metadata(value: Any, limits: LimitSettings) -> dict[str, Any]:
         _metadata_value(item, key, 1, limits)
     size = len(json.dumps(value, ensure_ascii=False).encode())
     if size > limits.max_metadata_bytes:
-        raise InvalidInput(f"metadata is {size} bytes as JSON, over the limit of {limits.max_metadata_bytes}")
+        raise InvalidInput(
+            f"metadata is {size} bytes as JSON, over the limit of {limits.max_metadata_bytes}"
+        )
     return value
 
 
 def _metadata_value(item: Any, key: str, depth: int, limits: LimitSettings) -> None:
-    if depth > limits.max_metadata_depth:
-        raise InvalidInput(
-            f"metadata value under {key!r} is nested deeper than {limits.max_metadata_depth} "
-            "levels: flatten it"
-        )
+    """Check one value; ``depth`` counts the containers around it (the object itself is 1)."""
     if item is None or isinstance(item, (str, bool, int)):
         return
     if isinstance(item, float):
@@ -149,6 +152,11 @@ def _metadata_value(item: Any, key: str, depth: int, limits: LimitSettings) -> N
             raise InvalidInput(f"metadata value under {key!r} is not a finite number")
         return
     if isinstance(item, list):
+        if depth + 1 > limits.max_metadata_depth:
+            raise InvalidInput(
+                f"metadata value under {key!r} is nested deeper than "
+                f"{limits.max_metadata_depth} levels: flatten it"
+            )
         for element in item:
             _metadata_value(element, key, depth + 1, limits)
         return

@@ -62,6 +62,8 @@ class VectorIndex(Protocol):
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]: ...
 
+    def all_ids(self) -> list[str]: ...
+
     def count(self) -> int: ...
 
 
@@ -168,10 +170,17 @@ class ChromaIndex:
         return set(self._collection.get(ids=list(ids), include=[])["ids"])
 
     def all_ids(self) -> list[str]:
-        return list(self._collection.get(include=[])["ids"])
+        ids: list[str] = []
+        while batch := self._collection.get(include=[], limit=5000, offset=len(ids))["ids"]:
+            ids.extend(batch)
+        return ids
 
     def count(self) -> int:
         return self._collection.count()
+
+    def close(self) -> None:
+        """Release the client; a new ``ChromaIndex`` on the path then reloads it from disk."""
+        self._client.close()
 
 
 def _where(scope: dict[str, str]) -> dict[str, Any] | None:

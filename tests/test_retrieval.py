@@ -121,7 +121,7 @@ def _chat(service, user="u1", session="s1", start=0):
     for i, (who, text) in enumerate(CHAT):
         added = service.add(
             f"{who}: {text}", user_id=user, session_id=session, memory_type="episodic",
-            created_at=f"2025-06-01T10:00:{start + i:02d}+00:00",
+            created_at=f"2026-01-15T10:00:{start + i:02d}+00:00",
         )  # fmt: skip
         ids.append(added.id)
     return ids
@@ -156,7 +156,7 @@ DISTRACTORS = [
 def test_context_finds_the_reply_to_the_question_asked(service, settings, embedder, clock) -> None:
     ids = _chat(service)
     for i, text in enumerate(DISTRACTORS):
-        service.add(text, user_id="u1", session_id="s2", created_at=f"2025-06-02T10:00:{i:02d}Z")
+        service.add(text, user_id="u1", session_id="s2", created_at=f"2026-01-15T11:00:{i:02d}Z")
     query = "What is her favourite game?"
     with_context = _top(service, query, limit=8)
     flat = RankingSettings(context_semantic_weight=0, context_keyword_weight=0)
@@ -174,13 +174,13 @@ def test_context_finds_the_reply_to_the_question_asked(service, settings, embedd
 def test_context_follows_adds_updates_and_deletes(service) -> None:
     first = service.add(
         "Joanna: Definitely Zephyrfall Chronicles, I have played it for two hundred hours.",
-        user_id="u1", session_id="s1", created_at="2025-06-01T10:00:01+00:00",
+        user_id="u1", session_id="s1", created_at="2026-01-15T10:00:01+00:00",
     ).id  # fmt: skip
     service.add("Nate: Lovely weather for a walk today.", user_id="u1", session_id="s2")
     before = _rank_of(service, first, "What is Nate's favourite game?")
     question = service.add(
         "Nate: So what's your favourite game these days?",
-        user_id="u1", session_id="s1", created_at="2025-06-01T10:00:00+00:00",
+        user_id="u1", session_id="s1", created_at="2026-01-15T10:00:00+00:00",
     ).id  # fmt: skip
     with_question = _score(service, first, "What is Nate's favourite game?")
     assert _rank_of(service, first, "What is Nate's favourite game?") <= before
@@ -227,12 +227,12 @@ def test_merge_keeps_one_memory_in_keyword_search_and_context(service) -> None:
     ids = _chat(service)
     dup = service.add(
         "Joanna: Definitely Zephyrfall Chronicles, I have played it for two hundred hours.",
-        user_id="u1", session_id="s1", created_at="2025-06-01T10:00:09+00:00",
+        user_id="u1", session_id="s1", created_at="2026-01-15T10:00:09+00:00",
     )  # fmt: skip
     assert dup.duplicate_of == ids[1]
     twin = service.add(
         "Joanna: definitely zephyrfall chronicles, I have played it for two hundred hours!",
-        user_id="u1", session_id="s1", created_at="2025-06-01T10:00:09+00:00",
+        user_id="u1", session_id="s1", created_at="2026-01-15T10:00:09+00:00",
     ).id  # fmt: skip
     result = service.consolidate(user_id="u1")
     assert result.duplicates_merged == 1

@@ -1,0 +1,78 @@
+"""`mcp-memory serve` in a subprocess, driven by the SDK's stdio, SSE and streamable-HTTP clients."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from mcp.client import Client
+from mcp.client.sse import sse_client
+from mcp.client.stdio import StdioServerParameters
+
+from tests.integration.conftest import server_command, server_env
+from tests.integration.scenario import exercise_every_tool, refuse_bad_input
+
+pytestmark = pytest.mark.anyio
+
+
+def stdio_params(data_dir) -> StdioServerParameters:
+    command, *args = server_command()
+    return StdioServerParameters(command=command, args=[*args, "serve"], env=server_env(data_dir))
+
+
+async def test_stdio_every_tool_and_bad_input(tmp_path):
+    async with Client(stdio_params(tmp_path)) as client:
+        await exercise_every_tool(client, "dana")
+        await refuse_bad_input(client, "erin")
+
+
+async def test_stdio_answers_the_handshake_before_the_model_loads(tmp_path):
+    started = time.monotonic()
+    async with Client(stdio_params(tmp_path)) as client:
+        tools = await client.list_tools()
+        listed_after = time.monotonic() - started
+        result = await client.call_tool("search_memory", {"query": "anything"})
+        assert not result.is_error and result.structured_content["results"] == []
+    # A generous bound that only a server loading the model before the handshake would miss.
+    assert len(tools.tools) == 9 and listed_after < 4.0, listed_after
+
+
+async def test_stdio_memories_persist_across_restart(tmp_path):
+    async with Client(stdio_params(tmp_path)) as client:
+        added = await client.call_tool(
+            "add_memory", {"content": "The boiler was serviced in March", "user_id": "kim"}
+        )
+        memory_id = added.structured_content["id"]
+    async with Client(stdio_params(tmp_path)) as client:
+        found = await client.call_tool(
+            "search_memory", {"query": "When was the heating maintained?", "user_id": "kim"}
+        )
+        assert found.structured_content["results"][0]["id"] == memory_id
+        other = await client.call_tool(
+            "search_memory", {"query": "boiler", "user_id": "someone-else"}
+        )
+        assert other.structured_content["results"] == []
+
+
+async def test_sse_every_tool_and_bad_input(sse_server):
+    async with Client(sse_client(f"{sse_server.base}/sse")) as client:
+        await exercise_every_tool(client, "dana")
+        await refuse_bad_input(client, "erin")
+
+
+async def test_http_every_tool_and_bad_input(http_server):
+    async with Client(f"{http_server.base}/mcp") as client:
+        await exercise_every_tool(client, "dana")
+        await refuse_bad_input(client, "erin")
+
+
+async def test_http_clients_share_one_store(http_server):
+    async with Client(f"{http_server.base}/mcp") as writer:
+        added = await writer.call_tool(
+            "add_memory", {"content": "Standup moved to 9:30", "user_id": "team"}
+        )
+    async with Client(f"{http_server.base}/mcp") as reader:
+        found = await reader.call_tool(
+            "search_memory", {"query": "when is standup", "user_id": "team"}
+        )
+    assert found.structured_content["results"][0]["id"] == added.structured_content["id"]

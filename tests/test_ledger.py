@@ -1,0 +1,114 @@
+from datetime import UTC, datetime, timedelta
+
+from mcp_memory.ledger import MIGRATIONS, Ledger, MemoryFilter
+from mcp_memory.models import EventKind, ListOrder, Memory, Scope, Stage
+from mcp_memory.validation import content_hash
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def memory(mid: str, content: str, **kw) -> Memory:
+    base = dict(
+        id=mid,
+        content=content,
+        memory_type="semantic",
+        category="general",
+        importance_score=0.5,
+        retention="medium_term",
+        lifecycle_stage=Stage.active,
+        access_count=0,
+        created_at=T0,
+        updated_at=T0,
+        version=1,
+    )
+    return Memory(**{**base, **kw})
+
+
+def insert(ledger: Ledger, m: Memory) -> Memory | None:
+    return ledger.insert_unless_duplicate(m, content_hash(m.content))
+
+
+def test_migrations_apply_once(tmp_path):
+    path = tmp_path / "l.db"
+    Ledger(path).close()
+    ledger = Ledger(path)
+    assert ledger.schema_version == len(MIGRATIONS)
+
+
+def test_insert_records_history_and_queues_index(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    assert insert(ledger, memory("m1", "Alpha beta", user_id="u")) is None
+    assert ledger.get("m1").user_id == "u"
+    assert [e.event for e in ledger.history("m1")] == [EventKind.ADD]
+    assert ledger.pending_index() == [("m1", "upsert")]
+    ledger.mark_indexed([("m1", "upsert")])
+    assert ledger.count_pending() == 0
+
+
+def test_duplicate_only_within_the_same_scope(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    insert(ledger, memory("m1", "Same text", user_id="u"))
+    assert insert(ledger, memory("m2", "same   TEXT", user_id="u")).id == "m1"
+    assert insert(ledger, memory("m3", "Same text", user_id="v")) is None
+    assert ledger.get("m2") is None
+
+
+def test_filters(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    insert(ledger, memory("a", "one", user_id="u", metadata={"p": "x", "n": 2, "ok": True}))
+    insert(
+        ledger, memory("b", "two", user_id="u", agent_id="bot", created_at=T0 + timedelta(days=2))
+    )
+    insert(ledger, memory("c", "three", user_id="v", lifecycle_stage=Stage.archived))
+    ids = lambda **kw: set(ledger.ids(MemoryFilter(**kw)))  # noqa: E731
+    assert ids(scope=Scope(user_id="u")) == {"a", "b"}
+    assert ids(scope=Scope(agent_id="bot")) == {"b"}
+    assert ids(metadata={"p": "x"}) == {"a"}
+    assert ids(metadata={"n": 2, "ok": True}) == {"a"}
+    assert ids(metadata={"p": "y"}) == set()
+    assert ids(since=T0 + timedelta(days=1)) == {"b"}
+    assert ids(until=T0 + timedelta(days=1)) == {"a", "c"}
+    assert ids(exclude_stages=("archived",)) == {"a", "b"}
+    assert ids(stages=("archived",)) == {"c"}
+
+
+def test_query_pages_and_orders(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    for i in range(5):
+        insert(
+            ledger,
+            memory(
+                f"m{i}", f"text {i}", importance_score=i / 10, created_at=T0 + timedelta(hours=i)
+            ),
+        )
+    page, total = ledger.query(MemoryFilter(), ListOrder.created, limit=2, offset=1)
+    assert total == 5 and [m.id for m in page] == ["m3", "m2"]
+    page, _ = ledger.query(MemoryFilter(), ListOrder.importance, limit=1)
+    assert page[0].id == "m4"
+
+
+def test_keyword_index_follows_updates_and_deletes(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    m = memory("k", "The zebra crossed the road")
+    insert(ledger, m)
+    assert [i for i, _ in ledger.keyword_search('"zebras"', MemoryFilter(), 5)] == ["k"]
+    changed = m.model_copy(update={"content": "A giraffe crossed the road", "version": 2})
+    ledger.save(changed, content_hash(changed.content), EventKind.UPDATE)
+    assert ledger.keyword_search('"zebra"', MemoryFilter(), 5) == []
+    assert [i for i, _ in ledger.keyword_search('"giraffe"', MemoryFilter(), 5)] == ["k"]
+    ledger.delete(changed, T0)
+    assert ledger.keyword_search('"giraffe"', MemoryFilter(), 5) == []
+    assert [e.event for e in ledger.history("k")] == [
+        EventKind.ADD,
+        EventKind.UPDATE,
+        EventKind.DELETE,
+    ]
+    assert ledger.pending_index()[-1] == ("k", "delete")
+
+
+def test_touch_counts_accesses(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    insert(ledger, memory("t", "touch me"))
+    ledger.touch(["t", "t"], T0 + timedelta(days=1))
+    got = ledger.get("t")
+    assert got.access_count == 2 and got.last_accessed == T0 + timedelta(days=1)

@@ -133,11 +133,22 @@ class RetentionSettings(_Section):
 
 class RankingSettings(_Section):
     semantic_weight: float = Field(1.0, ge=0)
-    keyword_weight: float = Field(0.0, ge=0)
+    keyword_weight: float = Field(0.3, ge=0)
     importance_weight: float = Field(0.05, ge=0)
     recency_weight: float = Field(0.02, ge=0)
     recency_half_life_days: float = Field(30.0, gt=0)
     candidate_pool: int = Field(50, ge=1, le=2000)
+    # hybrid retrieval (see retrieval.py and the [ranking] section of config.example.toml)
+    context_semantic_weight: float = Field(0.5, ge=0)
+    context_keyword_weight: float = Field(1.5, ge=0)
+    context_window: int = Field(2, ge=0, le=20)
+    context_decay: float = Field(0.5, ge=0, le=1)
+    context_keyword_window: int = Field(3, ge=0, le=20)
+    speaker_boost: float = Field(0.7, ge=0)
+    subject_boost: float = Field(0.1, ge=0)
+    time_boost: float = Field(0.5, ge=0)
+    date_boost: float = Field(1.0, ge=0)
+    date_slack_days: float = Field(7.0, ge=0)
 
 
 class ScheduleSettings(_Section):

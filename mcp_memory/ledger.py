@@ -702,15 +702,87 @@ class Ledger:
         return bool(self._read("SELECT 1 FROM history WHERE memory_id = ? LIMIT 1", (memory_id,)))
 
     def keyword_search(self, match: str, flt: MemoryFilter, limit: int) -> list[tuple[str, float]]:
-        """(id, bm25 score) of memories matching an FTS5 query, best first (higher is better)."""
+        """(id, bm25 score) of memories matching an FTS5 query, best first (higher is better).
+
+        CROSS JOIN keeps the full-text index as the outer loop: otherwise SQLite may walk the
+        scope's rows and test the match row by row, which is tens of times slower."""
         where, params = flt.where()
         rows = self._read(
             "SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts "
-            "JOIN memories m ON m.seq = memories_fts.rowid "
+            "CROSS JOIN memories m ON m.seq = memories_fts.rowid "
             f"WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT ?",
             [match, *params, limit],
         )
         return [(row[0], row[1]) for row in rows]
+
+    def keyword_scores(self, match: str, ids: Sequence[str]) -> dict[str, float]:
+        """The bm25 score (higher is better) of each of these memories that matches the query."""
+        found: dict[str, float] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            rows = self._read(
+                "SELECT m.id, -bm25(memories_fts) FROM memories_fts "
+                "CROSS JOIN memories m ON m.seq = memories_fts.rowid "
+                f"WHERE memories_fts MATCH ? AND m.id IN ({','.join('?' * len(chunk))})",
+                [match, *chunk],
+            )
+            found.update((row[0], row[1]) for row in rows)
+        return found
+
+    def term_matches(
+        self, terms: Sequence[str], ids: Sequence[str], flt: MemoryFilter
+    ) -> tuple[dict[str, set[str]], dict[str, int]]:
+        """Per query term: which of these memories contain it (stemmed, as the keyword index
+        sees it), and how many memories passing the filter contain it (its document count)."""
+        where, params = flt.where()
+        hits: dict[str, set[str]] = {}
+        counts: dict[str, int] = {}
+        matching = "seq IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)"
+        for term in terms:
+            match = '"' + term.replace('"', "") + '"'
+            sql = f"SELECT COUNT(*) FROM memories WHERE {where} AND {matching}"
+            counts[term] = self._read(sql, [*params, match])[0][0]
+            found: set[str] = set()
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT id FROM memories WHERE id IN ({marks}) AND {matching}"
+                found.update(row[0] for row in self._read(sql, [*chunk, match]))
+            hits[term] = found
+        return hits, counts
+
+    def session_neighbours(
+        self, ids: Sequence[str], window: int, flt: MemoryFilter
+    ) -> dict[str, list[tuple[int, str]]]:
+        """For each id, the memories within ``window`` places of it in its session.
+
+        A session is one (user, agent, session) scope with a session id, in ``created_at``
+        order (insertion order breaks ties). Only memories passing the filter count, so a
+        deleted or hidden memory leaves no gap. Returns ``{id: [(offset, neighbour_id)]}``,
+        offset -1 being the memory just before; memories without a session are absent.
+        """
+        if window <= 0 or not ids:
+            return {}
+        where, params = flt.where()
+        out: dict[str, list[tuple[int, str]]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._read(
+                "WITH ordered AS (SELECT id, user_id, agent_id, session_id, ROW_NUMBER() OVER "
+                "(PARTITION BY user_id, agent_id, session_id ORDER BY created_at, seq) AS pos "
+                f"FROM memories WHERE {where} AND (user_id, agent_id, session_id) IN "
+                "(SELECT user_id, agent_id, session_id FROM memories "
+                f"WHERE id IN ({marks}) AND session_id <> '')) "
+                "SELECT a.id, b.id, b.pos - a.pos FROM ordered a JOIN ordered b "
+                "ON a.user_id = b.user_id AND a.agent_id = b.agent_id "
+                "AND a.session_id = b.session_id AND b.pos BETWEEN a.pos - ? AND a.pos + ? "
+                f"AND b.id <> a.id WHERE a.id IN ({marks})",
+                [*params, *chunk, window, window, *chunk],
+            )
+            for target, other, offset in rows:
+                out.setdefault(target, []).append((offset, other))
+        return out
 
     def stats(self, flt: MemoryFilter) -> dict[str, Any]:
         """Counts by user, type, category, stage and retention; average importance.

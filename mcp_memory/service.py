@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mcp_memory import access, bulk, lifecycle, redaction, scoring, validation
+from mcp_memory import access, bulk, lifecycle, redaction, retrieval, scoring, validation
 from mcp_memory.clock import Clock, utc_now
 from mcp_memory.config import (
     ConsolidationSettings,
@@ -507,42 +507,75 @@ class MemoryService:
         return SearchResult(results=hits, query=text)
 
     def _ranked(self, query: str, flt: MemoryFilter, limit: int, now: datetime) -> list[SearchHit]:
+        candidates, neighbours, terms, memories = self.gather(query, flt, limit)
+        weights = self.policy.ranking
+        ranked = retrieval.rank(query, candidates, neighbours, weights, now, terms)[:limit]
+        similarity = {c.id: c.similarity for c in candidates}
+        return [
+            SearchHit(
+                id=s.id,
+                content=memories[s.id].content,
+                score=round(s.score, 6),
+                similarity=round(similarity[s.id], 6),
+                memory=memories[s.id],
+            )
+            for s in ranked
+        ]
+
+    def gather(
+        self, query: str, flt: MemoryFilter, limit: int
+    ) -> tuple[
+        list[retrieval.Candidate],
+        dict[str, list[tuple[int, str]]],
+        retrieval.Terms,
+        dict[str, Memory],
+    ]:
+        """What a search ranks: the nearest vectors, the best keyword matches and the memories
+        around them in their sessions (each with its cosine and keyword score), their
+        neighbours, and which of them hold which query term. All read from the stores at
+        query time, so updates, deletes, merges and restarts are reflected at once."""
         weights = self.policy.ranking
         pool = max(weights.candidate_pool, limit)
         qvec = self.embedder.embed_query(query)
         dense = self._dense(qvec, flt, pool)
+        match = retrieval.keyword_query(query)
         keyword: dict[str, float] = {}
-        if weights.keyword_weight > 0:
-            keyword = scoring.normalise(
-                dict(self.ledger.keyword_search(fts_query(query), flt, pool))
-            )
-        ids = list(dict.fromkeys([*dense, *keyword]))
+        if weights.keyword_weight > 0 or weights.context_keyword_weight > 0:
+            keyword = dict(self.ledger.keyword_search(match, flt, pool))
+        seeds = list(dict.fromkeys([*dense, *keyword]))
+        window = max(weights.context_window, weights.context_keyword_window)
+        if weights.context_semantic_weight > 0 or weights.context_keyword_weight > 0:
+            neighbours = self.ledger.session_neighbours(seeds, window, flt)
+        else:
+            neighbours = {}
+        around = [n for pairs in neighbours.values() for _, n in pairs]
+        ids = list(dict.fromkeys([*seeds, *around]))
         memories = self.ledger.get_many(ids, flt)
         missing = [i for i in ids if i in memories and i not in dense]
         if missing:
             dense.update(_cosines(qvec, self.index.vectors(missing)))
+        unscored = [i for i in around if i in memories and i not in keyword]
+        if keyword and unscored:
+            keyword.update(self.ledger.keyword_scores(match, unscored))
         candidates = [
-            scoring.Candidate(
+            retrieval.Candidate(
                 id=i,
+                content=memories[i].content,
                 similarity=dense.get(i, 0.0),
                 keyword=keyword.get(i, 0.0),
                 importance=memories[i].importance_score,
                 created_at=memories[i].created_at,
+                in_session=bool(memories[i].session_id),
             )
             for i in ids
             if i in memories
         ]
-        ranked = scoring.rank(candidates, weights, now)[:limit]
-        return [
-            SearchHit(
-                id=c.id,
-                content=memories[c.id].content,
-                score=round(score, 6),
-                similarity=round(c.similarity, 6),
-                memory=memories[c.id],
-            )
-            for c, score in ranked
-        ]
+        terms = retrieval.NO_TERMS
+        if keyword:
+            words = retrieval.content_terms(query)
+            hits, counts = self.ledger.term_matches(words, [c.id for c in candidates], flt)
+            terms = retrieval.Terms.from_counts(hits, counts, self.ledger.count(flt))
+        return candidates, neighbours, terms, memories
 
     def _dense(self, qvec: np.ndarray, flt: MemoryFilter, k: int) -> dict[str, float]:
         """Cosine similarities of the k nearest memories that pass the filter."""

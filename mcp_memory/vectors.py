@@ -241,7 +241,9 @@ class ChromaIndex:
         ids: list[str] = []
         while batch := self._collection.get(include=[], limit=5000, offset=len(ids))["ids"]:
             ids.extend(batch)
-        scoped = self._scoped.all_ids()
+        if self._scoped is None:
+            return ids
+        scoped = set(self._scoped.all_ids())
         return [i for i in ids if i in scoped]
 
     def count(self) -> int:

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from mcp_memory.factory import CHROMA_DIR, build_service
+from mcp_memory.ledger import MemoryFilter
+from mcp_memory.models import Scope
 from mcp_memory.progress import ProgressBar
 from mcp_memory.vectors import scoped_file
 
@@ -54,10 +56,14 @@ def _all(service, **scope):
 
 @pytest.mark.parametrize("query", ["What does Alice drink?", "music lessons", "trips abroad"])
 def test_scoped_search_is_exact(store, query):
-    hits = store.search(query, user_id="alice", limit=5).results
+    """The dense candidates of a scoped search are the exact nearest (hybrid ranking then
+    reorders them; that is tested in test_retrieval)."""
+    flt = MemoryFilter(scope=Scope(user_id="alice"), exclude_stages=("archived",))
+    dense = store._dense(store.embedder.embed_query(query), flt, 5)
     expected = _brute_force(store, query, _all(store, user_id="alice"))
-    assert [h.id for h in hits] == expected[:5]
-    assert all(h.memory.user_id == "alice" for h in hits)
+    assert list(dense) == expected[:5]
+    hits = store.search(query, user_id="alice", limit=5).results
+    assert hits and all(h.memory.user_id == "alice" for h in hits)
 
 
 def test_scoped_search_applies_other_filters_and_hides_archived(store):
@@ -164,8 +170,9 @@ def test_progress_bar_draws_only_on_a_terminal():
 
 def test_repair_restores_a_vector_missing_from_the_scoped_copy(store):
     target = store.search("cello", user_id="alice", limit=1).results[0].id
-    store.index._scoped.delete([target])
-    assert target not in {h.id for h in store.search("cello", user_id="alice").results}
+    store.index._index.current()._scoped.delete([target])  # the embedded collection's copy
+    flt = MemoryFilter(scope=Scope(user_id="alice"), exclude_stages=("archived",))
+    assert target not in store._dense(store.embedder.embed_query("cello"), flt, 10)
     assert store.index_report().missing == [target]
     assert store.repair_index().missing == []
     assert store.search("cello", user_id="alice", limit=1).results[0].id == target

@@ -1,0 +1,350 @@
+"""Hybrid retrieval: how a search fuses meaning, words, session context, names and time.
+
+Dense cosine search alone misses names, dates and rare words, and it ranks a chatty turn over
+the one that holds the answer. So a search gathers candidates from two rankings (the vector
+index and the ledger's stemmed keyword index), then scores each candidate by:
+
+- **relevance**: its cosine similarity and its keyword (BM25) score, each normalised by the best
+  in the candidate pool and added with configured weights (normalised scores keep the margin
+  between a strong and a weak hit, which reciprocal-rank fusion throws away);
+- **context**: the same two signals of the memories recorded just before and after it in the
+  same session (the keyword one as BM25 of the window read as one text), so a reply is found
+  through the question it answers, and a turn through the conversation around it. A memory
+  with no session takes its own meaning (cosine) as its context, so a standalone fact is
+  ranked on meaning first, as dense search would rank it, and is never put below session
+  memories merely for lacking neighbours; a session memory whose neighbours are not in view
+  takes its own two signals;
+- **names**: a boost when a name in the query is the memory's speaker (a leading ``Name:``) or
+  appears in its text;
+- **time**: for questions asking when or how long, a boost for memories that state a time;
+- then the configured importance and recency boosts.
+
+Everything here is a pure function of its arguments: the service gathers the candidates and
+their neighbours from the stores and passes the weights in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from mcp_memory.config import RankingSettings
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself
+    yourselves s t don doesn didn isn wasn weren won ll ve re d m o y ever also did kind
+    kinds type types thing things something anything get got go went like likely might may
+    must shall much many one ones""".split()  # noqa: SIM905
+)
+
+_WORD = re.compile(r"[\w']+", re.UNICODE)
+_NAME = re.compile(r"\b([A-Z][\w'’-]*[\w])")
+_SPEAKER = re.compile(r"^\s*([A-Z][\w'’.-]*(?: [A-Z][\w'’.-]*){0,2})\s*:\s")
+_ASKS_WHEN = re.compile(
+    r"^\s*when\b|\bwhen (?:did|does|do|was|were|is|will|has|had)\b|\bhow long\b|\bsince when\b"
+    r"|\b(?:what|which) (?:year|month|date|day|week|weekend|time|season)\b"
+    r"|\bhow many (?:years|months|weeks|days|hours)\b|\bhow (?:old|recently|soon)\b",
+    re.IGNORECASE,
+)
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december"
+    "|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+_WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_UNITS = r"(?:minute|hour|day|night|week|weekend|month|year|summer|winter|spring|fall|autumn)s?"
+_MENTIONS_TIME = re.compile(
+    rf"\b(?:{_MONTHS}|{_WEEKDAYS})\b|\b(?:1[89]|20)\d\d\b|\b\d{{1,2}}[/.-]\d{{1,2}}\b"
+    r"|\b(?:yesterday|today|tonight|tomorrow|ago|recently|lately|weekend|anniversary|birthday)\b"
+    rf"|\b(?:last|next|this|past|coming|few|couple of|since|for|in|every) (?:\w+ )?{_UNITS}\b"
+    r"|\b(?:since|until|till) (?:i|we|my|our|the|a|last)\b",
+    re.IGNORECASE,
+)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens."""
+    return [w.strip("'") for w in _WORD.findall(text.lower()) if w.strip("'")]
+
+
+def content_terms(text: str) -> list[str]:
+    """The words of a query that carry its meaning: stopwords and one-letter words dropped."""
+    terms = [w for w in words(text) if len(w) > 1 and w not in STOPWORDS]
+    return list(dict.fromkeys(terms)) or list(dict.fromkeys(w for w in words(text) if len(w) > 1))
+
+
+def keyword_query(text: str) -> str:
+    """An FTS5 query matching any content word of the text, each quoted (no FTS syntax leaks)."""
+    return " OR ".join('"' + t.replace('"', "") + '"' for t in content_terms(text)) or '""'
+
+
+def names_in(text: str) -> frozenset[str]:
+    """Capitalised words of a query that are not common words: the people and things it names."""
+    found = set()
+    for match in _NAME.finditer(text):
+        name = re.sub(r"['’]s$", "", match.group(1)).lower()
+        if len(name) > 1 and name not in STOPWORDS:
+            found.add(name)
+    return frozenset(found)
+
+
+def speaker_of(content: str) -> str | None:
+    """Who said it, when a memory is written as ``Name: text`` (a logged conversation turn)."""
+    match = _SPEAKER.match(content)
+    return match.group(1).strip().lower() if match else None
+
+
+def asks_when(query: str) -> bool:
+    """Whether a query asks for a time or a duration."""
+    return bool(_ASKS_WHEN.search(query))
+
+
+def mentions_time(text: str) -> bool:
+    """Whether a text states a time: a date, a weekday, 'yesterday', 'last week', '3 years ago'."""
+    return bool(_MENTIONS_TIME.search(text))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One memory a search may return, with its raw signals for this query."""
+
+    id: str
+    content: str
+    similarity: float
+    keyword: float
+    importance: float
+    created_at: datetime
+    in_session: bool = False
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A candidate's final score and the parts it is made of (for tuning and explanation)."""
+
+    id: str
+    score: float
+    relevance: float
+    context: float
+    boost: float
+
+
+def recency(created_at: datetime, now: datetime, half_life_days: float) -> float:
+    """1 for a memory created now, halving every ``half_life_days``."""
+    age_days = max(0.0, (now - created_at).total_seconds() / 86400)
+    return math.pow(0.5, age_days / half_life_days)
+
+
+def _scaled(values: Mapping[str, float], floor: float = 0.0) -> dict[str, float]:
+    """Divide by the best value, or by ``floor`` when that is larger: a keyword score is
+    measured against a memory holding every query term, so a lone weak match stays weak."""
+    top = max(max(values.values(), default=0.0), floor)
+    return {k: (max(v, 0.0) / top if top > 0 else 0.0) for k, v in values.items()}
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The query's content terms as the keyword index sees them: which candidates contain
+    each term, and each term's inverse document frequency in the searched scope."""
+
+    hits: Mapping[str, frozenset[str]]
+    idf: Mapping[str, float]
+
+    @classmethod
+    def from_counts(
+        cls, hits: Mapping[str, set[str]], counts: Mapping[str, int], total: int
+    ) -> Terms:
+        """Build from per-term matching ids and document counts out of ``total`` memories."""
+        return cls(
+            {t: frozenset(ids) for t, ids in hits.items()},
+            {t: math.log(1 + (total - n + 0.5) / (n + 0.5)) for t, n in counts.items()},
+        )
+
+
+NO_TERMS = Terms({}, {})
+
+
+def rank(
+    query: str,
+    candidates: Sequence[Candidate],
+    neighbours: Mapping[str, Sequence[tuple[int, str]]],
+    weights: RankingSettings,
+    now: datetime,
+    terms: Terms = NO_TERMS,
+) -> list[Scored]:
+    """Score every candidate, best first (ties by id, so the order is stable).
+
+    ``neighbours`` maps a candidate's id to ``(offset, id)`` pairs of the memories around it in
+    its session (offset -1 the one just before); a neighbour that is not a candidate is ignored.
+    ``terms`` tells which candidates contain which query term, for the context keyword signal.
+    """
+    by_id = {c.id: c for c in candidates}
+    dense = _scaled({c.id: c.similarity for c in candidates})
+    full = sum(terms.idf.values())
+    keyword = _scaled({c.id: c.keyword for c in candidates}, full)
+    window = _scaled(_window_keyword(candidates, neighbours, terms, weights), full)
+    names = names_in(query)
+    temporal = asks_when(query)
+    periods = query_periods(query)
+    scored = []
+    for c in candidates:
+        relevance = weights.semantic_weight * dense[c.id] + weights.keyword_weight * keyword[c.id]
+        ctx_dense = _context_dense(c.id, neighbours.get(c.id, ()), by_id, dense, weights)
+        if not c.in_session:
+            own = weights.context_semantic_weight + weights.context_keyword_weight
+            context = own * dense[c.id]
+        elif ctx_dense is None:
+            context = (
+                weights.context_semantic_weight * dense[c.id]
+                + weights.context_keyword_weight * keyword[c.id]
+            )
+        else:
+            context = (
+                weights.context_semantic_weight * ctx_dense
+                + weights.context_keyword_weight * window.get(c.id, 0.0)
+            )
+        boost = _name_boost(c.content, names, weights)
+        if temporal and mentions_time(c.content):
+            boost += weights.time_boost
+        if periods and in_periods(c.created_at, periods, weights.date_slack_days):
+            boost += weights.date_boost
+        boost += weights.importance_weight * c.importance
+        boost += weights.recency_weight * recency(c.created_at, now, weights.recency_half_life_days)
+        scored.append(Scored(c.id, relevance + context + boost, relevance, context, boost))
+    scored.sort(key=lambda s: (-s.score, s.id))
+    return scored
+
+
+def _context_dense(
+    memory_id: str,
+    around: Sequence[tuple[int, str]],
+    by_id: Mapping[str, Candidate],
+    dense: Mapping[str, float],
+    weights: RankingSettings,
+) -> float | None:
+    """The best neighbour's dense signal, fading by ``context_decay`` per step away; None
+    when no neighbour is in view."""
+    best = None
+    for offset, other in around:
+        if other in by_id and 0 < abs(offset) <= weights.context_window:
+            value = weights.context_decay ** (abs(offset) - 1) * dense[other]
+            best = value if best is None else max(best, value)
+    return best
+
+
+def _window_keyword(
+    candidates: Sequence[Candidate],
+    neighbours: Mapping[str, Sequence[tuple[int, str]]],
+    terms: Terms,
+    weights: RankingSettings,
+    k1: float = 1.2,
+    b: float = 0.75,
+) -> dict[str, float]:
+    """BM25 of each session memory's window (itself and ``context_keyword_window`` memories
+    either side) read as one text: a window that holds several of the query's words scores
+    high even when no single memory holds them all. Term frequency counts the memories of the
+    window that hold the term. Memories with no neighbour in view are left out."""
+    if not terms.hits:
+        return {}
+    span = weights.context_keyword_window
+    length = {c.id: len(words(c.content)) or 1 for c in candidates}
+    holds: dict[str, list[str]] = {}
+    for term, ids in terms.hits.items():
+        for memory_id in ids:
+            holds.setdefault(memory_id, []).append(term)
+    average = (sum(length.values()) / len(length)) * (2 * span + 1)
+    out: dict[str, float] = {}
+    for c in candidates:
+        members = [c.id] + [
+            o for off, o in neighbours.get(c.id, ()) if 0 < abs(off) <= span and o in length
+        ]
+        if len(members) == 1:
+            continue
+        size = sum(length[m] for m in members)
+        tf: dict[str, int] = {}
+        for member in members:
+            for term in holds.get(member, ()):
+                tf[term] = tf.get(term, 0) + 1
+        norm = k1 * (1 - b + b * size / average)
+        out[c.id] = sum(terms.idf[t] * n * (k1 + 1) / (n + norm) for t, n in tf.items())
+    return out
+
+
+def _name_boost(content: str, names: frozenset[str], weights: RankingSettings) -> float:
+    if not names:
+        return 0.0
+    speaker = speaker_of(content)
+    boost = 0.0
+    if speaker is not None and (speaker in names or speaker.split()[0] in names):
+        boost += weights.speaker_boost
+    body = content[content.index(":") + 1 :] if speaker is not None else content
+    if names.intersection(words(body)):
+        boost += weights.subject_boost
+    return boost
+
+
+_MONTH_NUMBER = {
+    name: i
+    for i, names in enumerate(
+        (
+            ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
+            ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
+            ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+            ("december", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}  # fmt: skip
+_MONTH_RE = "|".join(sorted(_MONTH_NUMBER, key=len, reverse=True))
+_DAY_MONTH_YEAR = re.compile(
+    rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({_MONTH_RE})\.?,? (\d{{4}})\b", re.IGNORECASE
+)
+_MONTH_DAY_YEAR = re.compile(
+    rf"\b({_MONTH_RE})\.? (\d{{1,2}})(?:st|nd|rd|th)?(?:,? (\d{{4}}))?\b", re.IGNORECASE
+)
+_MONTH_YEAR = re.compile(rf"\b({_MONTH_RE})\.?,? (\d{{4}})\b", re.IGNORECASE)
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def query_periods(query: str) -> list[tuple[datetime, datetime]]:
+    """The calendar days or months a query names ("on 25 May, 2023", "in June 2023"), as
+    [start, end) periods in UTC. A day named without a year takes the year named elsewhere."""
+    periods: list[tuple[datetime, datetime]] = []
+    years = re.findall(r"\b(?:19|20)\d\d\b", query)
+    days: list[tuple[int, int, int]] = []
+    for d, m, y in _DAY_MONTH_YEAR.findall(query):
+        days.append((int(y), _MONTH_NUMBER[m.lower()], int(d)))
+    for m, d, y in _MONTH_DAY_YEAR.findall(query):
+        if y or years:
+            days.append((int(y or years[-1]), _MONTH_NUMBER[m.lower()], int(d)))
+    for y, m, d in _ISO_DATE.findall(query):
+        days.append((int(y), int(m), int(d)))
+    for y, m, d in days:
+        try:
+            start = datetime(y, m, d, tzinfo=UTC)
+        except ValueError:
+            continue
+        periods.append((start, start + timedelta(days=1)))
+    if not periods:
+        for m, y in _MONTH_YEAR.findall(query):
+            start = datetime(int(y), _MONTH_NUMBER[m.lower()], 1, tzinfo=UTC)
+            end = datetime(int(y) + (start.month == 12), start.month % 12 + 1, 1, tzinfo=UTC)
+            periods.append((start, end))
+    return periods
+
+
+def in_periods(
+    moment: datetime, periods: Sequence[tuple[datetime, datetime]], slack_days: float
+) -> bool:
+    """Whether a memory recorded at ``moment`` falls in a named period, or up to
+    ``slack_days`` after it (a thing is often told a few days after it happened)."""
+    slack = timedelta(days=slack_days)
+    return any(start <= moment < end + slack for start, end in periods)

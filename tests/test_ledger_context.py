@@ -1,0 +1,88 @@
+"""The ledger queries behind hybrid search: session neighbours, term matches, keyword scores."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mcp_memory.ledger import Ledger, MemoryFilter
+from mcp_memory.models import EventKind, Memory, Scope, Stage
+from mcp_memory.validation import content_hash
+
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def _memory(content: str, seconds: int, session: str | None = "s1", user: str = "u1") -> Memory:
+    return Memory(
+        id=uuid.uuid4().hex, content=content, user_id=user, session_id=session,
+        memory_type="episodic", category="general", metadata={}, importance_score=0.5,
+        retention="medium_term", lifecycle_stage=Stage.active, access_count=0,
+        created_at=T0 + timedelta(seconds=seconds), updated_at=T0, version=1,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def ledger(tmp_path: Path):
+    led = Ledger(tmp_path / "ledger.sqlite3")
+    yield led
+    led.close()
+
+
+def _add(ledger: Ledger, memory: Memory) -> str:
+    assert ledger.insert_unless_duplicate(memory, content_hash(memory.content)) is None
+    return memory.id
+
+
+USER = MemoryFilter(scope=Scope(user_id="u1"), exclude_stages=(Stage.archived.value,))
+
+
+def test_neighbours_follow_created_at_order_not_insertion_order(ledger) -> None:
+    c = _add(ledger, _memory("third", 2))
+    a = _add(ledger, _memory("first", 0))
+    b = _add(ledger, _memory("second", 1))
+    _add(ledger, _memory("other session", 1, session="s2"))
+    lone = _add(ledger, _memory("no session", 1, session=None))
+    found = ledger.session_neighbours([a, b, lone], 2, USER)
+    assert sorted(found[a]) == [(1, b), (2, c)]
+    assert sorted(found[b]) == [(-1, a), (1, c)]
+    assert lone not in found
+
+
+def test_a_later_memory_becomes_its_predecessors_context(ledger) -> None:
+    a = _add(ledger, _memory("question", 0))
+    assert ledger.session_neighbours([a], 1, USER) == {}
+    b = _add(ledger, _memory("answer", 1))
+    assert ledger.session_neighbours([a], 1, USER) == {a: [(1, b)]}
+
+
+def test_neighbours_skip_archived_and_deleted_memories(ledger) -> None:
+    ids = [_add(ledger, _memory(f"turn {i}", i)) for i in range(4)]
+    archived = ledger.get(ids[1]).model_copy(update={"lifecycle_stage": Stage.archived})
+    ledger.save(archived, content_hash(archived.content), EventKind.ARCHIVE)
+    ledger.delete(ledger.get(ids[2]), T0)
+    assert ledger.session_neighbours([ids[0]], 1, USER) == {ids[0]: [(1, ids[3])]}
+    everything = MemoryFilter(scope=Scope(user_id="u1"))
+    assert ledger.session_neighbours([ids[0]], 1, everything) == {ids[0]: [(1, ids[1])]}
+
+
+def test_term_matches_are_stemmed_and_counted_within_the_filter(ledger) -> None:
+    a = _add(ledger, _memory("She was painting sunsets", 0))
+    b = _add(ledger, _memory("He paints too", 1))
+    _add(ledger, _memory("Painted walls", 2, user="u2"))
+    c = _add(ledger, _memory("Nothing here", 3))
+    hits, counts = ledger.term_matches(["painted", "sunset"], [a, b, c], USER)
+    assert hits == {"painted": {a, b}, "sunset": {a}}
+    assert counts == {"painted": 2, "sunset": 1}
+
+
+def test_keyword_scores_and_search_follow_content_updates(ledger) -> None:
+    a = _add(ledger, _memory("The blue kite flew high", 0))
+    match = '"kite"'
+    assert set(ledger.keyword_scores(match, [a])) == {a}
+    changed = ledger.get(a).model_copy(update={"content": "The red balloon rose"})
+    ledger.save(changed, content_hash(changed.content), EventKind.UPDATE)
+    assert ledger.keyword_scores(match, [a]) == {}
+    assert [i for i, _ in ledger.keyword_search('"balloon"', USER, 5)] == [a]

@@ -1,0 +1,280 @@
+"""Hybrid retrieval: the pure scoring functions, and search through the real service.
+
+The service tests check that the keyword index and the session context follow every change
+of the ledger: adds, updates, deletes, merges and a restart on the same data directory.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from mcp_memory import retrieval
+from mcp_memory.config import RankingSettings
+from mcp_memory.factory import build_service
+
+NOW = datetime(2026, 1, 15, tzinfo=UTC)
+
+
+def cand(
+    mid: str, similarity: float, keyword: float = 0.0, content: str = "x", session: bool = True
+) -> retrieval.Candidate:
+    return retrieval.Candidate(mid, content, similarity, keyword, 0.5, NOW, in_session=session)
+
+
+# -- pure functions -------------------------------------------------------------------------
+
+
+def test_query_understanding_finds_names_times_and_dates() -> None:
+    assert retrieval.names_in("What did Caroline's sister research in Paris?") == {
+        "caroline",
+        "paris",
+    }
+    assert retrieval.names_in("What did she research?") == frozenset()
+    assert retrieval.speaker_of("Nate: I love it") == "nate"
+    assert retrieval.speaker_of("The meeting is at 10: room 4") is None
+    assert retrieval.asks_when("When did Ana move to Lisbon?")
+    assert retrieval.asks_when("How long has he been vegan?")
+    assert not retrieval.asks_when("Where did Ana move?")
+    assert retrieval.mentions_time("I went there yesterday")
+    assert retrieval.mentions_time("We met in March 2021")
+    assert not retrieval.mentions_time("I like green tea")
+    ((start, end),) = retrieval.query_periods("What happened on 25 February, 2022?")
+    assert (start.date().isoformat(), (end - start).days) == ("2022-02-25", 1)
+    ((start, end),) = retrieval.query_periods("What did she buy in June 2023?")
+    assert (start.date().isoformat(), end.date().isoformat()) == ("2023-06-01", "2023-07-01")
+    assert retrieval.content_terms("What is the name of her dog?") == ["name", "dog"]
+
+
+def test_context_lifts_the_reply_to_a_matching_question() -> None:
+    weights = RankingSettings(context_semantic_weight=1.0, importance_weight=0, recency_weight=0)
+    question = cand("q", 0.9)
+    reply = cand("r", 0.3)
+    chatter = cand("c", 0.5)
+    neighbours = {"r": [(-1, "q")], "q": [(1, "r")]}
+    without = [s.id for s in retrieval.rank("x", [question, reply, chatter], {}, weights, NOW)]
+    with_ctx = [
+        s.id for s in retrieval.rank("x", [question, reply, chatter], neighbours, weights, NOW)
+    ]
+    assert without.index("r") > without.index("c")
+    assert with_ctx.index("r") < with_ctx.index("c")
+
+
+def test_a_memory_without_session_takes_its_meaning_as_context() -> None:
+    weights = RankingSettings(
+        semantic_weight=1.0, keyword_weight=0.5, context_semantic_weight=0.5,
+        context_keyword_weight=0.25, importance_weight=0, recency_weight=0,
+    )  # fmt: skip
+    lone = [cand("a", 0.8, 1.0, session=False), cand("b", 0.4, 2.0, session=False)]
+    by_id = {s.id: s for s in retrieval.rank("x", lone, {}, weights, NOW)}
+    assert by_id["a"].relevance + by_id["a"].context == pytest.approx(1.0 + 0.25 + 0.75)
+    assert by_id["b"].relevance + by_id["b"].context == pytest.approx(0.5 + 0.5 + 0.75 * 0.5)
+
+
+def test_window_keyword_rewards_a_window_holding_several_query_words() -> None:
+    weights = RankingSettings(
+        semantic_weight=0, context_keyword_weight=1.0, context_keyword_window=1,
+        importance_weight=0, recency_weight=0,
+    )  # fmt: skip
+    cands = [cand(i, 0.5, content="some words here") for i in ("a", "b", "c", "d")]
+    neighbours = {"a": [(1, "b")], "b": [(-1, "a")], "c": [(1, "d")], "d": [(-1, "c")]}
+    terms = retrieval.Terms.from_counts(
+        {"red": {"a", "c"}, "kite": {"b"}}, {"red": 2, "kite": 1}, 10
+    )
+    ranked = [s.id for s in retrieval.rank("red kite", cands, neighbours, weights, NOW, terms)]
+    assert set(ranked[:2]) == {"a", "b"}
+
+
+def test_name_time_and_date_boosts() -> None:
+    weights = RankingSettings(
+        speaker_boost=0.3, time_boost=0.2, date_boost=0.5, importance_weight=0, recency_weight=0
+    )
+    by_ana = retrieval.Candidate(
+        "a", "Ana: I moved last year", 0.5, 0, 0.5, datetime(2023, 5, 9, tzinfo=UTC)
+    )
+    by_bo = retrieval.Candidate(
+        "b", "Bo: I moved house", 0.5, 0, 0.5, datetime(2023, 1, 1, tzinfo=UTC)
+    )
+    scored = {
+        s.id: s.boost
+        for s in retrieval.rank(
+            "When did Ana move on 8 May 2023?", [by_ana, by_bo], {}, weights, NOW
+        )
+    }
+    assert scored["a"] == pytest.approx(0.3 + 0.2 + 0.5)
+    assert scored["b"] == pytest.approx(0.0)
+
+
+# -- through the service ----------------------------------------------------------------------
+
+CHAT = [
+    ("Nate", "That makes sense, practice matters. So what's your favourite game these days?"),
+    ("Joanna", "Definitely Zephyrfall Chronicles, I have played it for two hundred hours."),
+    ("Nate", "I baked a lemon tart for my neighbours this afternoon."),
+    ("Joanna", "My cat knocked a plant off the shelf again, what a mess."),
+]
+
+
+def _chat(service, user="u1", session="s1", start=0):
+    ids = []
+    for i, (who, text) in enumerate(CHAT):
+        added = service.add(
+            f"{who}: {text}", user_id=user, session_id=session, memory_type="episodic",
+            created_at=f"2026-01-15T10:00:{start + i:02d}+00:00",
+        )  # fmt: skip
+        ids.append(added.id)
+    return ids
+
+
+def _top(service, query, user="u1", limit=3):
+    return [h.id for h in service.search(query, user_id=user, limit=limit).results]
+
+
+def test_hybrid_search_finds_a_rare_word_and_reports_fused_score(service) -> None:
+    target = service.add("The storage unit code is QX-7741, near gate B.", user_id="u1").id
+    for text in [
+        "I stored my bike in the garage",
+        "Units of measure in recipes",
+        "Gate opening hours",
+    ]:
+        service.add(text, user_id="u1")
+    hits = service.search("what was the QX-7741 thing?", user_id="u1").results
+    assert hits[0].id == target
+    assert hits[0].score != hits[0].similarity
+    assert 0 < hits[0].similarity < 1
+
+
+DISTRACTORS = [
+    "Nate: The football game on TV last night was tense.",
+    "Joanna: Board game night at the library was fun.",
+    "Nate: I like to play chess on weekends.",
+    "Joanna: I prefer hiking over video games honestly.",
+]
+
+
+def test_context_finds_the_reply_to_the_question_asked(service, settings, embedder, clock) -> None:
+    ids = _chat(service)
+    for i, text in enumerate(DISTRACTORS):
+        service.add(text, user_id="u1", session_id="s2", created_at=f"2026-01-15T11:00:{i:02d}Z")
+    query = "What is her favourite game?"
+    with_context = _top(service, query, limit=8)
+    flat = RankingSettings(context_semantic_weight=0, context_keyword_weight=0)
+    plain = build_service(
+        settings.model_copy(update={"ranking": flat}), embedder=embedder, clock=clock
+    )
+    try:
+        without = [h.id for h in plain.search(query, user_id="u1", limit=8).results]
+    finally:
+        plain.close()
+    assert with_context.index(ids[1]) < without.index(ids[1])
+    assert with_context.index(ids[1]) <= 1
+
+
+def test_context_follows_adds_updates_and_deletes(service) -> None:
+    first = service.add(
+        "Joanna: Definitely Zephyrfall Chronicles, I have played it for two hundred hours.",
+        user_id="u1", session_id="s1", created_at="2026-01-15T10:00:01+00:00",
+    ).id  # fmt: skip
+    service.add("Nate: Lovely weather for a walk today.", user_id="u1", session_id="s2")
+    before = _rank_of(service, first, "What is Nate's favourite game?")
+    question = service.add(
+        "Nate: So what's your favourite game these days?",
+        user_id="u1", session_id="s1", created_at="2026-01-15T10:00:00+00:00",
+    ).id  # fmt: skip
+    with_question = _score(service, first, "What is Nate's favourite game?")
+    assert _rank_of(service, first, "What is Nate's favourite game?") <= before
+    service.update(question, content="Nate: The bus was late again this morning.")
+    assert _score(service, first, "What is Nate's favourite game?") < with_question
+    service.update(question, content="Nate: So what's your favourite game these days?")
+    assert _score(service, first, "What is Nate's favourite game?") == pytest.approx(with_question)
+    service.delete(question)
+    assert question not in _top(service, "favourite game", limit=10)
+    assert _score(service, first, "What is Nate's favourite game?") < with_question
+
+
+def _hits(service, query):
+    return {h.id: h for h in service.search(query, user_id="u1", limit=20).results}
+
+
+def _score(service, memory_id, query):
+    return _hits(service, query)[memory_id].score
+
+
+def _rank_of(service, memory_id, query):
+    return list(_hits(service, query)).index(memory_id)
+
+
+def test_delete_closes_the_gap_between_neighbours(service) -> None:
+    ids = _chat(service)
+    service.delete(ids[2])
+    window = service.ledger.session_neighbours([ids[1]], 1, _user_filter("u1"))
+    assert sorted(window[ids[1]]) == [(-1, ids[0]), (1, ids[3])]
+
+
+def test_keyword_index_follows_updates(service) -> None:
+    mid = service.add("My locker combination is 3917 and the key is blue.", user_id="u1").id
+    service.add("Lockers are cleaned on Fridays.", user_id="u1")
+    service.update(mid, content="My padlock code is 5581 and the key is red.")
+    match = retrieval.keyword_query("5581")
+    assert [i for i, _ in service.ledger.keyword_search(match, _user_filter("u1"), 5)] == [mid]
+    old = retrieval.keyword_query("3917")
+    assert service.ledger.keyword_search(old, _user_filter("u1"), 5) == []
+    assert _top(service, "what is the 5581 code for?", limit=1) == [mid]
+
+
+def test_merge_keeps_one_memory_in_keyword_search_and_context(service) -> None:
+    ids = _chat(service)
+    dup = service.add(
+        "Joanna: Definitely Zephyrfall Chronicles, I have played it for two hundred hours.",
+        user_id="u1", session_id="s1", created_at="2026-01-15T10:00:09+00:00",
+    )  # fmt: skip
+    assert dup.duplicate_of == ids[1]
+    twin = service.add(
+        "Joanna: definitely zephyrfall chronicles, I have played it for two hundred hours!",
+        user_id="u1", session_id="s1", created_at="2026-01-15T10:00:09+00:00",
+    ).id  # fmt: skip
+    result = service.consolidate(user_id="u1")
+    assert result.duplicates_merged == 1
+    match = retrieval.keyword_query("Zephyrfall")
+    assert [i for i, _ in service.ledger.keyword_search(match, _user_filter("u1"), 10)] == [ids[1]]
+    window = service.ledger.session_neighbours([ids[3]], 2, _user_filter("u1"))
+    assert sorted(window[ids[3]]) == [(-2, ids[1]), (-1, ids[2])]
+    assert twin not in _top(service, "Which game does she like best?", limit=10)
+    assert ids[1] in _top(service, "Which game does she like best?", limit=2)
+
+
+def test_keyword_index_and_context_survive_a_restart(settings, embedder, clock) -> None:
+    first = build_service(settings, embedder=embedder, clock=clock)
+    ids = _chat(first)
+    query = "What is Nate's favourite game?"
+    before = [(h.id, h.score) for h in first.search(query, user_id="u1", limit=4).results]
+    first.close()
+    second = build_service(settings, embedder=embedder, clock=clock)
+    try:
+        after = [(h.id, h.score) for h in second.search(query, user_id="u1", limit=4).results]
+        assert [i for i, _ in after] == [i for i, _ in before]
+        assert [s for _, s in after] == pytest.approx([s for _, s in before])
+        assert ids[1] in [i for i, _ in after]
+        match = retrieval.keyword_query("Zephyrfall")
+        assert [i for i, _ in second.ledger.keyword_search(match, _user_filter("u1"), 5)] == [
+            ids[1]
+        ]
+    finally:
+        second.close()
+
+
+def test_search_filters_apply_to_hybrid_results(service) -> None:
+    _chat(service, user="u1")
+    _chat(service, user="u2")
+    other = {h.memory.user_id for h in service.search("favourite game", user_id="u2").results}
+    assert other == {"u2"}
+    hits = service.search("favourite game", user_id="u1", memory_type="semantic").results
+    assert hits == []
+
+
+def _user_filter(user):
+    from mcp_memory.ledger import MemoryFilter
+    from mcp_memory.models import Scope
+
+    return MemoryFilter(scope=Scope(user_id=user), exclude_stages=("archived",))

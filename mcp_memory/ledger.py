@@ -125,7 +125,7 @@ MIGRATIONS: list[str] = [
     CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO counters (name, value) VALUES ('index_generation', 0) ON CONFLICT (name) DO NOTHING;
     """,
-    # 7 (perf): running counts for stats and counts, kept by triggers, so stats at 100k
+    # 5: running counts for stats and counts, kept by triggers, so stats at 100k
     # memories reads a few hundred rows instead of scanning the table (updates that only touch
     # access counts do not fire them); an index for searches within a user's session.
     """

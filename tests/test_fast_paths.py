@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mcp_memory.factory import CHROMA_DIR, build_service
+from mcp_memory.ledger import ScopedVectors
 from mcp_memory.progress import ProgressBar
 from mcp_memory.vectors import SCOPED_FILE
 
@@ -162,9 +163,11 @@ def test_progress_bar_draws_only_on_a_terminal():
     assert hidden.getvalue() == ""
 
 
-def test_repair_restores_a_vector_missing_from_the_scoped_copy(store):
+def test_repair_restores_a_vector_missing_from_the_scoped_copy(store, settings):
     target = store.search("cello", user_id="alice", limit=1).results[0].id
-    store.index._scoped.delete([target])
+    copy = ScopedVectors(settings.data_dir / CHROMA_DIR / SCOPED_FILE, dimension=384)
+    copy.delete([target])
+    copy.close()
     assert target not in {h.id for h in store.search("cello", user_id="alice").results}
     assert store.index_report().missing == [target]
     assert store.repair_index().missing == []

@@ -29,6 +29,8 @@ from mcp_memory.clock import from_iso, to_iso
 from mcp_memory.errors import Conflict
 from mcp_memory.models import EventKind, HistoryEvent, ListOrder, Memory, Scope, Stage
 
+# Applied in list order; a store records how many it has applied (PRAGMA user_version), so a
+# new migration is appended at the end and existing ones are never reordered or edited.
 MIGRATIONS: list[str] = [
     # 1: memories, their history, the index outbox, key/value state.
     """

@@ -154,7 +154,7 @@ def load_in_process(convs: list[Conversation], embed: PreEmbedder, data_dir: Pat
     ``sync_index`` writes them in batches, which saves a Chroma round trip per turn; the
     stored memories and vectors are the same as with one-by-one writes."""
     service = build_service(load_settings(data_dir=data_dir), embedder=embed)
-    service._write_index = lambda entries, vectors=None: None
+    service._write_index = lambda *args: None
     for conv in convs:
         for turn in conv.turns:
             service.add(**add_kwargs(conv, turn))

@@ -161,7 +161,8 @@ class MemoryService:
             memories = self.ledger.count(MemoryFilter())
             if memories <= FULL_CHECK_MAX or memories != self.index.count():
                 before = self.index_report()
-                if not before.agrees:
+                # Pending entries are not damage: a concurrent write may have queued one.
+                if before.missing or before.orphans:
                     self.repair_index()
                     done["repaired"] = {
                         "missing": len(before.missing),

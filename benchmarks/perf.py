@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthetic
 
 from mcp_memory.cli import for_bulk
-from mcp_memory.config import load_settings
+from mcp_memory.config import Settings, load_settings
 from mcp_memory.factory import CHROMA_DIR, build_embedder, build_service
 from mcp_memory.ledger import ScopedVectors
-from mcp_memory.vectors import SCOPED_FILE
+from mcp_memory.vectors import scoped_file
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -168,7 +168,10 @@ class Floor:
     def __init__(self, data_dir: Path, embedder=None):
         self.embedder = embedder or build_embedder(load_settings(data_dir=data_dir))
         self.embedder.embed(["warm up"])
-        scoped = ScopedVectors(data_dir / CHROMA_DIR / SCOPED_FILE, self.embedder.dimension)
+        scoped = ScopedVectors(
+            data_dir / CHROMA_DIR / scoped_file(Settings().vector.collection),
+            self.embedder.dimension,
+        )
         rows = scoped._conn.execute("SELECT id, user_id, vector FROM vectors").fetchall()
         scoped.close()
         self.users = np.array([r[1] for r in rows])

@@ -1,17 +1,14 @@
-"""Scoring: how important a new memory is, and how a search ranks its candidates.
+"""Scoring: how important a new memory is, and the word tokens shared by the text heuristics.
 
-Pure functions over plain values; the weights come in as arguments (from ``Settings``).
+Pure functions over plain values; the weights come in as arguments (from ``Settings``). How a
+search ranks its candidates is ``retrieval.py``.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
 
-from mcp_memory.config import ImportanceSettings, RankingSettings
+from mcp_memory.config import ImportanceSettings
 
 _WORD = re.compile(r"[\w']+", re.UNICODE)
 
@@ -33,44 +30,3 @@ def importance_of(content: str, category: str, policy: ImportanceSettings) -> fl
     elif len(tokens) < policy.short_text_words:
         score -= policy.short_text_penalty
     return round(min(1.0, max(0.0, score)), 4)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """What ranking knows of one memory that may answer a query."""
-
-    id: str
-    similarity: float
-    keyword: float
-    importance: float
-    created_at: datetime
-
-
-def recency(created_at: datetime, now: datetime, half_life_days: float) -> float:
-    """1 for a memory created now, halving every ``half_life_days``."""
-    age_days = max(0.0, (now - created_at).total_seconds() / 86400)
-    return math.pow(0.5, age_days / half_life_days)
-
-
-def normalise(scores: dict[str, float]) -> dict[str, float]:
-    """Scale positive scores to [0, 1] by the best one (keyword scores have no fixed range)."""
-    top = max(scores.values(), default=0.0)
-    return {k: (v / top if top > 0 else 0.0) for k, v in scores.items()}
-
-
-def rank(
-    candidates: Iterable[Candidate], weights: RankingSettings, now: datetime
-) -> list[tuple[Candidate, float]]:
-    """Final scores, best first: relevance (semantic + keyword), then importance and recency."""
-    scored = [
-        (
-            c,
-            weights.semantic_weight * c.similarity
-            + weights.keyword_weight * c.keyword
-            + weights.importance_weight * c.importance
-            + weights.recency_weight * recency(c.created_at, now, weights.recency_half_life_days),
-        )
-        for c in candidates
-    ]
-    scored.sort(key=lambda pair: (-pair[1], pair[0].id))
-    return scored

@@ -805,12 +805,6 @@ class MemoryService:
         return self.consolidator.run(scope, bool(dry_run))
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 query matching any of the text's words (quoted, so no FTS syntax leaks in)."""
-    terms = dict.fromkeys(w for w in scoring.words(text) if len(w) > 1)
-    return " OR ".join('"' + t.replace('"', "") + '"' for t in terms) or '""'
-
-
 def _record(memory: Memory, vector: np.ndarray) -> VectorRecord:
     return VectorRecord(
         id=memory.id,

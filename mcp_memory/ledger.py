@@ -1278,6 +1278,11 @@ class ScopedVectors:
                 ).fetchall()
         return self._stack(rows)
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these ids (those the copy holds)."""
+        found, matrix = self._by_ids(ids, {})
+        return dict(zip(found, matrix, strict=True))
+
     def _stack(self, rows: list[tuple[str, bytes]]) -> tuple[list[str], np.ndarray]:
         if not rows:
             return [], np.zeros((0, self.dimension), dtype=np.float32)

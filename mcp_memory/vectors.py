@@ -222,13 +222,19 @@ class ChromaIndex:
         ]
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by id: from the local scoped copy when it has them (a keyed read, far
+        cheaper than a Chroma ``get``), the rest from Chroma."""
         if not ids:
             return {}
-        got = self._collection.get(ids=list(ids), include=["embeddings"])
-        return {
-            i: np.asarray(v, dtype=np.float32)
-            for i, v in zip(got["ids"], got["embeddings"], strict=True)
-        }
+        found = self._scoped.vectors(ids) if self._scoped is not None else {}
+        rest = [i for i in ids if i not in found]
+        if rest:
+            got = self._collection.get(ids=rest, include=["embeddings"])
+            found.update(
+                (i, np.asarray(v, dtype=np.float32))
+                for i, v in zip(got["ids"], got["embeddings"], strict=True)
+            )
+        return found
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids:

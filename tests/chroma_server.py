@@ -15,6 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.processes import stop_process
+
 STARTUP_DEADLINE_S = 60.0
 
 
@@ -50,12 +52,7 @@ class ChromaServer:
             return False
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 def start_chroma(path: Path) -> ChromaServer:

@@ -1,22 +1,11 @@
 """`mcp-memory consolidate` and its `--undo`, run as a user would (a real subprocess)."""
 
 import json
-import subprocess
-import sys
 from datetime import timedelta
 
 from mcp_memory.clock import to_iso, utc_now
 from mcp_memory.factory import build_service
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mcp_memory", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+from tests.processes import run_cli
 
 
 def test_consolidate_then_undo_from_the_command_line(settings, embedder):
@@ -26,16 +15,16 @@ def test_consolidate_then_undo_from_the_command_line(settings, embedder):
     )
     service.close()
     data = str(settings.data_dir)
-    done = run("consolidate", "--data-dir", data, "--json")
+    done = run_cli("consolidate", "--data-dir", data, "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["archived"] == 1 and result["actions"][-1]["memory_id"] == old.id
-    stats = run("stats", "--data-dir", data)
+    stats = run_cli("stats", "--data-dir", data)
     assert f"last consolidation  {result['run_id']}" in stats.stdout
-    undo = run("consolidate", "--data-dir", data, "--undo", result["run_id"])
+    undo = run_cli("consolidate", "--data-dir", data, "--undo", result["run_id"])
     assert undo.returncode == 0, undo.stderr
     assert undo.stdout.startswith(f"Undid run {result['run_id']}")
-    again = run("consolidate", "--data-dir", data, "--undo", result["run_id"])
+    again = run_cli("consolidate", "--data-dir", data, "--undo", result["run_id"])
     assert again.returncode == 1 and "already undone" in again.stderr
-    as_json = json.loads(run("stats", "--data-dir", data, "--json").stdout)
+    as_json = json.loads(run_cli("stats", "--data-dir", data, "--json").stdout)
     assert as_json["by_stage"] == {"active": 1}

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import stop_process
+
 STARTUP_DEADLINE_S = 120
 
 
@@ -59,12 +61,7 @@ class NetworkServer:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         if self.pump is not None:
             self.pump.join(timeout=20)
         if self.process.stderr is not None:

@@ -242,6 +242,37 @@ class MemoryFilter:
         return (" AND ".join(clauses) or "1=1"), params
 
 
+@dataclass(frozen=True)
+class Session:
+    """One session's memories in their order: its (user, agent, session) key, the member ids
+    (oldest first) and the latest ``updated_at`` among them, which changes whenever a member
+    is added, edited, re-ordered or removed and so can key a cache of what is derived."""
+
+    key: tuple[str, str, str]
+    members: tuple[str, ...]
+    stamp: str
+
+
+def neighbours_in(
+    sessions: Sequence[Session], ids: Sequence[str], window: int
+) -> dict[str, list[tuple[int, str]]]:
+    """For each of ``ids`` found in a session, the members within ``window`` places of it."""
+    wanted = set(ids)
+    out: dict[str, list[tuple[int, str]]] = {}
+    if window <= 0:
+        return out
+    for session in sessions:
+        members = session.members
+        for pos, memory_id in enumerate(members):
+            if memory_id not in wanted:
+                continue
+            lo, hi = max(0, pos - window), min(len(members), pos + window + 1)
+            around = [(i - pos, members[i]) for i in range(lo, hi) if i != pos]
+            if around:
+                out[memory_id] = around
+    return out
+
+
 def _counts_cover(flt: MemoryFilter) -> bool:
     """Whether ``memory_counts`` can answer for this filter (a user and/or agent scope only)."""
     return flt == MemoryFilter(scope=flt.scope) and flt.scope.session_id is None
@@ -753,38 +784,46 @@ class Ledger:
             hits[term] = found
         return hits, counts
 
-    def session_neighbours(
-        self, ids: Sequence[str], window: int, flt: MemoryFilter
-    ) -> dict[str, list[tuple[int, str]]]:
-        """For each id, the memories within ``window`` places of it in its session.
+    def sessions(self, ids: Sequence[str], flt: MemoryFilter) -> list[Session]:
+        """The sessions the given memories belong to, each with its members in order.
 
         A session is one (user, agent, session) scope with a session id, in ``created_at``
         order (insertion order breaks ties). Only memories passing the filter count, so a
-        deleted or hidden memory leaves no gap. Returns ``{id: [(offset, neighbour_id)]}``,
-        offset -1 being the memory just before; memories without a session are absent.
+        deleted or hidden memory leaves no gap. Memories without a session belong to none.
         """
-        if window <= 0 or not ids:
-            return {}
+        if not ids:
+            return []
         where, params = flt.where()
-        out: dict[str, list[tuple[int, str]]] = {}
+        keys: set[tuple[str, str, str]] = set()
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            rows = self._read(
-                "WITH ordered AS (SELECT id, user_id, agent_id, session_id, ROW_NUMBER() OVER "
-                "(PARTITION BY user_id, agent_id, session_id ORDER BY created_at, seq) AS pos "
-                f"FROM memories WHERE {where} AND (user_id, agent_id, session_id) IN "
-                "(SELECT user_id, agent_id, session_id FROM memories "
-                f"WHERE id IN ({marks}) AND session_id <> '')) "
-                "SELECT a.id, b.id, b.pos - a.pos FROM ordered a JOIN ordered b "
-                "ON a.user_id = b.user_id AND a.agent_id = b.agent_id "
-                "AND a.session_id = b.session_id AND b.pos BETWEEN a.pos - ? AND a.pos + ? "
-                f"AND b.id <> a.id WHERE a.id IN ({marks})",
-                [*params, *chunk, window, window, *chunk],
+            keys.update(
+                tuple(row)
+                for row in self._read(
+                    "SELECT DISTINCT user_id, agent_id, session_id FROM memories "
+                    f"WHERE id IN ({marks}) AND session_id <> ''",
+                    chunk,
+                )
             )
-            for target, other, offset in rows:
-                out.setdefault(target, []).append((offset, other))
-        return out
+        found = []
+        for user, agent, session in sorted(keys):
+            rows = self._read(
+                "SELECT id, updated_at FROM memories WHERE user_id = ? AND agent_id = ? "
+                f"AND session_id = ? AND {where} ORDER BY created_at, seq",
+                [user, agent, session, *params],
+            )
+            stamp = max((row[1] for row in rows), default="")
+            found.append(Session((user, agent, session), tuple(r[0] for r in rows), stamp))
+        return found
+
+    def session_neighbours(
+        self, ids: Sequence[str], window: int, flt: MemoryFilter
+    ) -> dict[str, list[tuple[int, str]]]:
+        """For each id, the memories within ``window`` places of it in its session, as
+        ``{id: [(offset, neighbour_id)]}`` (offset -1 the one just before); memories without
+        a session are absent."""
+        return neighbours_in(self.sessions(ids, flt), ids, window)
 
     def stats(self, flt: MemoryFilter) -> dict[str, Any]:
         """Counts by user, type, category, stage and retention; average importance.

@@ -34,7 +34,7 @@ from mcp_memory.consolidator import Consolidator
 from mcp_memory.embeddings import Embedder
 from mcp_memory.errors import InvalidInput, MemoryNotFound
 from mcp_memory.index_guard import IndexGuard
-from mcp_memory.ledger import ImportRow, Ledger, MemoryFilter
+from mcp_memory.ledger import ImportRow, Ledger, MemoryFilter, neighbours_in
 from mcp_memory.models import (
     AddResult,
     AgeDistribution,
@@ -55,6 +55,7 @@ from mcp_memory.models import (
     Stage,
     StatsResult,
 )
+from mcp_memory.sessions import SessionOrders
 from mcp_memory.vectors import VectorIndex, VectorRecord
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,17 @@ class ImportReport:
 
     imported: int = 0
     skipped: int = 0
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Everything a search ranks (see ``MemoryService.gather`` and ``retrieval.rank``)."""
+
+    candidates: list[retrieval.Candidate]
+    neighbours: dict[str, list[tuple[int, str]]]
+    terms: retrieval.Terms
+    memories: dict[str, Memory]
+    trust: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,7 @@ class MemoryService:
             rules=self.policy.consolidation,
             clock=clock,
         )
+        self._orders = SessionOrders(lambda ids: self.index.vectors(ids))
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -508,33 +521,29 @@ class MemoryService:
         return SearchResult(results=hits, query=text)
 
     def _ranked(self, query: str, flt: MemoryFilter, limit: int, now: datetime) -> list[SearchHit]:
-        candidates, neighbours, terms, memories = self.gather(query, flt, limit)
+        pool = self.gather(query, flt, limit)
         weights = self.policy.ranking
-        ranked = retrieval.rank(query, candidates, neighbours, weights, now, terms)[:limit]
-        similarity = {c.id: c.similarity for c in candidates}
+        ranked = retrieval.rank(
+            query, pool.candidates, pool.neighbours, weights, now, pool.terms, pool.trust
+        )[:limit]
+        similarity = {c.id: c.similarity for c in pool.candidates}
         return [
             SearchHit(
                 id=s.id,
-                content=memories[s.id].content,
+                content=pool.memories[s.id].content,
                 score=round(s.score, 6),
                 similarity=round(similarity[s.id], 6),
-                memory=memories[s.id],
+                memory=pool.memories[s.id],
             )
             for s in ranked
         ]
 
-    def gather(
-        self, query: str, flt: MemoryFilter, limit: int
-    ) -> tuple[
-        list[retrieval.Candidate],
-        dict[str, list[tuple[int, str]]],
-        retrieval.Terms,
-        dict[str, Memory],
-    ]:
+    def gather(self, query: str, flt: MemoryFilter, limit: int) -> Gathered:
         """What a search ranks: the nearest vectors, the best keyword matches and the memories
         around them in their sessions (each with its cosine and keyword score), their
-        neighbours, and which of them hold which query term. All read from the stores at
-        query time, so updates, deletes, merges and restarts are reflected at once."""
+        neighbours, which of them hold which query term, and how far each session's order
+        counts. All read from the stores at query time, so updates, deletes, merges and
+        restarts are reflected at once."""
         weights = self.policy.ranking
         pool = max(weights.candidate_pool, limit)
         qvec = self.embedder.embed_query(query)
@@ -545,10 +554,10 @@ class MemoryService:
             keyword = dict(self.ledger.keyword_search(match, flt, pool))
         seeds = list(dict.fromkeys([*dense, *keyword]))
         window = max(weights.context_window, weights.context_keyword_window)
+        sessions = []
         if weights.context_semantic_weight > 0 or weights.context_keyword_weight > 0:
-            neighbours = self.ledger.session_neighbours(seeds, window, flt)
-        else:
-            neighbours = {}
+            sessions = self.ledger.sessions(seeds, flt)
+        neighbours = neighbours_in(sessions, seeds, window)
         around = [n for pairs in neighbours.values() for _, n in pairs]
         ids = list(dict.fromkeys([*seeds, *around]))
         memories = self.ledger.get_many(ids, flt)
@@ -576,7 +585,8 @@ class MemoryService:
             words = retrieval.content_terms(query)
             hits, counts = self.ledger.term_matches(words, [c.id for c in candidates], flt)
             terms = retrieval.Terms.from_counts(hits, counts, self.ledger.count(flt))
-        return candidates, neighbours, terms, memories
+        trust = self._orders.trust(sessions, weights)
+        return Gathered(candidates, neighbours, terms, memories, trust)
 
     def _dense(self, qvec: np.ndarray, flt: MemoryFilter, k: int) -> dict[str, float]:
         """Cosine similarities of the k nearest memories that pass the filter."""

@@ -1,0 +1,66 @@
+"""Whether a session is a conversation or a notebook, judged once per version of the session.
+
+Hybrid retrieval reads a session memory through its neighbours (``retrieval.py``). That is right
+for a logged conversation and wrong for a session an agent used to jot down unrelated facts.
+``retrieval.session_order`` tells the two apart from the members' vectors; reading a whole
+session's vectors on every search would cost more than the rest of the search, so the verdict
+is kept per session and recomputed only when the session changes (its ``Session.stamp`` or
+member list differs: a memory added, edited, moved or removed, by any process).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from mcp_memory import retrieval
+from mcp_memory.config import RankingSettings
+from mcp_memory.ledger import Session
+
+VectorReader = Callable[[Sequence[str]], Mapping[str, np.ndarray]]
+
+
+class SessionOrders:
+    """A bounded cache of each session's ``order_trust``, keyed by the session's version."""
+
+    def __init__(self, read_vectors: VectorReader, capacity: int = 4096):
+        self._read = read_vectors
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple, float] = OrderedDict()
+
+    def trust(self, sessions: Sequence[Session], weights: RankingSettings) -> dict[str, float]:
+        """Each member id of the given sessions mapped to its session's trust (0 to 1)."""
+        if weights.context_order_full <= 0:
+            return {}
+        out: dict[str, float] = {}
+        for session in sessions:
+            members = session.members[-weights.context_order_sample :]
+            key = (session.key, session.stamp, hash(members), weights.context_order_gap)
+            with self._lock:
+                order = self._cache.get(key)
+                if order is not None:
+                    self._cache.move_to_end(key)
+            if order is None:
+                order = self._judge(members, weights.context_order_gap)
+                with self._lock:
+                    self._cache[key] = order
+                    while len(self._cache) > self._capacity:
+                        self._cache.popitem(last=False)
+            value = retrieval.order_trust(
+                None if np.isnan(order) else order, weights.context_order_full
+            )
+            out.update(dict.fromkeys(session.members, value))
+        return out
+
+    def _judge(self, members: Sequence[str], gap: int) -> float:
+        """The session's order score, NaN when it cannot be told (too short, vectors missing)."""
+        if len(members) <= gap:
+            return float("nan")
+        vectors = self._read(members)
+        rows = [vectors[m] for m in members if m in vectors]
+        order = retrieval.session_order(np.stack(rows), gap) if len(rows) > gap else None
+        return float("nan") if order is None else order

@@ -1,0 +1,114 @@
+"""Conversation or notebook: the session-order test, its cache, and what it does to search."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcp_memory import retrieval
+from mcp_memory.config import RankingSettings
+from mcp_memory.ledger import Session
+from mcp_memory.sessions import SessionOrders
+
+NOTES = [
+    "Priya is allergic to shellfish and always asks about the ingredients.",
+    "Priya works night shifts as a radiographer at the city hospital.",
+    "Priya's car is a dark green hatchback she bought second hand.",
+    "Priya plays the cello in an amateur orchestra on Wednesdays.",
+    "Priya's brother Arjun is studying architecture in Delft.",
+    "Priya wants invoices sent as PDF files, never as spreadsheets.",
+    "Priya is saving up for a trip to Patagonia next winter.",
+    "Priya drinks her coffee black with no sugar.",
+    "Priya's flat is on the fourth floor and the lift is often broken.",
+    "Priya prefers to be contacted by text message rather than by phone.",
+    "Priya's manager is called Tomas and they meet on Mondays.",
+    "Priya cycles to the hospital unless it is raining.",
+]
+# Each question with the first words of the note that answers it.
+QUESTIONS = {
+    "How does she commute to work?": "Priya cycles",
+    "Is there any seafood she cannot eat?": "Priya is allergic",
+    "What does she do for work?": "Priya works",
+    "Which instrument does she play?": "Priya plays",
+    "How should I send her the bill?": "Priya wants",
+    "What is the best way to reach her?": "Priya prefers",
+    "Where is her home in the building?": "Priya's flat",
+}
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_a_drifting_conversation_has_order_and_a_shuffled_notebook_has_none() -> None:
+    rng = np.random.default_rng(7)
+    steps = [rng.normal(size=64)]
+    for _ in range(39):
+        steps.append(steps[-1] + 0.6 * rng.normal(size=64))
+    chain = _unit(np.stack(steps))
+    assert retrieval.session_order(chain, 4) > 0.1
+    assert abs(retrieval.session_order(chain[rng.permutation(40)], 4)) < 0.05
+    assert retrieval.session_order(chain[:4], 4) is None
+    assert retrieval.order_trust(None, 0.01) == 1.0
+    assert retrieval.order_trust(-0.2, 0.01) == 0.0
+    assert retrieval.order_trust(0.005, 0.01) == 0.5
+    assert retrieval.order_trust(0.3, 0.01) == 1.0
+    assert retrieval.order_trust(-0.2, 0) == 1.0
+
+
+def test_no_trust_ranks_a_session_memory_as_one_without_a_session() -> None:
+    now = retrieval.datetime(2026, 1, 1, tzinfo=retrieval.UTC)
+    weights = RankingSettings()
+    pool = [
+        retrieval.Candidate("a", "Ann: tea", 0.6, 2.0, 0.5, now, in_session=True),
+        retrieval.Candidate("b", "Ann: coffee", 0.5, 0.0, 0.5, now, in_session=True),
+        retrieval.Candidate("c", "Ann: walks", 0.2, 1.0, 0.5, now, in_session=True),
+    ]
+    around = {"a": [(1, "b")], "b": [(-1, "a"), (1, "c")], "c": [(-1, "b")]}
+    alone = [retrieval.Candidate(c.id, c.content, c.similarity, c.keyword, 0.5, now) for c in pool]
+    expected = retrieval.rank("tea?", alone, {}, weights, now)
+    notebook = retrieval.rank("tea?", pool, around, weights, now, trust=dict.fromkeys("abc", 0.0))
+    conversation = retrieval.rank("tea?", pool, around, weights, now, trust={})
+    assert [(s.id, s.score) for s in notebook] == [(s.id, s.score) for s in expected]
+    assert [s.score for s in conversation] != [s.score for s in expected]
+
+
+def test_the_verdict_is_kept_until_the_session_changes() -> None:
+    rng = np.random.default_rng(3)
+    vectors = {f"m{i}": _unit(rng.normal(size=16)) for i in range(12)}
+    reads: list[int] = []
+
+    def read(ids):
+        reads.append(len(ids))
+        return {i: vectors[i] for i in ids}
+
+    orders = SessionOrders(read)
+    weights = RankingSettings()
+    first = Session(("u", "", "s"), tuple(f"m{i}" for i in range(10)), "2026-01-01T00:00:00")
+    trust = orders.trust([first], weights)
+    assert set(trust) == set(first.members) and reads == [10]
+    orders.trust([first], weights)
+    assert reads == [10]
+    grown = Session(first.key, (*first.members, "m10"), "2026-01-01T00:00:01")
+    orders.trust([grown], weights)
+    assert reads == [10, 11]
+    edited = Session(first.key, grown.members, "2026-01-01T00:00:02")
+    orders.trust([edited], weights)
+    assert reads == [10, 11, 11]
+    assert orders.trust([edited], RankingSettings(context_order_full=0)) == {}
+
+
+def _tops(service, user: str) -> dict[str, str]:
+    return {q: service.search(q, user_id=user, limit=3).results[0].content for q in QUESTIONS}
+
+
+def test_facts_noted_in_one_session_rank_as_facts_without_one(service) -> None:
+    """Without the order test, "work" in the first question would lift the note about her
+    job through the keyword context of its neighbours, above the note on cycling."""
+    for note in NOTES:
+        service.add(note, user_id="alone", category="fact")
+        service.add(note, user_id="noted", session_id="notes", category="fact")
+    alone = _tops(service, "alone")
+    assert {q: t.startswith(QUESTIONS[q]) for q, t in alone.items()} == dict.fromkeys(
+        QUESTIONS, True
+    )
+    assert _tops(service, "noted") == alone

@@ -243,6 +243,16 @@ class MemoryFilter:
 
 
 @dataclass(frozen=True)
+class CandidateRow:
+    """The columns of a memory that ranking reads (see ``Ledger.candidates``)."""
+
+    content: str
+    importance: float
+    created_at: datetime
+    in_session: bool
+
+
+@dataclass(frozen=True)
 class Session:
     """One session's memories in their order: its (user, agent, session) key, the member ids
     (oldest first) and the latest ``updated_at`` among them, which changes whenever a member
@@ -806,15 +816,38 @@ class Ledger:
                     chunk,
                 )
             )
-        found = []
-        for user, agent, session in sorted(keys):
+        members: dict[tuple[str, str, str], list[str]] = {}
+        stamps: dict[tuple[str, str, str], str] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), 300):
+            chunk = ordered[start : start + 300]
             rows = self._read(
-                "SELECT id, updated_at FROM memories WHERE user_id = ? AND agent_id = ? "
-                f"AND session_id = ? AND {where} ORDER BY created_at, seq",
-                [user, agent, session, *params],
+                "SELECT user_id, agent_id, session_id, id, updated_at FROM memories "
+                "WHERE (user_id, agent_id, session_id) IN "
+                f"(VALUES {','.join(['(?,?,?)'] * len(chunk))}) AND {where} "
+                "ORDER BY user_id, agent_id, session_id, created_at, seq",
+                [*(v for key in chunk for v in key), *params],
             )
-            stamp = max((row[1] for row in rows), default="")
-            found.append(Session((user, agent, session), tuple(r[0] for r in rows), stamp))
+            for user, agent, session, memory_id, updated in rows:
+                key = (user, agent, session)
+                members.setdefault(key, []).append(memory_id)
+                stamps[key] = max(stamps.get(key, ""), updated)
+        return [Session(key, tuple(ids), stamps[key]) for key, ids in members.items()]
+
+    def candidates(self, ids: Sequence[str], flt: MemoryFilter) -> dict[str, CandidateRow]:
+        """What ranking reads of each memory that passes the filter; lighter than ``get_many``
+        (a search ranks hundreds of memories and returns ten)."""
+        where, params = flt.where()
+        found: dict[str, CandidateRow] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for row in self._read(
+                "SELECT id, content, importance_score, created_at, session_id FROM memories "
+                f"WHERE id IN ({marks}) AND {where}",
+                [*chunk, *params],
+            ):
+                found[row[0]] = CandidateRow(row[1], row[2], from_iso(row[3]), bool(row[4]))
         return found
 
     def session_neighbours(

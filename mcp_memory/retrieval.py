@@ -28,6 +28,7 @@ their neighbours from the stores and passes the weights in.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -115,6 +116,27 @@ def asks_when(query: str) -> bool:
 def mentions_time(text: str) -> bool:
     """Whether a text states a time: a date, a weekday, 'yesterday', 'last week', '3 years ago'."""
     return bool(_MENTIONS_TIME.search(text))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What ranking needs to know of a memory's text, read once per distinct text (a search
+    looks at hundreds of candidates, mostly the same ones from one search to the next)."""
+
+    length: int
+    speaker: str | None
+    body_words: frozenset[str]
+    states_time: bool
+
+
+@functools.lru_cache(maxsize=65_536)
+def reading(content: str) -> Reading:
+    """The word count, speaker, words said and whether it states a time, of one text."""
+    speaker = speaker_of(content)
+    body = content[content.index(":") + 1 :] if speaker is not None else content
+    return Reading(
+        len(words(content)) or 1, speaker, frozenset(words(body)), mentions_time(content)
+    )
 
 
 @dataclass(frozen=True)
@@ -234,7 +256,7 @@ def rank(
         around = neighbours.get(c.id, ())
         context = _context(c, around, share, by_id, dense, keyword, window, weights)
         boost = _name_boost(c.content, names, weights)
-        if temporal and mentions_time(c.content):
+        if temporal and reading(c.content).states_time:
             boost += weights.time_boost
         if periods and in_periods(c.created_at, periods, weights.date_slack_days):
             boost += weights.date_boost
@@ -305,7 +327,7 @@ def _window_keyword(
     if not terms.hits:
         return {}
     span = weights.context_keyword_window
-    length = {c.id: len(words(c.content)) or 1 for c in candidates}
+    length = {c.id: reading(c.content).length for c in candidates}
     holds: dict[str, list[str]] = {}
     for term, ids in terms.hits.items():
         for memory_id in ids:
@@ -331,12 +353,12 @@ def _window_keyword(
 def _name_boost(content: str, names: frozenset[str], weights: RankingSettings) -> float:
     if not names:
         return 0.0
-    speaker = speaker_of(content)
+    text = reading(content)
     boost = 0.0
+    speaker = text.speaker
     if speaker is not None and (speaker in names or speaker.split()[0] in names):
         boost += weights.speaker_boost
-    body = content[content.index(":") + 1 :] if speaker is not None else content
-    if names.intersection(words(body)):
+    if not names.isdisjoint(text.body_words):
         boost += weights.subject_boost
     return boost
 

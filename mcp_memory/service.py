@@ -86,7 +86,6 @@ class Gathered:
     candidates: list[retrieval.Candidate]
     neighbours: dict[str, list[tuple[int, str]]]
     terms: retrieval.Terms
-    memories: dict[str, Memory]
     trust: dict[str, float]
 
 
@@ -527,15 +526,17 @@ class MemoryService:
             query, pool.candidates, pool.neighbours, weights, now, pool.terms, pool.trust
         )[:limit]
         similarity = {c.id: c.similarity for c in pool.candidates}
+        memories = self.ledger.get_many([s.id for s in ranked])
         return [
             SearchHit(
                 id=s.id,
-                content=pool.memories[s.id].content,
+                content=memories[s.id].content,
                 score=round(s.score, 6),
                 similarity=round(similarity[s.id], 6),
-                memory=pool.memories[s.id],
+                memory=memories[s.id],
             )
             for s in ranked
+            if s.id in memories
         ]
 
     def gather(self, query: str, flt: MemoryFilter, limit: int) -> Gathered:
@@ -560,25 +561,25 @@ class MemoryService:
         neighbours = neighbours_in(sessions, seeds, window)
         around = [n for pairs in neighbours.values() for _, n in pairs]
         ids = list(dict.fromkeys([*seeds, *around]))
-        memories = self.ledger.get_many(ids, flt)
-        missing = [i for i in ids if i in memories and i not in dense]
+        rows = self.ledger.candidates(ids, flt)
+        missing = [i for i in ids if i in rows and i not in dense]
         if missing:
             dense.update(_cosines(qvec, self.index.vectors(missing)))
-        unscored = [i for i in around if i in memories and i not in keyword]
+        unscored = [i for i in around if i in rows and i not in keyword]
         if keyword and unscored:
             keyword.update(self.ledger.keyword_scores(match, unscored))
         candidates = [
             retrieval.Candidate(
                 id=i,
-                content=memories[i].content,
+                content=rows[i].content,
                 similarity=dense.get(i, 0.0),
                 keyword=keyword.get(i, 0.0),
-                importance=memories[i].importance_score,
-                created_at=memories[i].created_at,
-                in_session=bool(memories[i].session_id),
+                importance=rows[i].importance,
+                created_at=rows[i].created_at,
+                in_session=rows[i].in_session,
             )
             for i in ids
-            if i in memories
+            if i in rows
         ]
         terms = retrieval.NO_TERMS
         if keyword:
@@ -586,7 +587,7 @@ class MemoryService:
             hits, counts = self.ledger.term_matches(words, [c.id for c in candidates], flt)
             terms = retrieval.Terms.from_counts(hits, counts, self.ledger.count(flt))
         trust = self._orders.trust(sessions, weights)
-        return Gathered(candidates, neighbours, terms, memories, trust)
+        return Gathered(candidates, neighbours, terms, trust)
 
     def _dense(self, qvec: np.ndarray, flt: MemoryFilter, k: int) -> dict[str, float]:
         """Cosine similarities of the k nearest memories that pass the filter."""

@@ -780,18 +780,18 @@ class Ledger:
         where, params = flt.where()
         hits: dict[str, set[str]] = {}
         counts: dict[str, int] = {}
-        matching = "seq IN (SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)"
+        among = json.dumps(list(ids))
         for term in terms:
             match = '"' + term.replace('"', "") + '"'
-            sql = f"SELECT COUNT(*) FROM memories WHERE {where} AND {matching}"
-            counts[term] = self._read(sql, [*params, match])[0][0]
-            found: set[str] = set()
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                sql = f"SELECT id FROM memories WHERE id IN ({marks}) AND {matching}"
-                found.update(row[0] for row in self._read(sql, [*chunk, match]))
-            hits[term] = found
+            count, found = self._read(
+                "SELECT COUNT(*), json_group_array(id) FILTER "
+                "(WHERE id IN (SELECT value FROM json_each(?))) FROM memories "
+                f"WHERE {where} AND seq IN "
+                "(SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)",
+                [among, *params, match],
+            )[0]
+            counts[term] = count
+            hits[term] = set(json.loads(found)) if found else set()
         return hits, counts
 
     def sessions(self, ids: Sequence[str], flt: MemoryFilter) -> list[Session]:

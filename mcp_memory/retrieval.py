@@ -178,10 +178,10 @@ def session_order(vectors: np.ndarray, gap: int) -> float | None:
     closer than turns further apart and the measure is positive (0.13 at the median of the
     LoCoMo sessions). A session used as a notebook of unrelated facts scores about 0 or less:
     there a memory's neighbours are no context for it. None when the session is too short
-    to tell.
+    to tell (fewer than ``2 * gap + 2`` members: too few pairs far apart for a steady mean).
     """
     n = len(vectors)
-    if n <= gap:
+    if n < 2 * gap + 2:
         return None
     cos = vectors @ vectors.T
     near = float(np.diagonal(cos, 1).mean())
@@ -280,7 +280,7 @@ def _context(
     """The context signal of one candidate (see the module docstring); ``share`` is how far
     its session's neighbours count (its session's ``order_trust``)."""
     alone = (weights.context_semantic_weight + weights.context_keyword_weight) * dense[c.id]
-    if not c.in_session:
+    if not c.in_session or share <= 0:
         return alone
     ctx_dense = _context_dense(c.id, around, by_id, dense, weights)
     if ctx_dense is None:

@@ -558,7 +558,9 @@ class MemoryService:
         sessions = []
         if weights.context_semantic_weight > 0 or weights.context_keyword_weight > 0:
             sessions = self.ledger.sessions(seeds, flt)
-        neighbours = neighbours_in(sessions, seeds, window)
+        trust = self._orders.trust(sessions, weights)
+        conversations = [s for s in sessions if trust.get(s.key, 1.0) > 0]
+        neighbours = neighbours_in(conversations, seeds, window)
         around = [n for pairs in neighbours.values() for _, n in pairs]
         ids = list(dict.fromkeys([*seeds, *around]))
         rows = self.ledger.candidates(ids, flt)
@@ -566,7 +568,8 @@ class MemoryService:
         if missing:
             dense.update(_cosines(qvec, self.index.vectors(missing)))
         unscored = [i for i in around if i in rows and i not in keyword]
-        if keyword and unscored:
+        if len(keyword) >= pool and unscored:
+            # Fewer hits than asked for means every match in the filter is already scored.
             keyword.update(self.ledger.keyword_scores(match, unscored))
         candidates = [
             retrieval.Candidate(
@@ -586,8 +589,8 @@ class MemoryService:
             words = retrieval.content_terms(query)
             hits, counts = self.ledger.term_matches(words, [c.id for c in candidates], flt)
             terms = retrieval.Terms.from_counts(hits, counts, self.ledger.count(flt))
-        trust = self._orders.trust(sessions, weights)
-        return Gathered(candidates, neighbours, terms, trust)
+        shares = {m: trust[s.key] for s in sessions if s.key in trust for m in s.members}
+        return Gathered(candidates, neighbours, terms, shares)
 
     def _dense(self, qvec: np.ndarray, flt: MemoryFilter, k: int) -> dict[str, float]:
         """Cosine similarities of the k nearest memories that pass the filter."""

@@ -32,11 +32,13 @@ class SessionOrders:
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple, float] = OrderedDict()
 
-    def trust(self, sessions: Sequence[Session], weights: RankingSettings) -> dict[str, float]:
-        """Each member id of the given sessions mapped to its session's trust (0 to 1)."""
+    def trust(
+        self, sessions: Sequence[Session], weights: RankingSettings
+    ) -> dict[tuple[str, str, str], float]:
+        """Each session's key mapped to its trust (0 to 1); empty when the test is off."""
         if weights.context_order_full <= 0:
             return {}
-        out: dict[str, float] = {}
+        out: dict[tuple[str, str, str], float] = {}
         for session in sessions:
             members = session.members[-weights.context_order_sample :]
             key = (session.key, session.stamp, hash(members), weights.context_order_gap)
@@ -50,17 +52,16 @@ class SessionOrders:
                     self._cache[key] = order
                     while len(self._cache) > self._capacity:
                         self._cache.popitem(last=False)
-            value = retrieval.order_trust(
+            out[session.key] = retrieval.order_trust(
                 None if np.isnan(order) else order, weights.context_order_full
             )
-            out.update(dict.fromkeys(session.members, value))
         return out
 
     def _judge(self, members: Sequence[str], gap: int) -> float:
         """The session's order score, NaN when it cannot be told (too short, vectors missing)."""
-        if len(members) <= gap:
+        if retrieval.session_order(np.zeros((len(members), 1)), gap) is None:
             return float("nan")
         vectors = self._read(members)
         rows = [vectors[m] for m in members if m in vectors]
-        order = retrieval.session_order(np.stack(rows), gap) if len(rows) > gap else None
+        order = retrieval.session_order(np.stack(rows), gap) if rows else None
         return float("nan") if order is None else order

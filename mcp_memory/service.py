@@ -10,6 +10,7 @@ Methods are blocking; the MCP layer runs them in worker threads.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ from mcp_memory.models import (
 )
 from mcp_memory.sessions import SessionOrders
 from mcp_memory.vectors import VectorIndex, VectorRecord
+from mcp_memory.write_behind import WriteBehind
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +144,9 @@ class MemoryService:
             clock=clock,
         )
         self._orders = SessionOrders(lambda ids: self.index.vectors(ids))
+        self._sync_lock = threading.RLock()
+        self._closed = False
+        self._behind = WriteBehind(self.sync_index)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -157,8 +162,28 @@ class MemoryService:
         self.reconcile()
 
     def close(self) -> None:
+        """Finish the queued vector writes (what fails stays in the outbox), then close."""
+        if self._closed:
+            return
+        self._closed = True
+        self._behind.close()
+        self.flush(quietly=True)
         self._guard.close()
         self.ledger.close()
+
+    def flush(self, quietly: bool = False) -> None:
+        """Wait until the vector writes that ``add`` left to the background thread have reached
+        the index (write_behind.py). What a crash left queued is not touched here: start-up
+        reconciliation and search apply it. ``quietly`` logs a failed write instead of
+        raising; it stays queued either way."""
+        if not self._behind.holding():
+            return
+        try:
+            self.sync_index()
+        except Exception:
+            if not quietly:
+                raise
+            logger.exception("vector index update failed; it stays queued and will be retried")
 
     def reconcile(self) -> dict[str, Any]:
         """Finish or undo what a crash left half done; cheap when nothing is wrong.
@@ -188,15 +213,21 @@ class MemoryService:
         return done
 
     def sync_index(self, batch: int = 256) -> int:
-        """Apply every queued index change (after a crash, or a failed write); returns how many."""
+        """Apply every queued index change (an add's write-behind, or what a crash or a failed
+        write left); returns how many. Vectors an add handed over are used, not re-computed."""
         done = 0
-        while entries := self.ledger.pending_index(limit=batch):
-            self._apply_index(entries)
-            done += len(entries)
+        with self._sync_lock:
+            while entries := self.ledger.pending_index(limit=batch):
+                ids = [mid for mid, _ in entries]
+                vectors, sources = self._behind.take(ids)
+                self._apply_index(entries, vectors, sources)
+                self._behind.written(ids)
+                done += len(entries)
         return done
 
     def index_report(self) -> IndexReport:
         """Compare every ledger id with every vector id (a full scan: for doctor, not hot paths)."""
+        self.flush(quietly=True)
         with self._guard.writing():
             ledger_ids = set(self.ledger.ids(MemoryFilter()))
             vector_ids = set(self.index.all_ids())
@@ -299,7 +330,7 @@ class MemoryService:
             return AddResult(
                 id=existing.id, memory=existing, duplicate_of=existing.id, redacted=redacted
             )
-        self._write_index([(memory.id, "upsert")], {memory.id: vector}, {memory.id: memory.content})
+        self._behind.hand_over(memory.id, memory.content, vector)
         return AddResult(id=memory.id, memory=memory, redacted=redacted)
 
     def _redact(self, content: Any, metadata: Any) -> tuple[Any, Any, list[str]]:
@@ -768,6 +799,7 @@ class MemoryService:
         session_id: str | None = None,
     ) -> StatsResult:
         """Counts and distributions over the memories in the given scope (all stages)."""
+        self.flush(quietly=True)
         now = self.clock()
         flt = MemoryFilter(
             scope=validation.scope(self.policy.limits, user_id, agent_id, session_id)

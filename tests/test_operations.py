@@ -34,7 +34,10 @@ def anyio_backend():
 
 
 def _add_facts(service) -> dict[str, str]:
-    return {text: service.add(text, user_id="priya", category="fact").id for text in FACTS}
+    """Add the facts and wait for their vector writes (add leaves them to a background thread)."""
+    ids = {text: service.add(text, user_id="priya", category="fact").id for text in FACTS}
+    service.flush()
+    return ids
 
 
 def _collections(settings: Settings) -> list[str]:

@@ -13,6 +13,7 @@ from mcp_memory.server import create_server
 def test_reconcile_re_embeds_missing_vectors_and_drops_orphans(service):
     kept = service.add("The spare tyre is in the garage loft", user_id="sam")
     lost = service.add("Sam's passport expires in March 2027", user_id="sam")
+    service.flush()  # both vectors written (add leaves that to a background thread)
     service.index.delete([lost.id])  # as if the process died before the vector was written
     assert not service.stats().index_in_sync
     service.index.upsert([_record_like(service, kept.id, "ghost-vector")])  # and an orphan
@@ -25,6 +26,7 @@ def test_reconcile_re_embeds_missing_vectors_and_drops_orphans(service):
 
 def test_reconcile_applies_the_queue_left_by_a_crash(service):
     added = service.add("The boiler pressure should read 1.5 bar", user_id="sam")
+    service.flush()
     with service.ledger.transaction() as conn:  # a delete that died before reaching Chroma
         conn.execute("DELETE FROM memories WHERE id = ?", (added.id,))
         conn.execute(
@@ -52,6 +54,7 @@ def test_a_damaged_keyword_index_is_rebuilt_at_start(service):
 
 def test_a_clean_start_does_no_repair_work(service):
     service.add("Nothing is wrong here", user_id="sam")
+    service.flush()
     assert service.reconcile() == {"applied": 0, "repaired": None, "keyword_index_rebuilt": False}
 
 

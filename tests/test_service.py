@@ -1,5 +1,6 @@
 """MemoryService with the real model, real Chroma and real SQLite."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -258,3 +259,19 @@ def _stray_vector(service):
     return VectorRecord(
         id="ghost0001", vector=service.embedder.embed_query("ghost"), user_id="alice"
     )
+
+
+def test_add_leaves_the_vector_write_behind_and_a_search_waits_for_it(service):
+    """add answers once the ledger holds the memory; the vector it computed is written by a
+    background thread, and a search that comes first applies the queue itself."""
+    gate = threading.Event()
+    write = service._behind._apply
+    service._behind._apply = lambda: gate.wait() and write()
+    try:
+        added = service.add("The spare key hangs behind the blue door", user_id="kai")
+        assert service.ledger.count_pending() == 1 and service.index.count() == 0
+        hits = service.search("where is the spare key?", user_id="kai").results
+        assert hits[0].id == added.id
+        assert service.ledger.count_pending() == 0 and service.index.count() == 1
+    finally:
+        gate.set()

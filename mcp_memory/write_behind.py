@@ -1,0 +1,84 @@
+"""Vector writes of ``add_memory`` finished on a background thread, so an add answers sooner.
+
+A Chroma upsert of one vector takes about as long as encoding its text (~12 ms here), and
+nothing about the memory depends on it once the ledger holds the row and its outbox entry: the
+ledger is the truth and the vector index is derived from it. So ``add`` commits the row and the
+outbox entry, hands the vector it already computed to this writer and returns; the writer
+applies the outbox shortly after. Whatever reads the index first waits for it (``flush``), so a
+search right after an add still finds the memory; a crash before the write leaves the outbox
+entry, which start-up reconciliation applies (re-embedding the text).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+class WriteBehind:
+    """Vectors computed but not yet written, and the thread that writes them.
+
+    ``apply`` writes every queued outbox entry, taking vectors from ``take`` where it has
+    them; it is the service's ``sync_index``.
+    """
+
+    def __init__(self, apply: Callable[[], int]):
+        self._apply = apply
+        self._lock = threading.Lock()
+        self._vectors: dict[str, tuple[str, np.ndarray]] = {}
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def hand_over(self, memory_id: str, text: str, vector: np.ndarray) -> None:
+        """Queue a vector for a memory whose outbox entry is committed; returns at once."""
+        with self._lock:
+            self._vectors[memory_id] = (text, vector)
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(
+                    target=self._run, name="index-write-behind", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def holding(self) -> bool:
+        """Whether any handed-over vector is still to be written."""
+        with self._lock:
+            return bool(self._vectors)
+
+    def take(self, ids: list[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """The held vectors of these ids, and the texts they were computed from."""
+        with self._lock:
+            held = {i: self._vectors[i] for i in ids if i in self._vectors}
+        return {i: v for i, (_, v) in held.items()}, {i: t for i, (t, _) in held.items()}
+
+    def written(self, ids: list[str]) -> None:
+        """Forget the vectors of entries that reached the index."""
+        with self._lock:
+            for memory_id in ids:
+                self._vectors.pop(memory_id, None)
+
+    def close(self) -> None:
+        """Stop the thread after its current write; what is left stays in the outbox."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._closed:
+                return
+            try:
+                self._apply()
+            except Exception:
+                logger.exception("vector index update failed; it stays queued and will be retried")

@@ -54,6 +54,7 @@ def test_vectors_live_on_the_server_not_in_the_data_dir(settings, embedder, cloc
     service = build_service(settings, embedder=embedder, clock=clock)
     try:
         added = service.add("The spare key is under the blue flowerpot", user_id="ann")
+        service.flush()  # add leaves the vector write to a background thread
         client = chroma_client(settings)
         name = current_collection(service.ledger, settings.vector.collection)
         on_server = client.get_collection(name).get(ids=[added.id], include=[])["ids"]

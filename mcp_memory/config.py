@@ -133,7 +133,7 @@ class RetentionSettings(_Section):
 
 class RankingSettings(_Section):
     semantic_weight: float = Field(1.0, ge=0)
-    keyword_weight: float = Field(0.3, ge=0)
+    keyword_weight: float = Field(0.5, ge=0)
     importance_weight: float = Field(0.05, ge=0)
     recency_weight: float = Field(0.02, ge=0)
     recency_half_life_days: float = Field(30.0, gt=0)

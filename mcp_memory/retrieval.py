@@ -225,6 +225,28 @@ class Terms:
 NO_TERMS = Terms({}, {})
 
 
+def presence_bm25(
+    texts: Mapping[str, str], terms: Terms, k1: float = 1.2, b: float = 0.75
+) -> dict[str, float]:
+    """Each text's BM25 over the query terms it holds (as the keyword index matched them; a
+    term counts once), with the searched scope's idf and the texts' mean length.
+
+    The same measure as the window context (``_window_keyword``), so a memory holding every
+    term scores about ``sum(idf)`` in both; computed from the term matches the search reads
+    anyway, instead of asking the store-wide FTS5 index to score each candidate again.
+    """
+    if not terms.hits or not texts:
+        return {}
+    length = {i: reading(t).length for i, t in texts.items()}
+    average = sum(length.values()) / len(length)
+    out = {}
+    for memory_id in texts:
+        norm = k1 * (1 - b + b * length[memory_id] / average)
+        held = [t for t, ids in terms.hits.items() if memory_id in ids]
+        out[memory_id] = sum(terms.idf[t] for t in held) * (k1 + 1) / (1 + norm)
+    return out
+
+
 def rank(
     query: str,
     candidates: Sequence[Candidate],

@@ -146,7 +146,7 @@ class MemoryService:
         self._orders = SessionOrders(lambda ids: self.index.vectors(ids))
         self._sync_lock = threading.RLock()
         self._closed = False
-        self._behind = WriteBehind(self.sync_index)
+        self._behind = WriteBehind(self._write_handed_over)
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -184,6 +184,13 @@ class MemoryService:
             if not quietly:
                 raise
             logger.exception("vector index update failed; it stays queued and will be retried")
+
+    def _write_handed_over(self) -> None:
+        """The write-behind thread's work: the queue, if vectors handed over by ``add`` are
+        still unwritten once it holds the lock (a search or flush may have written them)."""
+        with self._sync_lock:
+            if self._behind.holding():
+                self.sync_index()
 
     def reconcile(self) -> dict[str, Any]:
         """Finish or undo what a crash left half done; cheap when nothing is wrong.
@@ -572,7 +579,8 @@ class MemoryService:
 
     def gather(self, query: str, flt: MemoryFilter, limit: int) -> Gathered:
         """What a search ranks: the nearest vectors, the best keyword matches and the memories
-        around them in their sessions (each with its cosine and keyword score), their
+        around them in their sessions (each with its cosine and keyword score: BM25 over the
+        query terms it holds, computed the same way for every candidate), their
         neighbours, which of them hold which query term, and how far each session's order
         counts. All read from the stores at query time, so updates, deletes, merges and
         restarts are reflected at once."""
@@ -580,11 +588,11 @@ class MemoryService:
         pool = max(weights.candidate_pool, limit)
         qvec = self.embedder.embed_query(query)
         dense = self._dense(qvec, flt, pool)
-        match = retrieval.keyword_query(query)
-        keyword: dict[str, float] = {}
+        matched: list[str] = []
         if weights.keyword_weight > 0 or weights.context_keyword_weight > 0:
-            keyword = dict(self.ledger.keyword_search(match, flt, pool))
-        seeds = list(dict.fromkeys([*dense, *keyword]))
+            match = retrieval.keyword_query(query)
+            matched = [i for i, _ in self.ledger.keyword_search(match, flt, pool)]
+        seeds = list(dict.fromkeys([*dense, *matched]))
         window = max(weights.context_window, weights.context_keyword_window)
         sessions = []
         if weights.context_semantic_weight > 0 or weights.context_keyword_weight > 0:
@@ -595,13 +603,16 @@ class MemoryService:
         around = [n for pairs in neighbours.values() for _, n in pairs]
         ids = list(dict.fromkeys([*seeds, *around]))
         rows = self.ledger.candidates(ids, flt)
-        missing = [i for i in ids if i in rows and i not in dense]
+        ids = [i for i in ids if i in rows]
+        missing = [i for i in ids if i not in dense]
         if missing:
             dense.update(_cosines(qvec, self.index.vectors(missing)))
-        unscored = [i for i in around if i in rows and i not in keyword]
-        if len(keyword) >= pool and unscored:
-            # Fewer hits than asked for means every match in the filter is already scored.
-            keyword.update(self.ledger.keyword_scores(match, unscored))
+        terms = retrieval.NO_TERMS
+        if matched:
+            words = retrieval.content_terms(query)
+            hits, counts = self.ledger.term_matches(words, ids, flt)
+            terms = retrieval.Terms.from_counts(hits, counts, self.ledger.count(flt))
+        keyword = retrieval.presence_bm25({i: rows[i].content for i in ids}, terms)
         candidates = [
             retrieval.Candidate(
                 id=i,
@@ -613,13 +624,7 @@ class MemoryService:
                 in_session=rows[i].in_session,
             )
             for i in ids
-            if i in rows
         ]
-        terms = retrieval.NO_TERMS
-        if keyword:
-            words = retrieval.content_terms(query)
-            hits, counts = self.ledger.term_matches(words, [c.id for c in candidates], flt)
-            terms = retrieval.Terms.from_counts(hits, counts, self.ledger.count(flt))
         shares = {m: trust[s.key] for s in sessions if s.key in trust for m in s.members}
         return Gathered(candidates, neighbours, terms, shares)
 

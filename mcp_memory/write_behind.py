@@ -23,8 +23,8 @@ logger = logging.getLogger(__name__)
 class WriteBehind:
     """Vectors computed but not yet written, and the thread that writes them.
 
-    ``apply`` writes every queued outbox entry, taking vectors from ``take`` where it has
-    them; it is the service's ``sync_index``.
+    ``apply`` writes the queued outbox entries, taking vectors from ``take`` where it has
+    them, if any handed-over vector is still unwritten.
     """
 
     def __init__(self, apply: Callable[[], int]):

@@ -278,3 +278,15 @@ def _user_filter(user):
     from mcp_memory.models import Scope
 
     return MemoryFilter(scope=Scope(user_id=user), exclude_stages=("archived",))
+
+
+def test_presence_bm25_weighs_terms_by_idf_and_texts_by_length() -> None:
+    terms = retrieval.Terms.from_counts(
+        {"kayak": {"a", "b"}, "river": {"a", "c"}}, {"kayak": 2, "river": 40}, total=100
+    )
+    texts = {"a": "kayak on the river", "b": "kayak " * 12, "c": "river bank", "d": "tea"}
+    scores = retrieval.presence_bm25(texts, terms)
+    assert scores["a"] > scores["b"] > scores["c"] > 0 and scores["d"] == 0
+    same_length = retrieval.presence_bm25({"a": "kayak river", "b": "kayak trip"}, terms)
+    assert same_length["a"] == pytest.approx(sum(terms.idf.values()))
+    assert same_length["b"] == pytest.approx(terms.idf["kayak"])

@@ -758,20 +758,6 @@ class Ledger:
         )
         return [(row[0], row[1]) for row in rows]
 
-    def keyword_scores(self, match: str, ids: Sequence[str]) -> dict[str, float]:
-        """The bm25 score (higher is better) of each of these memories that matches the query."""
-        found: dict[str, float] = {}
-        for start in range(0, len(ids), 500):
-            chunk = list(ids[start : start + 500])
-            rows = self._read(
-                "SELECT m.id, -bm25(memories_fts) FROM memories_fts "
-                "CROSS JOIN memories m ON m.seq = memories_fts.rowid "
-                f"WHERE memories_fts MATCH ? AND m.id IN ({','.join('?' * len(chunk))})",
-                [match, *chunk],
-            )
-            found.update((row[0], row[1]) for row in rows)
-        return found
-
     def term_matches(
         self, terms: Sequence[str], ids: Sequence[str], flt: MemoryFilter
     ) -> tuple[dict[str, set[str]], dict[str, int]]:

@@ -78,11 +78,11 @@ def test_term_matches_are_stemmed_and_counted_within_the_filter(ledger) -> None:
     assert counts == {"painted": 2, "sunset": 1}
 
 
-def test_keyword_scores_and_search_follow_content_updates(ledger) -> None:
+def test_term_matches_and_keyword_search_follow_content_updates(ledger) -> None:
     a = _add(ledger, _memory("The blue kite flew high", 0))
-    match = '"kite"'
-    assert set(ledger.keyword_scores(match, [a])) == {a}
+    assert ledger.term_matches(["kite"], [a], USER) == ({"kite": {a}}, {"kite": 1})
     changed = ledger.get(a).model_copy(update={"content": "The red balloon rose"})
     ledger.save(changed, content_hash(changed.content), EventKind.UPDATE)
-    assert ledger.keyword_scores(match, [a]) == {}
+    assert ledger.term_matches(["kite"], [a], USER) == ({"kite": set()}, {"kite": 0})
     assert [i for i, _ in ledger.keyword_search('"balloon"', USER, 5)] == [a]
+    assert ledger.keyword_search('"kite"', USER, 5) == []

@@ -836,14 +836,6 @@ class Ledger:
                 found[row[0]] = CandidateRow(row[1], row[2], from_iso(row[3]), bool(row[4]))
         return found
 
-    def session_neighbours(
-        self, ids: Sequence[str], window: int, flt: MemoryFilter
-    ) -> dict[str, list[tuple[int, str]]]:
-        """For each id, the memories within ``window`` places of it in its session, as
-        ``{id: [(offset, neighbour_id)]}`` (offset -1 the one just before); memories without
-        a session are absent."""
-        return neighbours_in(self.sessions(ids, flt), ids, window)
-
     def stats(self, flt: MemoryFilter) -> dict[str, Any]:
         """Counts by user, type, category, stage and retention; average importance.
 

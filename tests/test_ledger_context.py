@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_memory.ledger import Ledger, MemoryFilter
+from mcp_memory.ledger import Ledger, MemoryFilter, neighbours_in
 from mcp_memory.models import EventKind, Memory, Scope, Stage
 from mcp_memory.validation import content_hash
 
@@ -45,7 +45,7 @@ def test_neighbours_follow_created_at_order_not_insertion_order(ledger) -> None:
     b = _add(ledger, _memory("second", 1))
     _add(ledger, _memory("other session", 1, session="s2"))
     lone = _add(ledger, _memory("no session", 1, session=None))
-    found = ledger.session_neighbours([a, b, lone], 2, USER)
+    found = _around(ledger, [a, b, lone], 2, USER)
     assert sorted(found[a]) == [(1, b), (2, c)]
     assert sorted(found[b]) == [(-1, a), (1, c)]
     assert lone not in found
@@ -53,9 +53,9 @@ def test_neighbours_follow_created_at_order_not_insertion_order(ledger) -> None:
 
 def test_a_later_memory_becomes_its_predecessors_context(ledger) -> None:
     a = _add(ledger, _memory("question", 0))
-    assert ledger.session_neighbours([a], 1, USER) == {}
+    assert _around(ledger, [a], 1, USER) == {}
     b = _add(ledger, _memory("answer", 1))
-    assert ledger.session_neighbours([a], 1, USER) == {a: [(1, b)]}
+    assert _around(ledger, [a], 1, USER) == {a: [(1, b)]}
 
 
 def test_neighbours_skip_archived_and_deleted_memories(ledger) -> None:
@@ -63,9 +63,9 @@ def test_neighbours_skip_archived_and_deleted_memories(ledger) -> None:
     archived = ledger.get(ids[1]).model_copy(update={"lifecycle_stage": Stage.archived})
     ledger.save(archived, content_hash(archived.content), EventKind.ARCHIVE)
     ledger.delete(ledger.get(ids[2]), T0)
-    assert ledger.session_neighbours([ids[0]], 1, USER) == {ids[0]: [(1, ids[3])]}
+    assert _around(ledger, [ids[0]], 1, USER) == {ids[0]: [(1, ids[3])]}
     everything = MemoryFilter(scope=Scope(user_id="u1"))
-    assert ledger.session_neighbours([ids[0]], 1, everything) == {ids[0]: [(1, ids[1])]}
+    assert _around(ledger, [ids[0]], 1, everything) == {ids[0]: [(1, ids[1])]}
 
 
 def test_term_matches_are_stemmed_and_counted_within_the_filter(ledger) -> None:
@@ -86,3 +86,8 @@ def test_term_matches_and_keyword_search_follow_content_updates(ledger) -> None:
     assert ledger.term_matches(["kite"], [a], USER) == ({"kite": set()}, {"kite": 0})
     assert [i for i, _ in ledger.keyword_search('"balloon"', USER, 5)] == [a]
     assert ledger.keyword_search('"kite"', USER, 5) == []
+
+
+def _around(ledger, ids, window, flt):
+    """Each id's neighbours within ``window`` places in its session, as search reads them."""
+    return neighbours_in(ledger.sessions(ids, flt), ids, window)

@@ -13,6 +13,7 @@ import pytest
 from mcp_memory import retrieval
 from mcp_memory.config import RankingSettings
 from mcp_memory.factory import build_service
+from mcp_memory.ledger import neighbours_in
 
 NOW = datetime(2026, 1, 15, tzinfo=UTC)
 
@@ -208,7 +209,7 @@ def _rank_of(service, memory_id, query):
 def test_delete_closes_the_gap_between_neighbours(service) -> None:
     ids = _chat(service)
     service.delete(ids[2])
-    window = service.ledger.session_neighbours([ids[1]], 1, _user_filter("u1"))
+    window = _around(service.ledger, [ids[1]], 1, _user_filter("u1"))
     assert sorted(window[ids[1]]) == [(-1, ids[0]), (1, ids[3])]
 
 
@@ -238,7 +239,7 @@ def test_merge_keeps_one_memory_in_keyword_search_and_context(service) -> None:
     assert result.duplicates_merged == 1
     match = retrieval.keyword_query("Zephyrfall")
     assert [i for i, _ in service.ledger.keyword_search(match, _user_filter("u1"), 10)] == [ids[1]]
-    window = service.ledger.session_neighbours([ids[3]], 2, _user_filter("u1"))
+    window = _around(service.ledger, [ids[3]], 2, _user_filter("u1"))
     assert sorted(window[ids[3]]) == [(-2, ids[1]), (-1, ids[2])]
     assert twin not in _top(service, "Which game does she like best?", limit=10)
     assert ids[1] in _top(service, "Which game does she like best?", limit=2)
@@ -290,3 +291,8 @@ def test_presence_bm25_weighs_terms_by_idf_and_texts_by_length() -> None:
     same_length = retrieval.presence_bm25({"a": "kayak river", "b": "kayak trip"}, terms)
     assert same_length["a"] == pytest.approx(sum(terms.idf.values()))
     assert same_length["b"] == pytest.approx(terms.idf["kayak"])
+
+
+def _around(ledger, ids, window, flt):
+    """Each id's neighbours within ``window`` places in its session, as search reads them."""
+    return neighbours_in(ledger.sessions(ids, flt), ids, window)

@@ -181,11 +181,16 @@ def session_order(vectors: np.ndarray, gap: int) -> float | None:
     to tell (fewer than ``2 * gap + 2`` members: too few pairs far apart for a steady mean).
     """
     n = len(vectors)
-    if n < 2 * gap + 2:
+    if n < shortest_judged(gap):
         return None
     cos = vectors @ vectors.T
     near = float(np.diagonal(cos, 1).mean())
     return near - float(cos[np.triu_indices(n, gap)].mean())
+
+
+def shortest_judged(gap: int) -> int:
+    """The fewest members ``session_order`` judges a session on."""
+    return 2 * gap + 2
 
 
 def order_trust(order: float | None, full: float) -> float:

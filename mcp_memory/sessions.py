@@ -59,7 +59,7 @@ class SessionOrders:
 
     def _judge(self, members: Sequence[str], gap: int) -> float:
         """The session's order score, NaN when it cannot be told (too short, vectors missing)."""
-        if retrieval.session_order(np.zeros((len(members), 1)), gap) is None:
+        if len(members) < retrieval.shortest_judged(gap):
             return float("nan")
         vectors = self._read(members)
         rows = [vectors[m] for m in members if m in vectors]

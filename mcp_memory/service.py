@@ -599,11 +599,13 @@ class MemoryService:
             sessions = self.ledger.sessions(seeds, flt)
         trust = self._orders.trust(sessions, weights)
         conversations = [s for s in sessions if trust.get(s.key, 1.0) > 0]
-        neighbours = neighbours_in(conversations, seeds, window)
-        around = [n for pairs in neighbours.values() for _, n in pairs]
-        ids = list(dict.fromkeys([*seeds, *around]))
+        around = neighbours_in(conversations, seeds, window)
+        ids = list(dict.fromkeys([*seeds, *(n for pairs in around.values() for _, n in pairs)]))
         rows = self.ledger.candidates(ids, flt)
         ids = [i for i in ids if i in rows]
+        # Every candidate's neighbours, not only the seeds': a reply brought in beside the
+        # question it answers takes that question as its context.
+        neighbours = neighbours_in(conversations, ids, window)
         missing = [i for i in ids if i not in dense]
         if missing:
             dense.update(_cosines(qvec, self.index.vectors(missing)))

@@ -296,3 +296,38 @@ def test_presence_bm25_weighs_terms_by_idf_and_texts_by_length() -> None:
 def _around(ledger, ids, window, flt):
     """Each id's neighbours within ``window`` places in its session, as search reads them."""
     return neighbours_in(ledger.sessions(ids, flt), ids, window)
+
+
+def test_a_reply_brought_in_beside_its_question_takes_the_question_as_context(
+    settings, embedder, clock
+) -> None:
+    """The reply shares no query word: it enters the candidates only as the neighbour of the
+    question it answers (the pool is one memory wide), and still gets that question as its
+    context instead of being judged on its own weak signals."""
+    weights = RankingSettings(candidate_pool=1)
+    narrow = settings.model_copy(update={"ranking": weights})
+    service = build_service(narrow, embedder=embedder, clock=clock)
+    try:
+        _reply_and_question(service, weights)
+    finally:
+        service.close()
+
+
+def _reply_and_question(service, weights) -> None:
+    service.add("Nate: The bus was late again this morning.", user_id="u1")
+    question = service.add(
+        "Joanna: Congrats on hosting the cooking show! What's your favourite dish from it?",
+        user_id="u1", session_id="s1", created_at="2026-01-15T10:00:00Z",
+    ).id  # fmt: skip
+    reply = service.add(
+        "Nate: Coconut milk ice cream, smooth and creamy with a tropical twist.",
+        user_id="u1", session_id="s1", created_at="2026-01-15T10:00:01Z",
+    ).id  # fmt: skip
+    query = "What is his favourite dish from the cooking show he hosted?"
+    pool = service.gather(query, _user_filter("u1"), limit=1)
+    assert pool.neighbours[reply] == [(-1, question)]
+    ranked = retrieval.rank(query, pool.candidates, pool.neighbours, weights, NOW, pool.terms)
+    assert [s.id for s in ranked][:2] == [question, reply]
+    scored = next(s for s in ranked if s.id == reply)
+    alone = scored.relevance * (weights.context_semantic_weight + weights.context_keyword_weight)
+    assert scored.context > alone

@@ -343,11 +343,13 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def for_bulk(settings: Settings) -> Settings:
-    """A batch job uses every core for encoding unless torch_threads was set explicitly."""
+    """A batch job uses every core for encoding unless encode_threads was set explicitly."""
     perf = settings.performance
-    if "torch_threads" in perf.model_fields_set:
+    if "encode_threads" in perf.model_fields_set:
         return settings
-    return settings.model_copy(update={"performance": perf.model_copy(update={"torch_threads": 0})})
+    return settings.model_copy(
+        update={"performance": perf.model_copy(update={"encode_threads": 0})}
+    )
 
 
 def _records(path: str, lines: list[str] | None) -> Iterator[Any]:

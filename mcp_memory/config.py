@@ -34,7 +34,11 @@ class _Section(BaseModel):
 
 class EmbeddingSettings(_Section):
     model: str = DEFAULT_MODEL
+    # "auto": ONNX Runtime where the model converts (the default does), else torch.
+    backend: Literal["auto", "onnx", "torch"] = "auto"
     device: str = "cpu"
+    # Where the model's one-time ONNX conversion is kept.
+    cache_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
     batch_size: int = Field(64, ge=1, le=4096)
     query_cache_size: int = Field(1024, ge=0)
 
@@ -185,12 +189,11 @@ class PerformanceSettings(_Section):
     exact_search_max: int = Field(20_000, ge=0)
     # Records per transaction and per batched encode in import and add_many.
     import_batch_size: int = Field(256, ge=1, le=10_000)
-    # Torch threads for encoding (0: torch's default, one per core). Two encode one query in
-    # 9.8 ms instead of 12.5 on one (MiniLM, this 2-core machine); more add little for a model
-    # this small. Bulk imports use every core unless this is set explicitly.
-    torch_threads: int = Field(2, ge=0, le=256)
+    # Threads for encoding (ONNX Runtime or torch; 0: one per core). Bulk imports use every
+    # core unless this is set explicitly.
+    encode_threads: int = Field(2, ge=0, le=256)
     # The server loads the model once the client has listed the tools, or after this many
-    # seconds, so the import of torch does not slow the MCP handshake.
+    # seconds, so loading it does not slow the MCP handshake.
     warm_up_wait_s: float = Field(2.0, ge=0, le=60)
 
 

@@ -29,6 +29,9 @@ NOTES = {
     "log_level": "Log verbosity on stderr: DEBUG, INFO, WARNING or ERROR.",
     "embedding.model": "A sentence-transformers model name available offline, or a local model "
     "directory. After changing it, run `mcp-memory reindex`.",
+    "embedding.backend": '"onnx" (the model converted once, kept in cache_dir, run by ONNX '
+    'Runtime: fast start, same vectors), "torch" (sentence-transformers) or "auto" (ONNX where '
+    "the model converts, else torch).",
     "vector.backend": '"embedded" (Chroma in data_dir/chroma) or "http" (a Chroma server).',
     "vector.collection": "Collection name (a reindex serves it from <name>-<suffix>).",
     "vector.host": "With the http backend: the Chroma server (`chroma run`, or Chroma's "

@@ -125,7 +125,8 @@ def check_model(settings: Settings):
     return embedder, Check(
         "model",
         "ok",
-        f"{name}: found offline, {embedder.dimension} dimensions, loaded in {seconds:.1f} s",
+        f"{name}: found offline, {embedder.dimension} dimensions, run by {embedder.runtime}, "
+        f"loaded in {seconds:.1f} s",
     )
 
 

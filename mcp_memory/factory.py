@@ -12,7 +12,7 @@ from typing import Any
 from mcp_memory import chroma_backend
 from mcp_memory.clock import Clock, utc_now
 from mcp_memory.config import Settings
-from mcp_memory.embeddings import Embedder, SentenceTransformerEmbedder
+from mcp_memory.embeddings import Embedder, LocalEmbedder
 from mcp_memory.ledger import Ledger
 from mcp_memory.reindex import CurrentIndex, ReindexResult, reindex
 from mcp_memory.service import INDEX_GENERATION, MemoryService, Policy
@@ -22,14 +22,16 @@ LEDGER_FILE = "ledger.sqlite3"
 CHROMA_DIR = "chroma"
 
 
-def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+def build_embedder(settings: Settings) -> LocalEmbedder:
     cfg = settings.embedding
-    return SentenceTransformerEmbedder(
+    return LocalEmbedder(
         cfg.model,
+        backend=cfg.backend,
         device=cfg.device,
         batch_size=cfg.batch_size,
         query_cache_size=cfg.query_cache_size,
-        threads=settings.performance.torch_threads,
+        threads=settings.performance.encode_threads,
+        cache_dir=cfg.cache_dir,
     )
 
 

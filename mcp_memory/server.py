@@ -584,8 +584,9 @@ def warm_up_after_handshake(
 ) -> threading.Thread:
     """Load the model once the client has listed the tools, or after ``wait_s`` seconds.
 
-    Importing torch in a thread holds the GIL for long stretches: started at spawn, it doubled
-    the time to the tool list (benchmarks/perf.py). A tool call that needs the model before
+    Loading a model holds the GIL for stretches (seconds when torch is imported: the torch
+    runtime, or the one-time ONNX conversion): started at spawn, it doubled the time to the
+    tool list (benchmarks/perf.py). A tool call that needs the model before
     the warm-up starts loads it itself.
     """
     listed = threading.Event()

@@ -6,6 +6,7 @@ fresh data directory, so tests never see each other's memories.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,16 +14,28 @@ from pathlib import Path
 import pytest
 
 from mcp_memory.config import Settings, load_settings
-from mcp_memory.embeddings import SentenceTransformerEmbedder
+from mcp_memory.embeddings import LocalEmbedder
 from mcp_memory.factory import build_embedder, build_service
 from mcp_memory.service import MemoryService
+
+CACHE_ENV = "MCP_MEMORY_EMBEDDING__CACHE_DIR"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where this run keeps the model's ONNX conversion: made once, shared by every test and
+    every server a test starts (through the environment), never the user's own cache."""
+    path = tmp_path_factory.mktemp("model-cache")
+    os.environ[CACHE_ENV] = str(path)
+    yield path
+    os.environ.pop(CACHE_ENV, None)
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch the user's real config or data, whatever a test does."""
-    for name in list(__import__("os").environ):
-        if name.startswith("MCP_MEMORY_"):
+    """Never touch the user's real config, data or cache, whatever a test does."""
+    for name in list(os.environ):
+        if name.startswith("MCP_MEMORY_") and name != CACHE_ENV:
             monkeypatch.delenv(name)
     monkeypatch.setenv("MCP_MEMORY_DATA_DIR", str(tmp_path / "default-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
@@ -30,9 +43,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> SentenceTransformerEmbedder:
+def embedder(model_cache: Path) -> LocalEmbedder:
     """The real default model, loaded once for the whole run."""
-    model = build_embedder(Settings())
+    model = build_embedder(Settings(embedding={"cache_dir": model_cache}))
     model.start()
     return model
 

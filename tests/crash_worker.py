@@ -109,7 +109,7 @@ def main() -> None:
     from mcp_memory.factory import build_embedder
 
     # One torch thread: a fork of a process with an OpenMP pool hangs in the child's encode.
-    embedder = build_embedder(Settings(performance={"torch_threads": 1}))
+    embedder = build_embedder(Settings(performance={"encode_threads": 1}))
     embedder.embed(["warm up"])
     say("ready")
     for line in sys.stdin:

@@ -64,9 +64,10 @@ class Worker:
 
 
 @pytest.fixture(scope="module")
-def worker(tmp_path_factory) -> Iterator[Worker]:
+def worker(tmp_path_factory, model_cache) -> Iterator[Worker]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
     env.update(
+        MCP_MEMORY_EMBEDDING__CACHE_DIR=str(model_cache),
         HF_HUB_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
         XDG_CONFIG_HOME=str(tmp_path_factory.mktemp("worker-config")),

@@ -257,10 +257,10 @@ def test_config_template_lists_every_key_with_its_default(tmp_path):
         re.sub(r"^# (\w+ = |\[[\w.]+\])", r"\1", line) for line in text.splitlines()
     )
     data = tomllib.loads(uncommented)
-    assert Settings(**data).model_dump(exclude={"data_dir"}) == Settings().model_dump(
-        exclude={"data_dir"}
-    )
+    paths = {"data_dir": True, "embedding": {"cache_dir"}}  # the machine's own directories
+    assert Settings(**data).model_dump(exclude=paths) == Settings().model_dump(exclude=paths)
     assert data["data_dir"] == platformdirs.user_data_dir("mcp-memory")
+    assert data["embedding"]["cache_dir"] == platformdirs.user_cache_dir("mcp-memory")
     assert data["vector"]["backend"] == "embedded" and data["server"]["tools"] == "full"
     with pytest.raises(FileExistsError):
         config_template.write(path)

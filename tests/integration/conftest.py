@@ -38,6 +38,7 @@ def server_command() -> list[str]:
 def server_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_MEMORY_")}
     env.update(MCP_MEMORY_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env["MCP_MEMORY_EMBEDDING__CACHE_DIR"] = os.environ["MCP_MEMORY_EMBEDDING__CACHE_DIR"]
     return env
 
 

@@ -9,6 +9,7 @@ Methods are blocking; the MCP layer runs them in worker threads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
@@ -201,7 +202,7 @@ class MemoryService:
         keyword index if its integrity check fails. Returns what it did.
         """
         done: dict[str, Any] = {"applied": self.sync_index(), "repaired": None}
-        with self._guard.writing():
+        with self._writing():
             memories = self.ledger.count(MemoryFilter())
             if memories <= FULL_CHECK_MAX or memories != self.index.count():
                 before = self.index_report()
@@ -235,7 +236,7 @@ class MemoryService:
     def index_report(self) -> IndexReport:
         """Compare every ledger id with every vector id (a full scan: for doctor, not hot paths)."""
         self.flush(quietly=True)
-        with self._guard.writing():
+        with self._writing():
             ledger_ids = set(self.ledger.ids(MemoryFilter()))
             vector_ids = set(self.index.all_ids())
         return IndexReport(
@@ -248,7 +249,7 @@ class MemoryService:
 
     def repair_index(self) -> IndexReport:
         """Apply queued changes, embed missing memories, drop orphan vectors; report the result."""
-        with self._guard.writing():
+        with self._writing():
             self.sync_index()
             report = self.index_report()
             for start in range(0, len(report.missing), 256):
@@ -256,6 +257,14 @@ class MemoryService:
                 self._apply_index([(mid, "upsert") for mid in chunk])
             self.index.delete(report.orphans)
             return self.index_report()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The index write lock, taken after the sync lock. ``sync_index`` holds the sync lock
+        when it writes the index, so every path takes the two in this order and none can hold
+        one while waiting for the other."""
+        with self._sync_lock, self._guard.writing():
+            yield
 
     def _apply_index(
         self,
@@ -270,7 +279,7 @@ class MemoryService:
         given vector was embedded from: if another writer has replaced that text meanwhile,
         the vector is stale and the current text is embedded instead.
         """
-        with self._guard.writing():
+        with self._writing():
             self._apply_index_locked(entries, vectors, sources or {})
 
     def _apply_index_locked(

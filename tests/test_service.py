@@ -275,3 +275,27 @@ def test_add_leaves_the_vector_write_behind_and_a_search_waits_for_it(service):
         assert service.ledger.count_pending() == 0 and service.index.count() == 1
     finally:
         gate.set()
+
+
+def test_the_index_write_lock_is_only_taken_under_the_sync_lock(service, monkeypatch):
+    """One lock order everywhere: the write-behind thread holds the sync lock when it writes
+    the index, so a path taking the index lock first (start-up reconciliation did) could wait
+    for it while it waits for that path: a deadlock seen when the model loaded fast."""
+    orders = []
+    writing = service._guard.writing
+
+    def checked():
+        orders.append(service._sync_lock._is_owned())
+        return writing()
+
+    monkeypatch.setattr(service._guard, "writing", checked)
+    first = service.add("I keep my passport in the desk drawer", user_id="u1").id
+    service.flush()
+    second = service.add("My bike is locked in the garage", user_id="u1").id
+    service.update(first, content="I keep my passport in the safe")
+    service.reconcile()
+    service.repair_index()
+    service.search("where is my passport?", user_id="u1")
+    service.delete(second)
+    service.close()
+    assert orders and all(orders)

@@ -169,6 +169,41 @@ MIGRATIONS: list[str] = [
             SUM(importance_score)
         FROM memories GROUP BY user_id, agent_id, memory_type, category, lifecycle_stage, retention;
     """,
+    # 6: the keyword index also holds each memory's scope as tokens (``owner``), so a search
+    # within one user's scope reads that scope's postings instead of every user's
+    # (``_owner_tokens``). It indexes a view, whose ``owner`` column the triggers read too.
+    """
+    DROP TRIGGER memories_fts_insert;
+    DROP TRIGGER memories_fts_delete;
+    DROP TRIGGER memories_fts_update;
+    DROP TABLE memories_fts;
+    CREATE VIEW memories_fts_source AS SELECT seq, content,
+        'u' || hex(user_id) || 'x a' || hex(agent_id) || 'x s' || hex(session_id) || 'x' AS owner
+        FROM memories;
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        content, owner, content='memories_fts_source', content_rowid='seq',
+        tokenize='porter unicode61'
+    );
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+        INSERT INTO memories_fts(rowid, content, owner)
+            SELECT seq, content, owner FROM memories_fts_source WHERE seq = new.seq;
+    END;
+    CREATE TRIGGER memories_fts_delete BEFORE DELETE ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content, owner)
+            SELECT 'delete', seq, content, owner FROM memories_fts_source WHERE seq = old.seq;
+    END;
+    CREATE TRIGGER memories_fts_unindex BEFORE UPDATE OF content, user_id, agent_id, session_id
+        ON memories BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content, owner)
+            SELECT 'delete', seq, content, owner FROM memories_fts_source WHERE seq = old.seq;
+    END;
+    CREATE TRIGGER memories_fts_reindex AFTER UPDATE OF content, user_id, agent_id, session_id
+        ON memories BEGIN
+        INSERT INTO memories_fts(rowid, content, owner)
+            SELECT seq, content, owner FROM memories_fts_source WHERE seq = new.seq;
+    END;
+    INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');
+    """,
 ]
 
 _PRUNE_EVERY = 1000
@@ -281,6 +316,22 @@ def neighbours_in(
             if around:
                 out[memory_id] = around
     return out
+
+
+def _in_scope(match: str, scope: Scope) -> str:
+    """An FTS5 query for ``match`` in the content of the scope's memories only.
+
+    Each scope id is one token, ``u``/``a``/``s`` + the hex of its UTF-8 bytes + ``x`` (no
+    stemming rule ends in x): two ids never share a token, so the match is exact, and the
+    index reads only the scope's postings."""
+    tokens = [
+        f'owner : "{prefix}{value.encode().hex()}x"'
+        for prefix, value in zip(
+            "uas", (scope.user_id, scope.agent_id, scope.session_id), strict=True
+        )
+        if value is not None
+    ]
+    return " AND ".join([f"content : ({match})", *tokens])
 
 
 def _counts_cover(flt: MemoryFilter) -> bool:
@@ -747,37 +798,62 @@ class Ledger:
     def keyword_search(self, match: str, flt: MemoryFilter, limit: int) -> list[tuple[str, float]]:
         """(id, bm25 score) of memories matching an FTS5 query, best first (higher is better).
 
-        CROSS JOIN keeps the full-text index as the outer loop: otherwise SQLite may walk the
-        scope's rows and test the match row by row, which is tens of times slower."""
+        The keyword index ranks the scope's matches alone, reading no memory row; only its best
+        are checked against the rest of the filter (stage, type, dates...), and more are
+        fetched while too few pass. Joining every match to its row first cost 10 ms more at
+        100k memories."""
         where, params = flt.where()
-        rows = self._read(
-            "SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts "
-            "CROSS JOIN memories m ON m.seq = memories_fts.rowid "
-            f"WHERE memories_fts MATCH ? AND {where} ORDER BY bm25(memories_fts) LIMIT ?",
-            [match, *params, limit],
-        )
-        return [(row[0], row[1]) for row in rows]
+        query = _in_scope(match, flt.scope)
+        fetch = limit + 8
+        while True:
+            ranked = self._read(
+                "SELECT rowid, -bm25(memories_fts, 1, 0) FROM memories_fts "
+                "WHERE memories_fts MATCH ? ORDER BY bm25(memories_fts, 1, 0) LIMIT ?",
+                [query, fetch],
+            )
+            kept = dict(
+                self._read(
+                    "SELECT seq, id FROM memories "
+                    f"WHERE seq IN (SELECT value FROM json_each(?)) AND {where}",
+                    [json.dumps([row[0] for row in ranked]), *params],
+                )
+            )
+            found = [(kept[row[0]], row[1]) for row in ranked if row[0] in kept]
+            if len(found) >= limit or len(ranked) < fetch:
+                return found[:limit]
+            fetch *= 4
 
     def term_matches(
-        self, terms: Sequence[str], ids: Sequence[str], flt: MemoryFilter
+        self, terms: Sequence[str], ids: Sequence[str], scope: Scope
     ) -> tuple[dict[str, set[str]], dict[str, int]]:
         """Per query term: which of these memories contain it (stemmed, as the keyword index
-        sees it), and how many memories passing the filter contain it (its document count)."""
-        where, params = flt.where()
+        sees it), and how many of the scope's memories contain it (its document count).
+
+        The count is over the whole scope, every stage, whatever other filters a search
+        applies: a term's rarity is a property of the scope's vocabulary, and the keyword
+        index answers it alone, without reading a row (at 100k memories, 1 ms for a query's
+        terms instead of 40)."""
         hits: dict[str, set[str]] = {}
         counts: dict[str, int] = {}
-        among = json.dumps(list(ids))
+        rows = self._read(
+            "SELECT seq, id FROM memories WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(list(ids))],
+        )
+        id_of = {row[0]: row[1] for row in rows}
+        among = json.dumps(list(id_of))
         for term in terms:
-            match = '"' + term.replace('"', "") + '"'
-            count, found = self._read(
-                "SELECT COUNT(*), json_group_array(id) FILTER "
-                "(WHERE id IN (SELECT value FROM json_each(?))) FROM memories "
-                f"WHERE {where} AND seq IN "
-                "(SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?)",
-                [among, *params, match],
-            )[0]
-            counts[term] = count
-            hits[term] = set(json.loads(found)) if found else set()
+            match = _in_scope('"' + term.replace('"', "") + '"', scope)
+            counts[term] = self._read(
+                "SELECT COUNT(*) FROM memories_fts WHERE memories_fts MATCH ?", [match]
+            )[0][0]
+            # Joined on seq (the rowid), so no memory row is read for the matches walked.
+            found = self._read(
+                "SELECT m.seq FROM memories m, memories_fts f "
+                "WHERE m.seq IN (SELECT value FROM json_each(?)) AND f.rowid = m.seq "
+                "AND f.memories_fts MATCH ?",
+                [among, match],
+            )
+            hits[term] = {id_of[row[0]] for row in found}
         return hits, counts
 
     def sessions(self, ids: Sequence[str], flt: MemoryFilter) -> list[Session]:

@@ -621,8 +621,9 @@ class MemoryService:
         terms = retrieval.NO_TERMS
         if matched:
             words = retrieval.content_terms(query)
-            hits, counts = self.ledger.term_matches(words, ids, flt)
-            terms = retrieval.Terms.from_counts(hits, counts, self.ledger.count(flt))
+            hits, counts = self.ledger.term_matches(words, ids, flt.scope)
+            every_stage = self.ledger.count(MemoryFilter(scope=flt.scope))
+            terms = retrieval.Terms.from_counts(hits, counts, every_stage)
         keyword = retrieval.presence_bm25({i: rows[i].content for i in ids}, terms)
         candidates = [
             retrieval.Candidate(

@@ -1,6 +1,7 @@
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from mcp_memory.ledger import MIGRATIONS, Ledger, MemoryFilter
+from mcp_memory.ledger import MIGRATIONS, Ledger, MemoryFilter, _split_sql
 from mcp_memory.models import EventKind, ListOrder, Memory, Scope, Stage
 from mcp_memory.validation import content_hash
 
@@ -112,3 +113,59 @@ def test_touch_counts_accesses(tmp_path):
     ledger.touch(["t", "t"], T0 + timedelta(days=1))
     got = ledger.get("t")
     assert got.access_count == 2 and got.last_accessed == T0 + timedelta(days=1)
+
+
+def test_scoped_keyword_search_reads_its_scope_whatever_the_ids(tmp_path):
+    """The keyword index holds each memory's scope as tokens: odd ids (quotes, spaces,
+    accents, ids that prefix one another) must neither leak nor lose a match."""
+    ledger = Ledger(tmp_path / "l.db")
+    users = ["Zoë O'Brien", 'say "hi"', "u-1", "u-10", "u 1", ""]
+    for n, user in enumerate(users):
+        for session in ("s1", "s2"):
+            insert(ledger, memory(f"{n}{session}", f"zebra note of {n} {session}", user_id=user, session_id=session))  # fmt: skip
+    for n, user in enumerate(users[:-1]):
+        scoped = MemoryFilter(scope=Scope(user_id=user))
+        assert {i for i, _ in ledger.keyword_search('"zebra"', scoped, 50)} == {f"{n}s1", f"{n}s2"}
+        hits, counts = ledger.term_matches(["zebra"], [f"{n}s1", "0s1"], scoped.scope)
+        assert counts == {"zebra": 2} and hits["zebra"] == {f"{n}s1"}
+        one = MemoryFilter(scope=Scope(user_id=user, session_id="s2"))
+        assert [i for i, _ in ledger.keyword_search('"zebra"', one, 50)] == [f"{n}s2"]
+    assert len(ledger.keyword_search('"zebra"', MemoryFilter(), 50)) == 2 * len(users)
+
+
+def test_moving_a_memory_to_another_scope_moves_its_keywords(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    m = memory("k", "The zebra crossed the road", user_id="a")
+    insert(ledger, m)
+    moved = m.model_copy(update={"user_id": "b", "version": 2})
+    ledger.save(moved, content_hash(moved.content), EventKind.UPDATE)
+    assert ledger.keyword_search('"zebra"', MemoryFilter(scope=Scope(user_id="a")), 5) == []
+    found = ledger.keyword_search('"zebra"', MemoryFilter(scope=Scope(user_id="b")), 5)
+    assert [i for i, _ in found] == ["k"]
+    assert ledger.keyword_index_ok()
+
+
+def test_a_store_from_before_the_scoped_keyword_index_is_migrated(tmp_path):
+    path = tmp_path / "l.db"
+    ledger = Ledger(path)
+    insert(ledger, memory("k", "The zebra crossed the road", user_id="a"))
+    ledger.close()
+    with sqlite3.connect(path) as conn:  # the keyword index as migration 5 left it
+        for statement in _split_sql(OLD_KEYWORD_INDEX):
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 5")
+    conn.close()
+    ledger = Ledger(path)
+    assert ledger.schema_version == len(MIGRATIONS)
+    found = ledger.keyword_search('"zebra"', MemoryFilter(scope=Scope(user_id="a")), 5)
+    assert [i for i, _ in found] == ["k"] and ledger.keyword_index_ok()
+
+
+OLD_KEYWORD_INDEX = """
+DROP TRIGGER memories_fts_insert;
+DROP TRIGGER memories_fts_delete;
+DROP TRIGGER memories_fts_unindex;
+DROP TRIGGER memories_fts_reindex;
+DROP TABLE memories_fts;
+DROP VIEW memories_fts_source;
+""" + MIGRATIONS[1]

@@ -22,7 +22,7 @@ from mcp_memory.errors import MemoryServiceError
 from mcp_memory.reindex import current_collection, interrupted_reindex
 
 Status = Literal["ok", "warn", "fail"]
-PACKAGES = ("mcp", "chromadb", "sentence-transformers", "torch", "pydantic", "numpy")
+PACKAGES = ("mcp", "chromadb", "onnxruntime", "sentence-transformers", "torch", "pydantic", "numpy")
 
 
 @dataclass

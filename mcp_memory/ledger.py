@@ -27,6 +27,7 @@ import numpy as np
 
 from mcp_memory.clock import from_iso, to_iso
 from mcp_memory.errors import Conflict
+from mcp_memory.lru import Bounded
 from mcp_memory.models import EventKind, HistoryEvent, ListOrder, Memory, Scope, Stage
 
 # Applied in list order; a store records how many it has applied (PRAGMA user_version), so a
@@ -204,6 +205,39 @@ MIGRATIONS: list[str] = [
     END;
     INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');
     """,
+    # 7: a version per session, raised by every change to a member (not by access counts), so
+    # a search reads a session's members only when they may have changed (``Ledger.sessions``).
+    """
+    CREATE TABLE session_versions (
+        user_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (user_id, agent_id, session_id)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER session_versions_insert AFTER INSERT ON memories WHEN new.session_id <> ''
+    BEGIN
+        INSERT INTO session_versions VALUES (new.user_id, new.agent_id, new.session_id, 1)
+        ON CONFLICT DO UPDATE SET version = version + 1;
+    END;
+    CREATE TRIGGER session_versions_delete AFTER DELETE ON memories WHEN old.session_id <> ''
+    BEGIN
+        UPDATE session_versions SET version = version + 1
+        WHERE user_id = old.user_id AND agent_id = old.agent_id AND session_id = old.session_id;
+    END;
+    CREATE TRIGGER session_versions_update AFTER UPDATE OF content, user_id, agent_id,
+        session_id, memory_type, category, metadata, importance_score, retention,
+        lifecycle_stage, created_at, updated_at ON memories
+    BEGIN
+        UPDATE session_versions SET version = version + 1
+        WHERE user_id = old.user_id AND agent_id = old.agent_id AND session_id = old.session_id;
+        INSERT INTO session_versions SELECT new.user_id, new.agent_id, new.session_id, 1
+        WHERE new.session_id <> ''
+        ON CONFLICT DO UPDATE SET version = version + 1;
+    END;
+    INSERT INTO session_versions
+        SELECT DISTINCT user_id, agent_id, session_id, 1 FROM memories WHERE session_id <> '';
+    """,
 ]
 
 _PRUNE_EVERY = 1000
@@ -290,8 +324,8 @@ class CandidateRow:
 @dataclass(frozen=True)
 class Session:
     """One session's memories in their order: its (user, agent, session) key, the member ids
-    (oldest first) and the latest ``updated_at`` among them, which changes whenever a member
-    is added, edited, re-ordered or removed and so can key a cache of what is derived."""
+    (oldest first) and its version, which changes whenever a member is added, edited,
+    re-ordered or removed and so can key a cache of what is derived."""
 
     key: tuple[str, str, str]
     members: tuple[str, ...]
@@ -374,6 +408,7 @@ class Ledger:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._members = Bounded(capacity=4096)
         self._conn = sqlite3.connect(
             path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
         )
@@ -862,39 +897,51 @@ class Ledger:
         A session is one (user, agent, session) scope with a session id, in ``created_at``
         order (insertion order breaks ties). Only memories passing the filter count, so a
         deleted or hidden memory leaves no gap. Memories without a session belong to none.
+        Member lists are kept per session version (migration 7: raised by any change to a
+        member, by any process), so a search reads only the sessions that changed.
         """
         if not ids:
             return []
-        where, params = flt.where()
-        keys: set[tuple[str, str, str]] = set()
+        versions: dict[tuple[str, str, str], int] = {}
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            keys.update(
-                tuple(row)
-                for row in self._read(
-                    "SELECT DISTINCT user_id, agent_id, session_id FROM memories "
-                    f"WHERE id IN ({marks}) AND session_id <> ''",
-                    chunk,
-                )
-            )
-        members: dict[tuple[str, str, str], list[str]] = {}
-        stamps: dict[tuple[str, str, str], str] = {}
-        ordered = sorted(keys)
-        for start in range(0, len(ordered), 300):
-            chunk = ordered[start : start + 300]
+            for user, agent, session, version in self._read(
+                "SELECT DISTINCT m.user_id, m.agent_id, m.session_id, v.version "
+                "FROM memories m JOIN session_versions v USING (user_id, agent_id, session_id) "
+                f"WHERE m.id IN ({','.join('?' * len(chunk))}) AND m.session_id <> ''",
+                chunk,
+            ):
+                versions[(user, agent, session)] = version
+        view = repr(flt)
+        found = {key: self._members.get((key, version, view)) for key, version in versions.items()}
+        missing = sorted(key for key, members in found.items() if members is None)
+        for key, members in self._read_members(missing, flt).items():
+            found[key] = members
+            self._members.put((key, versions[key], view), members)
+        return [
+            Session(key, members, str(versions[key]))
+            for key, members in found.items()
+            if members  # every member filtered out: no session to speak of
+        ]
+
+    def _read_members(
+        self, keys: Sequence[tuple[str, str, str]], flt: MemoryFilter
+    ) -> dict[tuple[str, str, str], tuple[str, ...]]:
+        """The members of these sessions that pass the filter, oldest first."""
+        where, params = flt.where()
+        members: dict[tuple[str, str, str], list[str]] = {key: [] for key in keys}
+        for start in range(0, len(keys), 300):
+            chunk = keys[start : start + 300]
             rows = self._read(
-                "SELECT user_id, agent_id, session_id, id, updated_at FROM memories "
+                "SELECT user_id, agent_id, session_id, id FROM memories "
                 "WHERE (user_id, agent_id, session_id) IN "
                 f"(VALUES {','.join(['(?,?,?)'] * len(chunk))}) AND {where} "
                 "ORDER BY user_id, agent_id, session_id, created_at, seq",
                 [*(v for key in chunk for v in key), *params],
             )
-            for user, agent, session, memory_id, updated in rows:
-                key = (user, agent, session)
-                members.setdefault(key, []).append(memory_id)
-                stamps[key] = max(stamps.get(key, ""), updated)
-        return [Session(key, tuple(ids), stamps[key]) for key, ids in members.items()]
+            for user, agent, session, memory_id in rows:
+                members[(user, agent, session)].append(memory_id)
+        return {key: tuple(ids) for key, ids in members.items()}
 
     def candidates(self, ids: Sequence[str], flt: MemoryFilter) -> dict[str, CandidateRow]:
         """What ranking reads of each memory that passes the filter; lighter than ``get_many``

@@ -10,8 +10,6 @@ member list differs: a memory added, edited, moved or removed, by any process).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -19,6 +17,7 @@ import numpy as np
 from mcp_memory import retrieval
 from mcp_memory.config import RankingSettings
 from mcp_memory.ledger import Session
+from mcp_memory.lru import Bounded
 
 VectorReader = Callable[[Sequence[str]], Mapping[str, np.ndarray]]
 
@@ -28,9 +27,7 @@ class SessionOrders:
 
     def __init__(self, read_vectors: VectorReader, capacity: int = 4096):
         self._read = read_vectors
-        self._capacity = capacity
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple, float] = OrderedDict()
+        self._cache = Bounded(capacity)
 
     def trust(
         self, sessions: Sequence[Session], weights: RankingSettings
@@ -42,16 +39,10 @@ class SessionOrders:
         for session in sessions:
             members = session.members[-weights.context_order_sample :]
             key = (session.key, session.stamp, hash(members), weights.context_order_gap)
-            with self._lock:
-                order = self._cache.get(key)
-                if order is not None:
-                    self._cache.move_to_end(key)
+            order = self._cache.get(key)
             if order is None:
                 order = self._judge(members, weights.context_order_gap)
-                with self._lock:
-                    self._cache[key] = order
-                    while len(self._cache) > self._capacity:
-                        self._cache.popitem(last=False)
+                self._cache.put(key, order)
             out[session.key] = retrieval.order_trust(
                 None if np.isnan(order) else order, weights.context_order_full
             )

@@ -150,7 +150,7 @@ def test_a_store_from_before_the_scoped_keyword_index_is_migrated(tmp_path):
     ledger = Ledger(path)
     insert(ledger, memory("k", "The zebra crossed the road", user_id="a"))
     ledger.close()
-    with sqlite3.connect(path) as conn:  # the keyword index as migration 5 left it
+    with sqlite3.connect(path) as conn:  # the store as migration 5 left it
         for statement in _split_sql(OLD_KEYWORD_INDEX):
             conn.execute(statement)
         conn.execute("PRAGMA user_version = 5")
@@ -162,6 +162,10 @@ def test_a_store_from_before_the_scoped_keyword_index_is_migrated(tmp_path):
 
 
 OLD_KEYWORD_INDEX = """
+DROP TRIGGER session_versions_insert;
+DROP TRIGGER session_versions_delete;
+DROP TRIGGER session_versions_update;
+DROP TABLE session_versions;
 DROP TRIGGER memories_fts_insert;
 DROP TRIGGER memories_fts_delete;
 DROP TRIGGER memories_fts_unindex;

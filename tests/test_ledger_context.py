@@ -94,3 +94,31 @@ def test_term_matches_and_keyword_search_follow_content_updates(ledger) -> None:
 def _around(ledger, ids, window, flt):
     """Each id's neighbours within ``window`` places in its session, as search reads them."""
     return neighbours_in(ledger.sessions(ids, flt), ids, window)
+
+
+def test_session_members_follow_changes_by_any_process_but_not_reads(ledger) -> None:
+    """Members are kept per session version: every change made through another connection
+    (another process) is seen at once; a search touching access counts changes no version."""
+    a = _add(ledger, _memory("first", 0))
+    b = _add(ledger, _memory("second", 1))
+    assert [s.members for s in ledger.sessions([a], USER)] == [(a, b)]
+    version = ledger.sessions([a], USER)[0].stamp
+    ledger.touch([a, b], T0)
+    assert ledger.sessions([a], USER)[0].stamp == version
+    other = Ledger(ledger.path)
+    try:
+        c = _add(other, _memory("third", 2))
+        assert ledger.sessions([a], USER)[0].members == (a, b, c)
+        archived = other.get(b).model_copy(update={"lifecycle_stage": Stage.archived})
+        other.save(archived, content_hash(archived.content), EventKind.ARCHIVE)
+        assert ledger.sessions([a], USER)[0].members == (a, c)
+        everything = MemoryFilter(scope=Scope(user_id="u1"))
+        assert ledger.sessions([a], everything)[0].members == (a, b, c)
+        moved = other.get(c).model_copy(update={"session_id": "s2"})
+        other.save(moved, content_hash(moved.content), EventKind.UPDATE)
+        assert ledger.sessions([a], USER)[0].members == (a,)
+        assert ledger.sessions([c], USER)[0].members == (c,)
+        other.delete(other.get(a), T0)
+        assert ledger.sessions([a, c], USER)[0].members == (c,)
+    finally:
+        other.close()

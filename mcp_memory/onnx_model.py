@@ -154,7 +154,9 @@ def _check(spec: Pipeline, exported: Path) -> None:
 class OnnxModel:
     """An ONNX sentence encoder: tokenise with the model's own tokenizer, run, done."""
 
-    def __init__(self, spec: Pipeline, path: Path, threads: int = 0, batch_size: int = 64):
+    def __init__(
+        self, spec: Pipeline, path: Path, threads: int = 0, batch_size: int = 64, spin: bool = True
+    ):
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -164,9 +166,9 @@ class OnnxModel:
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        # Idle pool threads sleep instead of spinning: they would take the CPU that the
-        # index and ledger writes of the same import (or other clients' searches) need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Spinning pool threads answer the next encode sooner, but take the CPU that the
+        # index writes of an import need between batches (``performance.encode_spin``).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         self._session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )

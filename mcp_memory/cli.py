@@ -343,15 +343,13 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def for_bulk(settings: Settings) -> Settings:
-    """A batch job uses every core for encoding, with no spinning between batches, unless
-    encode_threads or encode_spin was set explicitly."""
+    """A batch job uses every core for encoding unless encode_threads was set explicitly."""
     perf = settings.performance
-    update = {
-        key: value
-        for key, value in (("encode_threads", 0), ("encode_spin", False))
-        if key not in perf.model_fields_set
-    }
-    return settings.model_copy(update={"performance": perf.model_copy(update=update)})
+    if "encode_threads" in perf.model_fields_set:
+        return settings
+    return settings.model_copy(
+        update={"performance": perf.model_copy(update={"encode_threads": 0})}
+    )
 
 
 def _records(path: str, lines: list[str] | None) -> Iterator[Any]:

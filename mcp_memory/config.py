@@ -192,10 +192,6 @@ class PerformanceSettings(_Section):
     # Threads for encoding (ONNX Runtime or torch; 0: one per core). Bulk imports use every
     # core unless this is set explicitly.
     encode_threads: int = Field(2, ge=0, le=256)
-    # Encoding threads wait for work by spinning briefly (ONNX Runtime): a one-sentence encode
-    # takes ~1.4 ms less. Bulk imports turn it off: the spinning takes the CPU that the index
-    # writes between batches need (15% faster imports without it, on 2 cores).
-    encode_spin: bool = True
     # The server loads the model once the client has listed the tools, or after this many
     # seconds, so loading it does not slow the MCP handshake.
     warm_up_wait_s: float = Field(2.0, ge=0, le=60)

@@ -79,14 +79,12 @@ class LocalEmbedder:
         query_cache_size: int = 1024,
         threads: int = 0,
         cache_dir: Path | None = None,
-        spin: bool = True,
     ):
         self._name = model
         self._backend = backend
         self._device = device
         self._batch_size = batch_size
         self._threads = threads
-        self._spin = spin
         self._cache_dir = cache_dir
         self._runtime: Runtime | None = None
         self._dimension: int | None = BUNDLED_MODELS.get(model)
@@ -156,9 +154,7 @@ class LocalEmbedder:
         path = resolve_model_path(self._name)
         if self._backend != "torch" and self._device == "cpu":
             try:
-                return _OnnxRuntime(
-                    path, self._cache_dir, self._threads, self._batch_size, self._spin
-                )
+                return _OnnxRuntime(path, self._cache_dir, self._threads, self._batch_size)
             except Exception as exc:
                 if self._backend == "onnx":
                     raise
@@ -234,15 +230,13 @@ class _OnnxRuntime:
 
     kind = "onnx"
 
-    def __init__(
-        self, path: str, cache_dir: Path | None, threads: int, batch_size: int, spin: bool
-    ):
+    def __init__(self, path: str, cache_dir: Path | None, threads: int, batch_size: int):
         from mcp_memory import onnx_model
 
         spec = onnx_model.pipeline(path)
         cache = cache_dir or Path(platformdirs.user_cache_dir(APP_NAME))
         self._model = onnx_model.OnnxModel(
-            spec, onnx_model.converted(spec, cache.expanduser()), threads, batch_size, spin
+            spec, onnx_model.converted(spec, cache.expanduser()), threads, batch_size
         )
         self.dimension = self._model.dimension
 

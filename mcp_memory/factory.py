@@ -31,7 +31,6 @@ def build_embedder(settings: Settings) -> LocalEmbedder:
         batch_size=cfg.batch_size,
         query_cache_size=cfg.query_cache_size,
         threads=settings.performance.encode_threads,
-        spin=settings.performance.encode_spin,
         cache_dir=cfg.cache_dir,
     )
 

@@ -54,12 +54,3 @@ def test_invalid_toml_and_missing_file(tmp_path):
         load_settings(path)
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml")
-
-
-def test_a_bulk_job_encodes_on_every_core_without_spinning_unless_told_otherwise():
-    from mcp_memory.cli import for_bulk
-
-    bulk = for_bulk(Settings()).performance
-    assert (bulk.encode_threads, bulk.encode_spin) == (0, False)
-    chosen = for_bulk(Settings(performance={"encode_threads": 1, "encode_spin": True}))
-    assert (chosen.performance.encode_threads, chosen.performance.encode_spin) == (1, True)

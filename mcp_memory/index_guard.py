@@ -192,7 +192,9 @@ class IndexGuard:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        with self._rw.exclusive():
+        """Close the index and the lock file, after any write in progress (a writer still
+        holding the file lock would otherwise unlock a closed file)."""
+        with self._writer, self._rw.exclusive():
             close = getattr(self._index, "close", None)
             if close is not None:
                 close()

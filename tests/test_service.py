@@ -299,3 +299,38 @@ def test_the_index_write_lock_is_only_taken_under_the_sync_lock(service, monkeyp
     service.delete(second)
     service.close()
     assert orders and all(orders)
+
+
+def test_closing_waits_for_an_index_write_in_progress(service):
+    """Start-up reconciliation can still hold the index write lock when the client leaves;
+    closing must not pull the lock file from under it."""
+    service.add("I keep my passport in the desk drawer", user_id="u1")
+    service.flush()
+    inside, release, closed = threading.Event(), threading.Event(), threading.Event()
+    errors = []
+
+    def writer():
+        try:
+            with service._guard.writing():
+                inside.set()
+                release.wait()
+        except Exception as exc:  # the bug: unlocking a lock file closed meanwhile
+            errors.append(exc)
+
+    def closer():
+        service.close()
+        closed.set()
+
+    first = threading.Thread(target=writer)
+    first.start()
+    inside.wait()
+    second = threading.Thread(target=closer)
+    second.start()
+    try:
+        waited = not closed.wait(timeout=0.5)
+    finally:
+        release.set()
+        first.join()
+        second.join()
+    assert waited, "close() did not wait for the write in progress"
+    assert closed.is_set() and errors == []

@@ -120,10 +120,10 @@ def mentions_time(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Reading:
-    """What ranking needs to know of a memory's text, read once per distinct text (a search
-    looks at hundreds of candidates, mostly the same ones from one search to the next)."""
+    """What the name and time boosts need to know of a memory's text, read once per distinct
+    text (a search looks at hundreds of candidates, mostly the same ones from one search to
+    the next)."""
 
-    length: int
     speaker: str | None
     body_words: frozenset[str]
     states_time: bool
@@ -131,12 +131,17 @@ class Reading:
 
 @functools.lru_cache(maxsize=65_536)
 def reading(content: str) -> Reading:
-    """The word count, speaker, words said and whether it states a time, of one text."""
+    """The speaker, words said and whether it states a time, of one text."""
     speaker = speaker_of(content)
     body = content[content.index(":") + 1 :] if speaker is not None else content
-    return Reading(
-        len(words(content)) or 1, speaker, frozenset(words(body)), mentions_time(content)
-    )
+    return Reading(speaker, frozenset(words(body)), mentions_time(content))
+
+
+@functools.lru_cache(maxsize=65_536)
+def length(content: str) -> int:
+    """A text's length in words, as BM25 counts it (every candidate needs it, unlike the rest
+    of ``reading``, so it is read on its own)."""
+    return len(words(content)) or 1
 
 
 @dataclass(frozen=True)
@@ -242,11 +247,11 @@ def presence_bm25(
     """
     if not terms.hits or not texts:
         return {}
-    length = {i: reading(t).length for i, t in texts.items()}
-    average = sum(length.values()) / len(length)
+    lengths = {i: length(t) for i, t in texts.items()}
+    average = sum(lengths.values()) / len(lengths)
     out = {}
     for memory_id in texts:
-        norm = k1 * (1 - b + b * length[memory_id] / average)
+        norm = k1 * (1 - b + b * lengths[memory_id] / average)
         held = [t for t, ids in terms.hits.items() if memory_id in ids]
         out[memory_id] = sum(terms.idf[t] for t in held) * (k1 + 1) / (1 + norm)
     return out
@@ -354,20 +359,20 @@ def _window_keyword(
     if not terms.hits:
         return {}
     span = weights.context_keyword_window
-    length = {c.id: reading(c.content).length for c in candidates}
+    lengths = {c.id: length(c.content) for c in candidates}
     holds: dict[str, list[str]] = {}
     for term, ids in terms.hits.items():
         for memory_id in ids:
             holds.setdefault(memory_id, []).append(term)
-    average = (sum(length.values()) / len(length)) * (2 * span + 1)
+    average = (sum(lengths.values()) / len(lengths)) * (2 * span + 1)
     out: dict[str, float] = {}
     for c in candidates:
         members = [c.id] + [
-            o for off, o in neighbours.get(c.id, ()) if 0 < abs(off) <= span and o in length
+            o for off, o in neighbours.get(c.id, ()) if 0 < abs(off) <= span and o in lengths
         ]
         if len(members) == 1:
             continue
-        size = sum(length[m] for m in members)
+        size = sum(lengths[m] for m in members)
         tf: dict[str, int] = {}
         for member in members:
             for term in holds.get(member, ()):

@@ -39,6 +39,16 @@ class EmbeddingSettings(_Section):
     device: str = "cpu"
     # Where the model's one-time ONNX conversion is kept.
     cache_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
+
+    @model_validator(mode="after")
+    def _onnx_runs_on_the_cpu(self) -> EmbeddingSettings:
+        if self.backend == "onnx" and self.device != "cpu":
+            raise ValueError(
+                f'backend "onnx" runs on the CPU, not on device {self.device!r}: set '
+                'device = "cpu", or backend = "torch" (or "auto") to use the device'
+            )
+        return self
+
     batch_size: int = Field(64, ge=1, le=4096)
     query_cache_size: int = Field(1024, ge=0)
 

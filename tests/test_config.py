@@ -54,3 +54,9 @@ def test_invalid_toml_and_missing_file(tmp_path):
         load_settings(path)
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml")
+
+
+def test_onnx_on_a_gpu_is_refused_with_the_way_out():
+    with pytest.raises(ValueError, match='backend "onnx" runs on the CPU'):
+        Settings(embedding={"backend": "onnx", "device": "cuda"})
+    assert Settings(embedding={"backend": "auto", "device": "cuda"}).embedding.device == "cuda"

@@ -172,7 +172,7 @@ MIGRATIONS: list[str] = [
     """,
     # 6: the keyword index also holds each memory's scope as tokens (``owner``), so a search
     # within one user's scope reads that scope's postings instead of every user's
-    # (``_owner_tokens``). It indexes a view, whose ``owner`` column the triggers read too.
+    # (``_in_scope``). It indexes a view, whose ``owner`` column the triggers read too.
     """
     DROP TRIGGER memories_fts_insert;
     DROP TRIGGER memories_fts_delete;

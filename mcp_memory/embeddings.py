@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -24,6 +23,7 @@ import platformdirs
 
 from mcp_memory.config import APP_NAME
 from mcp_memory.errors import ConfigError
+from mcp_memory.lru import Bounded
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +95,7 @@ class LocalEmbedder:
         self._encode_lock = threading.Lock()
         self._pending: list[_PendingQuery] = []
         self._pending_lock = threading.Lock()
-        self._cache_lock = threading.Lock()
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = query_cache_size
+        self._queries = Bounded(query_cache_size)
 
     @property
     def name(self) -> str:
@@ -203,16 +201,10 @@ class LocalEmbedder:
         the next thread to take the encoder: concurrent searches share one model call instead
         of queueing one by one.
         """
-        with self._cache_lock:
-            if (hit := self._cache.get(text)) is not None:
-                self._cache.move_to_end(text)
-                return hit
+        if (hit := self._queries.get(text)) is not None:
+            return hit
         vector = self._batched_query(text)
-        if self._cache_size:
-            with self._cache_lock:
-                self._cache[text] = vector
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+        self._queries.put(text, vector)
         return vector
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from mcp_memory.vectors import VectorHit, VectorIndex, VectorRecord
+from mcp_memory.vectors import VectorBlock, VectorHit, VectorIndex, VectorRecord
 
 try:
     import fcntl
@@ -229,15 +229,11 @@ class IndexGuard:
         with self._using() as index:
             return index.query(vector, k, scope=scope, ids=ids)
 
-    def scoped_query(
-        self,
-        vector: np.ndarray,
-        k: int,
-        scope: dict[str, str] | None = None,
-        ids: Sequence[str] | None = None,
-    ) -> list[VectorHit]:
+    def read_scope(
+        self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None
+    ) -> VectorBlock | None:
         with self._using() as index:
-            return index.scoped_query(vector, k, scope=scope, ids=ids)
+            return index.read_scope(scope, ids)
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         with self._using() as index:

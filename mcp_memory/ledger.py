@@ -1414,29 +1414,18 @@ class ScopedVectors:
                 f"SELECT COUNT(*) FROM vectors WHERE {where}", params
             ).fetchone()[0]
 
-    def query(
-        self,
-        vector: np.ndarray,
-        k: int,
-        scope: dict[str, str] | None = None,
-        ids: Sequence[str] | None = None,
-    ) -> list[tuple[str, float]]:
-        """The k most similar (id, cosine) within the scope, and among ``ids`` if given."""
+    def read(
+        self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        """Every vector within the scope (and among ``ids`` if given): ids and matrix rows."""
         if ids is not None:
-            found, matrix = self._by_ids(ids, scope or {})
-        else:
-            where, params = _scope_where(scope or {})
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT id, vector FROM vectors WHERE {where}", params
-                ).fetchall()
-            found, matrix = self._stack(rows)
-        if not found:
-            return []
-        sims = matrix @ np.asarray(vector, dtype=np.float32)
-        top = np.argpartition(-sims, k - 1)[:k] if len(found) > k else np.arange(len(found))
-        top = top[np.argsort(-sims[top], kind="stable")]
-        return [(found[i], float(sims[i])) for i in top]
+            return self._by_ids(ids, scope or {})
+        where, params = _scope_where(scope or {})
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT id, vector FROM vectors WHERE {where}", params
+            ).fetchall()
+        return self._stack(rows)
 
     def _by_ids(self, ids: Sequence[str], scope: dict[str, str]) -> tuple[list[str], np.ndarray]:
         where, params = _scope_where(scope)

@@ -596,7 +596,7 @@ class MemoryService:
         weights = self.policy.ranking
         pool = max(weights.candidate_pool, limit)
         qvec = self.embedder.embed_query(query)
-        dense = self._dense(qvec, flt, pool)
+        dense, known = self._dense(qvec, flt, pool)
         matched: list[str] = []
         if weights.keyword_weight > 0 or weights.context_keyword_weight > 0:
             match = retrieval.keyword_query(query)
@@ -606,7 +606,7 @@ class MemoryService:
         sessions = []
         if weights.context_semantic_weight > 0 or weights.context_keyword_weight > 0:
             sessions = self.ledger.sessions(seeds, flt)
-        trust = self._orders.trust(sessions, weights)
+        trust = self._orders.trust(sessions, weights, known)
         conversations = [s for s in sessions if trust.get(s.key, 1.0) > 0]
         around = neighbours_in(conversations, seeds, window)
         ids = list(dict.fromkeys([*seeds, *(n for pairs in around.values() for _, n in pairs)]))
@@ -617,7 +617,10 @@ class MemoryService:
         neighbours = neighbours_in(conversations, ids, window)
         missing = [i for i in ids if i not in dense]
         if missing:
-            dense.update(_cosines(qvec, self.index.vectors(missing)))
+            vectors = {i: known[i] for i in missing if i in known}
+            if len(vectors) < len(missing):
+                vectors.update(self.index.vectors([i for i in missing if i not in vectors]))
+            dense.update(_cosines(qvec, vectors))
         terms = retrieval.NO_TERMS
         if matched:
             words = retrieval.content_terms(query)
@@ -640,14 +643,24 @@ class MemoryService:
         shares = {m: trust[s.key] for s in sessions if s.key in trust for m in s.members}
         return Gathered(candidates, neighbours, terms, shares)
 
-    def _dense(self, qvec: np.ndarray, flt: MemoryFilter, k: int) -> dict[str, float]:
-        """Cosine similarities of the k nearest memories that pass the filter."""
+    def _dense(
+        self, qvec: np.ndarray, flt: MemoryFilter, k: int
+    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Cosine similarities of the k nearest memories that pass the filter, and the vectors
+        read on the way (an exact search reads its whole scope: the rest of the search uses
+        them instead of reading them again)."""
         matching = self.ledger.count(flt)
         if matching == 0:
-            return {}
+            return {}, {}
         scope = {key: value for key, value in flt.scope.model_dump().items() if value}
         if matching <= self.policy.performance.exact_search_max and (scope or not _scope_only(flt)):
             return self._exact(qvec, flt, scope, matching, k)
+        return self._approximate(qvec, flt, scope, matching, k), {}
+
+    def _approximate(
+        self, qvec: np.ndarray, flt: MemoryFilter, scope: dict[str, str], matching: int, k: int
+    ) -> dict[str, float]:
+        """The HNSW graph's nearest, for a search too wide to be exact."""
         if _scope_only(flt) or matching > _BRUTE_FORCE_MAX_IDS:
             fetch = k
             while True:
@@ -662,7 +675,7 @@ class MemoryService:
 
     def _exact(
         self, qvec: np.ndarray, flt: MemoryFilter, scope: dict[str, str], matching: int, k: int
-    ) -> dict[str, float]:
+    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Exact search over a small scope or filtered set: no HNSW filter, no over-fetching.
 
         The ids are passed only when the filter drops some of the scope's memories (archived
@@ -671,8 +684,11 @@ class MemoryService:
         ids = None
         if not _scope_only(flt) or matching < self.ledger.count(MemoryFilter(scope=flt.scope)):
             ids = self.ledger.ids(flt)
-        hits = self.index.scoped_query(qvec, k, scope=scope, ids=ids)
-        return {h.id: h.similarity for h in hits}
+        block = self.index.read_scope(scope, ids)
+        if block is None:
+            hits = self.index.query(qvec, k, scope=scope, ids=ids)
+            return {h.id: h.similarity for h in hits}, {}
+        return {h.id: h.similarity for h in block.nearest(qvec, k)}, block.by_id()
 
     def _filter(
         self, user_id, agent_id, session_id, memory_type, category, metadata, since, until,

@@ -30,9 +30,13 @@ class SessionOrders:
         self._cache = Bounded(capacity)
 
     def trust(
-        self, sessions: Sequence[Session], weights: RankingSettings
+        self,
+        sessions: Sequence[Session],
+        weights: RankingSettings,
+        known: Mapping[str, np.ndarray] | None = None,
     ) -> dict[tuple[str, str, str], float]:
-        """Each session's key mapped to its trust (0 to 1); empty when the test is off."""
+        """Each session's key mapped to its trust (0 to 1); empty when the test is off.
+        ``known`` holds vectors the caller has already read: only the others are read."""
         if weights.context_order_full <= 0:
             return {}
         out: dict[tuple[str, str, str], float] = {}
@@ -41,18 +45,20 @@ class SessionOrders:
             key = (session.key, session.stamp, hash(members), weights.context_order_gap)
             order = self._cache.get(key)
             if order is None:
-                order = self._judge(members, weights.context_order_gap)
+                order = self._judge(members, weights.context_order_gap, known or {})
                 self._cache.put(key, order)
             out[session.key] = retrieval.order_trust(
                 None if np.isnan(order) else order, weights.context_order_full
             )
         return out
 
-    def _judge(self, members: Sequence[str], gap: int) -> float:
+    def _judge(self, members: Sequence[str], gap: int, known: Mapping[str, np.ndarray]) -> float:
         """The session's order score, NaN when it cannot be told (too short, vectors missing)."""
         if len(members) < retrieval.shortest_judged(gap):
             return float("nan")
-        vectors = self._read(members)
+        vectors = {m: known[m] for m in members if m in known}
+        if len(vectors) < len(members):
+            vectors.update(self._read([m for m in members if m not in vectors]))
         rows = [vectors[m] for m in members if m in vectors]
         order = retrieval.session_order(np.stack(rows), gap) if rows else None
         return float("nan") if order is None else order

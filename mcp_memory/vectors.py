@@ -53,6 +53,29 @@ class VectorHit:
     similarity: float
 
 
+@dataclass(frozen=True)
+class VectorBlock:
+    """Vectors read together: row ``n`` of ``matrix`` is the vector of ``ids[n]``.
+
+    A scope's vectors, read once for an exact search, serve the rest of that search too (the
+    cosines of candidates that were not among the nearest, the order of their sessions)."""
+
+    ids: list[str]
+    matrix: np.ndarray
+
+    def nearest(self, vector: np.ndarray, k: int) -> list[VectorHit]:
+        """The exact k most similar rows, best first (ties keep row order)."""
+        if not self.ids or k <= 0:
+            return []
+        sims = self.matrix @ np.asarray(vector, dtype=np.float32)
+        top = np.argpartition(-sims, k - 1)[:k] if len(sims) > k else np.arange(len(sims))
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [VectorHit(self.ids[i], float(sims[i])) for i in top]
+
+    def by_id(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.ids, self.matrix, strict=True))
+
+
 class VectorIndex(Protocol):
     """What the service needs from a vector store."""
 
@@ -76,14 +99,12 @@ class VectorIndex(Protocol):
 
     def count(self) -> int: ...
 
-    def scoped_query(
-        self,
-        vector: np.ndarray,
-        k: int,
-        scope: dict[str, str] | None = None,
-        ids: Sequence[str] | None = None,
-    ) -> list[VectorHit]:
-        """Exact k nearest within a scope (and a set of ids): for small, filtered searches."""
+    def read_scope(
+        self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None
+    ) -> VectorBlock | None:
+        """Every vector within a scope (and among ``ids``), for an exact search over a small
+        scope or filtered set; None when the index has no cheap way to read them (a remote
+        store), and the search then asks ``query``."""
         ...
 
 
@@ -183,17 +204,13 @@ class ChromaIndex:
             if self._scoped is not None:
                 self._scoped.delete(ids)
 
-    def scoped_query(
-        self,
-        vector: np.ndarray,
-        k: int,
-        scope: dict[str, str] | None = None,
-        ids: Sequence[str] | None = None,
-    ) -> list[VectorHit]:
-        """Exact k nearest within a scope (and a set of ids), from the scoped copy."""
+    def read_scope(
+        self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None
+    ) -> VectorBlock | None:
+        """A scope's vectors (and among ``ids``) from the scoped copy; None without one."""
         if self._scoped is None:
-            return self.query(vector, k, scope=scope, ids=ids)
-        return [VectorHit(i, sim) for i, sim in self._scoped.query(vector, k, scope, ids)]
+            return None
+        return VectorBlock(*self._scoped.read(scope, ids))
 
     def query(
         self,

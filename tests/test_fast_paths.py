@@ -59,11 +59,35 @@ def test_scoped_search_is_exact(store, query):
     """The dense candidates of a scoped search are the exact nearest (hybrid ranking then
     reorders them; that is tested in test_retrieval)."""
     flt = MemoryFilter(scope=Scope(user_id="alice"), exclude_stages=("archived",))
-    dense = store._dense(store.embedder.embed_query(query), flt, 5)
+    dense, _ = store._dense(store.embedder.embed_query(query), flt, 5)
     expected = _brute_force(store, query, _all(store, user_id="alice"))
     assert list(dense) == expected[:5]
     hits = store.search(query, user_id="alice", limit=5).results
     assert hits and all(h.memory.user_id == "alice" for h in hits)
+
+
+def test_a_scoped_search_reads_its_scope_once(service, monkeypatch):
+    """The vectors an exact search read serve the rest of it: the cosines of candidates beyond
+    the nearest, and the order of their session. None is read again by id."""
+    service.add_many(
+        [
+            {"content": f"Week {i}: the team discussed item {i} of the roadmap", "user_id": "carol",
+             "session_id": "weekly"}
+            for i in range(80)
+        ]
+    )  # fmt: skip
+    query = "what did the team discuss about the roadmap?"
+    flt = MemoryFilter(scope=Scope(user_id="carol"), exclude_stages=("archived",))
+    pool = service.gather(query, flt, 10)
+    assert len(pool.candidates) > service.policy.ranking.candidate_pool  # some beyond the nearest
+    assert pool.trust  # the session's order was judged
+    reads: list[list[str]] = []
+    real = service.index.vectors
+    monkeypatch.setattr(service.index, "vectors", lambda ids: reads.append(list(ids)) or real(ids))
+    service._orders = type(service._orders)(service.index.vectors)  # judge the session afresh
+    hits = service.search(query, user_id="carol").results
+    assert len(hits) == 10 and all(h.memory.user_id == "carol" for h in hits)
+    assert reads == []
 
 
 def test_scoped_search_applies_other_filters_and_hides_archived(store):

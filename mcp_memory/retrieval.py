@@ -188,9 +188,14 @@ def session_order(vectors: np.ndarray, gap: int) -> float | None:
     n = len(vectors)
     if n < shortest_judged(gap):
         return None
-    cos = vectors @ vectors.T
-    near = float(np.diagonal(cos, 1).mean())
-    return near - float(cos[np.triu_indices(n, gap)].mean())
+    # Without the n x n matrix: the sum over all pairs is (|sum v|^2 - sum |v|^2) / 2, and the
+    # pairs under ``gap`` apart are the few diagonals next to the main one.
+    total = vectors.sum(axis=0)
+    every = (float(total @ total) - float(np.einsum("ij,ij->", vectors, vectors))) / 2
+    close = [np.einsum("ij,ij->i", vectors[:-d], vectors[d:]) for d in range(1, gap)]
+    far_pairs = n * (n - 1) // 2 - sum(n - d for d in range(1, gap))
+    far = (every - sum(float(c.sum()) for c in close)) / far_pairs
+    return float(close[0].mean()) - far
 
 
 def shortest_judged(gap: int) -> int:

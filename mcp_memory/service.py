@@ -199,7 +199,8 @@ class MemoryService:
         Applies the queued index changes, then compares the vector index with the ledger: id by
         id for a store of up to ``FULL_CHECK_MAX`` memories, by count alone above that (the full
         scan then runs only when the counts differ); repairs what differs, and rebuilds the
-        keyword index if its integrity check fails. Returns what it did.
+        keyword index if its check fails (FTS5's integrity check up to ``FULL_CHECK_MAX``
+        memories, the indexed-document count above). Returns what it did.
         """
         done: dict[str, Any] = {"applied": self.sync_index(), "repaired": None}
         with self._writing():
@@ -213,7 +214,9 @@ class MemoryService:
                         "missing": len(before.missing),
                         "orphans": len(before.orphans),
                     }
-        done["keyword_index_rebuilt"] = not self.ledger.keyword_index_ok()
+        done["keyword_index_rebuilt"] = not self.ledger.keyword_index_ok(
+            full=memories <= FULL_CHECK_MAX
+        )
         if done["keyword_index_rebuilt"]:
             self.ledger.rebuild_keyword_index()
         if done["applied"] or done["repaired"] or done["keyword_index_rebuilt"]:

@@ -142,7 +142,18 @@ def test_moving_a_memory_to_another_scope_moves_its_keywords(tmp_path):
     assert ledger.keyword_search('"zebra"', MemoryFilter(scope=Scope(user_id="a")), 5) == []
     found = ledger.keyword_search('"zebra"', MemoryFilter(scope=Scope(user_id="b")), 5)
     assert [i for i, _ in found] == ["k"]
-    assert ledger.keyword_index_ok()
+    assert ledger.keyword_index_ok() and ledger.keyword_index_ok(full=False)
+
+
+def test_the_quick_keyword_check_sees_a_document_missing_from_the_index(tmp_path):
+    ledger = Ledger(tmp_path / "l.db")
+    insert(ledger, memory("k", "The zebra crossed the road", user_id="a"))
+    assert ledger.keyword_index_ok(full=False)
+    with ledger.transaction() as conn:
+        conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('delete-all')")
+    assert not ledger.keyword_index_ok(full=False)
+    ledger.rebuild_keyword_index()
+    assert ledger.keyword_index_ok(full=False) and ledger.keyword_index_ok()
 
 
 def test_a_store_from_before_the_scoped_keyword_index_is_migrated(tmp_path):

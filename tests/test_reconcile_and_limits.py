@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from mcp.client import Client
 
+from mcp_memory import service as service_module
 from mcp_memory.config import load_settings
 from mcp_memory.factory import build_service
 from mcp_memory.server import create_server
@@ -38,11 +39,15 @@ def test_reconcile_applies_the_queue_left_by_a_crash(service):
     assert service.index.count() == 0 and service.stats().index_in_sync
 
 
-def test_a_damaged_keyword_index_is_rebuilt_at_start(service):
+@pytest.mark.parametrize("full_check_max", [service_module.FULL_CHECK_MAX, 0])
+def test_a_damaged_keyword_index_is_rebuilt_at_start(service, monkeypatch, full_check_max):
+    """Small stores get FTS5's full integrity check, large ones (0 here) the document count."""
+    monkeypatch.setattr(service_module, "FULL_CHECK_MAX", full_check_max)
     added = service.add("The recycling goes out on Thursday evenings", user_id="sam")
     with service.ledger.transaction() as conn:
         conn.execute("INSERT INTO memories_fts(rowid, content) VALUES (4242, 'phantom words')")
     assert not service.ledger.keyword_index_ok()
+    assert not service.ledger.keyword_index_ok(full=False)
     assert service.reconcile()["keyword_index_rebuilt"] is True
     assert service.ledger.keyword_index_ok()
     flt = service._filter(

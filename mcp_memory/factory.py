@@ -99,7 +99,7 @@ class CollectionOpener:
             hnsw_m=vec.hnsw_m,
             construction_ef=vec.hnsw_construction_ef,
             search_ef=vec.hnsw_search_ef,
-            client=self.client,
+            connect=lambda: self.client,
             scoped=vec.backend == "embedded",
         )
 

@@ -225,9 +225,10 @@ class IndexGuard:
         k: int,
         scope: dict[str, str] | None = None,
         ids: Sequence[str] | None = None,
+        open_now: bool = True,
     ) -> list[VectorHit]:
         with self._using() as index:
-            return index.query(vector, k, scope=scope, ids=ids)
+            return index.query(vector, k, scope=scope, ids=ids, open_now=open_now)
 
     def read_scope(
         self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None

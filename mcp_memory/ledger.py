@@ -1354,6 +1354,7 @@ CREATE TABLE IF NOT EXISTS vectors (
 CREATE UNIQUE INDEX IF NOT EXISTS ix_vectors_id ON vectors(id);
 CREATE INDEX IF NOT EXISTS ix_vectors_agent ON vectors(agent_id);
 CREATE INDEX IF NOT EXISTS ix_vectors_session ON vectors(session_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _SCOPE_KEYS = ("user_id", "agent_id", "session_id")
 
@@ -1416,6 +1417,47 @@ class ScopedVectors:
 
     def _delete(self, ids: Any) -> None:
         self._conn.executemany("DELETE FROM vectors WHERE id = ?", [(i,) for i in ids])
+
+    def built_with(self) -> tuple[str, int] | None:
+        """The (model, dimension) recorded by ``record_model``; None before the first."""
+        with self._lock:
+            rows = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+        if "model" not in rows or "dimension" not in rows:
+            return None
+        return rows["model"], int(rows["dimension"])
+
+    def record_model(self, model: str, dimension: int) -> None:
+        """Record the model the copy's vectors come from (checked against the collection's)."""
+        with self._lock:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [("model", model), ("dimension", str(dimension))],
+            )
+
+    def clear(self) -> None:
+        with self._lock:
+            self._conn.execute("DELETE FROM vectors")
+            self._conn.execute("DELETE FROM meta")
+
+    def blocks(
+        self, scope: dict[str, str] | None = None, size: int = 4096
+    ) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Every vector within the scope, ``size`` rows at a time (a scan of the whole store
+        without holding it all in memory, nor the lock between blocks)."""
+        where, params = _scope_where(scope or {})
+        after: tuple[str, ...] = ("", "", "", "")
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT user_id, agent_id, session_id, id, vector FROM vectors "
+                    f"WHERE (user_id, agent_id, session_id, id) > (?, ?, ?, ?) AND {where} "
+                    "ORDER BY user_id, agent_id, session_id, id LIMIT ?",
+                    [*after, *params, size],
+                ).fetchall()
+            if not rows:
+                return
+            after = tuple(rows[-1][:4])
+            yield self._stack([(r[3], r[4]) for r in rows])
 
     def count(self, scope: dict[str, str] | None = None) -> int:
         where, params = _scope_where(scope or {})

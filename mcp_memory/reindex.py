@@ -123,8 +123,9 @@ class CurrentIndex:
         k: int,
         scope: dict[str, str] | None = None,
         ids: Sequence[str] | None = None,
+        open_now: bool = True,
     ) -> list[VectorHit]:
-        return self._read(lambda index: index.query(vector, k, scope=scope, ids=ids))
+        return self._read(lambda index: index.query(vector, k, scope, ids, open_now))
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         return self._read(lambda index: index.vectors(ids))

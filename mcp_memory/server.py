@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
@@ -62,11 +62,38 @@ self-contained statement per memory, written so it makes sense out of context. P
 T = TypeVar("T", bound=BaseModel)
 
 
+class Activity:
+    """The tool calls in progress, so that start-up work that would stall them (opening the
+    vector index) can wait for a moment with none."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._running = 0
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        with self._cond:
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Until no call is running (True), or ``timeout`` seconds have passed (False)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._running == 0, timeout)
+
+
 @dataclass
 class AppState:
-    """What the MCP lifespan yields to every tool call: the process's one service."""
+    """What the MCP lifespan yields to every tool call: the process's one service, and the
+    count of calls in progress."""
 
     service: MemoryService
+    activity: Activity = field(default_factory=Activity)
 
 
 def _enum(values: type, description: str) -> Any:
@@ -106,10 +133,11 @@ def _redacted_note(kinds: list[str]) -> str:
     return f" [secrets redacted before storing: {', '.join(kinds)}]" if kinds else ""
 
 
-async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+async def _run(ctx: Context, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a blocking service call in a worker thread; core errors become tool errors."""
     try:
-        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+        with ctx.request_context.lifespan_context.activity.running():
+            return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
     except MemoryServiceError as exc:
         raise ToolError(str(exc)) from exc
 
@@ -128,13 +156,16 @@ def _line(memory: Memory) -> str:
     return f"{memory.content} (id {memory.id}{'; ' + scope if scope else ''})"
 
 
-def create_server(service: MemoryService, tools: str = "full") -> MCPServer:
+def create_server(
+    service: MemoryService, tools: str = "full", activity: Activity | None = None
+) -> MCPServer:
     """An MCPServer exposing the contract's tools (all, or the ``core`` profile), resources and
-    prompt over the given service."""
+    prompt over the given service; ``activity`` counts its tool calls in progress."""
+    state = AppState(service, activity or Activity())
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
-        yield AppState(service)
+        yield state
 
     mcp = MCPServer("mcp-memory", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
     _register_tools(mcp)
@@ -191,6 +222,7 @@ def _register_tools(mcp: MCPServer) -> None:
         """Remember something for later conversations. An exact duplicate in the same scope is
         not stored twice: the reply's duplicate_of names the memory that already holds it."""
         result = await _run(
+            ctx,
             _service(ctx).add,
             content,
             user_id=user_id,
@@ -242,6 +274,7 @@ def _register_tools(mcp: MCPServer) -> None:
         """Find the memories that best answer a question, best first. Scope arguments filter:
         user_id alone spans all of that user's agents and sessions."""
         result = await _run(
+            ctx,
             _service(ctx).search,
             query,
             user_id=user_id,
@@ -264,7 +297,7 @@ def _register_tools(mcp: MCPServer) -> None:
         ctx: Context, id: Annotated[str, Field(description="The memory's id.")]
     ) -> Annotated[CallToolResult, MemoryResult]:
         """Read one memory by id, with its scores and lifecycle state."""
-        result = await _run(_service(ctx).get, id)
+        result = await _run(ctx, _service(ctx).get, id)
         return _reply(result, _line(result.memory))
 
     @mcp.tool(annotations=read_only)
@@ -295,6 +328,7 @@ def _register_tools(mcp: MCPServer) -> None:
     ) -> Annotated[CallToolResult, ListResult]:
         """Browse stored memories page by page, with the total that match."""
         result = await _run(
+            ctx,
             _service(ctx).list,
             user_id=user_id,
             agent_id=agent_id,
@@ -331,6 +365,7 @@ def _register_tools(mcp: MCPServer) -> None:
     ) -> Annotated[CallToolResult, MemoryResult]:
         """Correct or refine a memory. The previous version stays in its history."""
         result = await _run(
+            ctx,
             _service(ctx).update,
             id,
             content=content,
@@ -351,7 +386,7 @@ def _register_tools(mcp: MCPServer) -> None:
         ctx: Context, id: Annotated[str, Field(description="The memory's id.")]
     ) -> Annotated[CallToolResult, DeleteResult]:
         """Forget a memory: it leaves search and lists; its history keeps a DELETE event."""
-        result = await _run(_service(ctx).delete, id)
+        result = await _run(ctx, _service(ctx).delete, id)
         return _reply(result, f"Deleted memory {result.id}.")
 
     @mcp.tool(annotations=read_only)
@@ -360,7 +395,7 @@ def _register_tools(mcp: MCPServer) -> None:
     ) -> Annotated[CallToolResult, HistoryResult]:
         """Every change to a memory, oldest first (ADD, UPDATE, MERGE, ARCHIVE, RESTORE, DELETE),
         each with the text, metadata and importance it had after that event."""
-        result = await _run(_service(ctx).history, id)
+        result = await _run(ctx, _service(ctx).history, id)
         lines = [f"{e.at.isoformat()} {e.event.value}: {e.content}" for e in result.events]
         return _reply(result, "\n".join(lines))
 
@@ -383,6 +418,7 @@ def _register_tools(mcp: MCPServer) -> None:
         delete long-archived unimportant ones. Every run is journaled and can be undone with
         undo=run_id. Use dry_run first to see the actions."""
         result = await _run(
+            ctx,
             _service(ctx).consolidate,
             user_id=user_id,
             agent_id=agent_id,
@@ -399,7 +435,7 @@ def _register_tools(mcp: MCPServer) -> None:
         """Counts of stored memories by user, type, category, stage and retention, their age,
         average importance and the state of the index."""
         result = await _run(
-            _service(ctx).stats, user_id=user_id, agent_id=agent_id, session_id=session_id
+            ctx, _service(ctx).stats, user_id=user_id, agent_id=agent_id, session_id=session_id
         )
         return _reply(
             result,
@@ -580,14 +616,17 @@ def http_app(mcp: MCPServer, settings: Settings) -> Any:
 
 
 def warm_up_after_handshake(
-    mcp: MCPServer, service: MemoryService, wait_s: float
+    mcp: MCPServer, service: MemoryService, wait_s: float, activity: Activity
 ) -> threading.Thread:
-    """Load the model once the client has listed the tools, or after ``wait_s`` seconds.
+    """Load the model once the client has listed the tools (or after ``wait_s`` seconds), then
+    open the vector index and reconcile it at the first moment no tool call is running.
 
     Loading a model holds the GIL for stretches (seconds when torch is imported: the torch
     runtime, or the one-time ONNX conversion): started at spawn, it doubled the time to the
-    tool list (benchmarks/perf.py). A tool call that needs the model before
-    the warm-up starts loads it itself.
+    tool list (benchmarks/perf.py). Opening Chroma on a large store holds it too (half a second
+    at 100k memories), so it waits for a quiet moment (at most ``wait_s`` seconds, or one); a
+    search over everything meanwhile scans the scoped copy (``MemoryService.defer_index_open``). A tool call that needs the model
+    before the warm-up starts loads it itself.
     """
     listed = threading.Event()
     list_tools = mcp.list_tools
@@ -599,11 +638,14 @@ def warm_up_after_handshake(
             listed.set()
 
     mcp.list_tools = list_tools_then_warm_up  # type: ignore[method-assign]
+    service.defer_index_open()
 
     def run() -> None:
         listed.wait(wait_s)
         try:
-            service.warm_up()
+            service.embedder.embed_query("warm up")
+            activity.wait_idle(timeout=max(wait_s, 1.0))  # under steady load, not forever
+            service.reconcile()
         except Exception:
             logger.exception("warm-up failed; tool calls will report the cause")
 
@@ -615,8 +657,9 @@ def warm_up_after_handshake(
 def serve(settings: Settings, service: MemoryService) -> None:
     """Run the server on the configured transport until the client or a signal stops it."""
     check_network_security(settings)
-    mcp = create_server(service, tools=settings.server.tools)
-    warm_up_after_handshake(mcp, service, settings.performance.warm_up_wait_s)
+    activity = Activity()
+    mcp = create_server(service, tools=settings.server.tools, activity=activity)
+    warm_up_after_handshake(mcp, service, settings.performance.warm_up_wait_s, activity)
     cfg = settings.server
     if cfg.transport == "stdio":
         run = mcp.run_stdio_async

@@ -147,6 +147,7 @@ class MemoryService:
         self._orders = SessionOrders(lambda ids: self.index.vectors(ids))
         self._sync_lock = threading.RLock()
         self._closed = False
+        self._index_deferred = False
         self._behind = WriteBehind(self._write_handed_over)
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -157,10 +158,33 @@ class MemoryService:
         reopened when another process sharing the data dir has changed it (index_guard.py)."""
         return self._guard
 
+    def defer_index_open(self) -> None:
+        """Until the next ``reconcile`` (the server's warm-up runs it at a quiet moment), a
+        search over everything scans the local scoped copy exactly rather than open the HNSW
+        graph itself: opening it costs about a second at 100k memories, half of it holding the
+        GIL (Chroma's Rust core), which would stall every other call meanwhile."""
+        self._index_deferred = True
+
     def warm_up(self) -> None:
-        """Load the model, open the index and reconcile it with the ledger: call once at start."""
-        self.embedder.embed_query("warm up")
-        self.reconcile()
+        """Load the model and, meanwhile, open the index and reconcile it with the ledger: call
+        once at start. The two overlap: much of each runs outside the GIL (ONNX Runtime's
+        session, Chroma's Rust core), and a first search needs only the model."""
+        failed: list[BaseException] = []
+
+        def load() -> None:
+            try:
+                self.embedder.embed_query("warm up")
+            except BaseException as exc:  # re-raised below, in the caller's thread
+                failed.append(exc)
+
+        model = threading.Thread(target=load, name="model-load", daemon=True)
+        model.start()
+        try:
+            self.reconcile()
+        finally:
+            model.join()
+        if failed:
+            raise failed[0]
 
     def close(self) -> None:
         """Finish the queued vector writes (what fails stays in the outbox), then close."""
@@ -202,6 +226,12 @@ class MemoryService:
         keyword index if its check fails (FTS5's integrity check up to ``FULL_CHECK_MAX``
         memories, the indexed-document count above). Returns what it did.
         """
+        try:
+            return self._reconcile()
+        finally:
+            self._index_deferred = False
+
+    def _reconcile(self) -> dict[str, Any]:
         done: dict[str, Any] = {"applied": self.sync_index(), "repaired": None}
         with self._writing():
             memories = self.ledger.count(MemoryFilter())
@@ -667,7 +697,9 @@ class MemoryService:
         if _scope_only(flt) or matching > _BRUTE_FORCE_MAX_IDS:
             fetch = k
             while True:
-                hits = self.index.query(qvec, fetch + 8, scope=scope)
+                hits = self.index.query(
+                    qvec, fetch + 8, scope=scope, open_now=not self._index_deferred
+                )
                 kept = self.ledger.filter_ids([h.id for h in hits], flt)
                 found = {h.id: h.similarity for h in hits if h.id in kept}
                 if len(found) >= min(k, matching) or len(hits) < fetch + 8:

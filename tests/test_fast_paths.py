@@ -130,6 +130,24 @@ def test_scoped_copy_is_rebuilt_from_chroma(store, settings, embedder, clock):
         reopened.close()
 
 
+def test_until_the_warm_up_a_global_search_scans_rather_than_open_chroma(
+    store, settings, embedder, clock
+):
+    expected = [h.id for h in store.search("what does Alice drink?").results]
+    store.close()
+    reopened = build_service(settings, embedder=embedder, clock=clock)
+    try:
+        reopened.defer_index_open()
+        scanned = [h.id for h in reopened.search("what does Alice drink?").results]
+        collection = reopened.index._index.current()
+        assert not collection.chroma_open and scanned == expected
+        reopened.reconcile()  # the warm-up: opens Chroma, and searches use it from then on
+        assert collection.chroma_open
+        assert [h.id for h in reopened.search("what does Alice drink?").results] == expected
+    finally:
+        reopened.close()
+
+
 def test_stats_running_counts_match_the_rows(store, clock):
     alice = _all(store, user_id="alice")
     store.update(alice[0].id, category="skill", importance=0.95, memory_type="procedural")

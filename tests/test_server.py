@@ -1,9 +1,11 @@
 """The MCP layer through an in-process MCP client: tools, schemas, errors."""
 
+import threading
+
 import pytest
 from mcp.client import Client
 
-from mcp_memory.server import create_server
+from mcp_memory.server import Activity, create_server, warm_up_after_handshake
 from tests.integration.scenario import exercise_every_tool, refuse_bad_input
 
 
@@ -35,3 +37,41 @@ async def test_tool_schemas_are_written_for_agents(service):
     assert tools["search_memory"].input_schema["required"] == ["query"]
     assert tools["search_memory"].annotations.read_only_hint is True
     assert tools["delete_memory"].annotations.destructive_hint is True
+
+
+@pytest.mark.anyio
+async def test_tool_calls_count_as_activity_while_they_run(service):
+    activity = Activity()
+    seen: list[bool] = []
+    real = service.stats
+
+    def stats(**scope):
+        seen.append(activity.wait_idle(timeout=0))  # not idle: this call is running
+        return real(**scope)
+
+    service.stats = stats
+    async with Client(create_server(service, activity=activity)) as client:
+        await client.call_tool("stats", {})
+    assert seen == [False] and activity.wait_idle(timeout=0)
+
+
+def test_the_warm_up_opens_the_index_only_once_no_call_is_running(service):
+    activity = Activity()
+    mcp = create_server(service, activity=activity)
+    waiting, reconciled = threading.Event(), threading.Event()
+    released: list[bool] = []
+    real_wait = activity.wait_idle
+
+    def wait_idle(timeout=None):
+        waiting.set()
+        return real_wait(timeout=60)
+
+    activity.wait_idle = wait_idle
+    service.reconcile = lambda: (released.append(call_done.is_set()), reconciled.set())
+    call_done = threading.Event()
+    with activity.running():  # a tool call in progress
+        warm_up_after_handshake(mcp, service, wait_s=0, activity=activity)
+        assert waiting.wait(timeout=60)  # model loaded, now waiting for the call to end
+        assert not reconciled.is_set()
+        call_done.set()
+    assert reconciled.wait(timeout=60) and released == [True]

@@ -632,7 +632,13 @@ class MemoryService:
         dense, known = self._dense(qvec, flt, pool)
         matched: list[str] = []
         if weights.keyword_weight > 0 or weights.context_keyword_weight > 0:
-            match = retrieval.keyword_query(query)
+            words = retrieval.content_terms(query)
+            counts = self.ledger.term_counts(words, flt.scope)
+            every_stage = self.ledger.count(MemoryFilter(scope=flt.scope))
+            lookup = retrieval.lookup_terms(
+                words, counts, every_stage, weights.keyword_lookup_max_share
+            )
+            match = retrieval.match_any(lookup)
             matched = [i for i, _ in self.ledger.keyword_search(match, flt, pool)]
         seeds = list(dict.fromkeys([*dense, *matched]))
         window = max(weights.context_window, weights.context_keyword_window)
@@ -656,9 +662,7 @@ class MemoryService:
             dense.update(_cosines(qvec, vectors))
         terms = retrieval.NO_TERMS
         if matched:
-            words = retrieval.content_terms(query)
-            hits, counts = self.ledger.term_matches(words, ids, flt.scope)
-            every_stage = self.ledger.count(MemoryFilter(scope=flt.scope))
+            hits = self.ledger.term_hits(words, ids, flt.scope)
             terms = retrieval.Terms.from_counts(hits, counts, every_stage)
         keyword = retrieval.presence_bm25({i: rows[i].content for i in ids}, terms)
         candidates = [

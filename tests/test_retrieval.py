@@ -331,3 +331,16 @@ def _reply_and_question(service, weights) -> None:
     scored = next(s for s in ranked if s.id == reply)
     alone = scored.relevance * (weights.context_semantic_weight + weights.context_keyword_weight)
     assert scored.context > alone
+
+
+def test_words_most_memories_hold_are_not_looked_up_but_the_rarest_always_is():
+    counts = {"user": 930, "salmon": 12, "grilled": 40}
+    assert retrieval.lookup_terms(["user", "salmon", "grilled"], counts, 1000, 0.5) == [
+        "salmon",
+        "grilled",
+    ]
+    assert retrieval.lookup_terms(["user", "like"], {"user": 930, "like": 600}, 1000, 0.5) == [
+        "like"
+    ]
+    assert retrieval.lookup_terms([], {}, 1000, 0.5) == []
+    assert retrieval.match_any(["salmon", 'gril"led']) == '"salmon" OR "grilled"'

@@ -334,3 +334,22 @@ def test_closing_waits_for_an_index_write_in_progress(service):
         second.join()
     assert waited, "close() did not wait for the write in progress"
     assert closed.is_set() and errors == []
+
+
+def test_a_word_too_common_to_look_up_still_scores_the_memories_that_hold_it(service):
+    service.add_many(
+        [{"content": f"The user logged entry number {i}", "user_id": "u"} for i in range(6)]
+        + [{"content": "The kettle is descaled monthly", "user_id": "u"}]
+    )
+    flt = service._filter(
+        "u", None, None, None, None, None, None, None, service.clock(), None, False
+    )
+    pool = service.gather("user kettle", flt, 10)
+    assert pool.terms.idf.keys() == {"user", "kettle"}  # "user" (6 of 7) is scored, not looked up
+    kettle = next(c for c in pool.candidates if "kettle" in c.content)
+    logged = [c for c in pool.candidates if "logged" in c.content]
+    assert (
+        logged
+        and all(c.keyword > 0 for c in logged)
+        and kettle.keyword > max(c.keyword for c in logged)
+    )

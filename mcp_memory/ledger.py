@@ -246,6 +246,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS ix_memories_scope
         ON memories(user_id, agent_id, session_id, created_at, lifecycle_stage, id);
     """,
+    # 9: each session's order verdict (``sessions.SessionOrders``), kept across restarts and
+    # shared by processes; ``judged`` names what it was computed from (session version, gap,
+    # members), so a stale verdict is simply not used.
+    """
+    CREATE TABLE IF NOT EXISTS session_orders (
+        user_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        judged TEXT NOT NULL,
+        score REAL,
+        PRIMARY KEY (user_id, agent_id, session_id)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 _PRUNE_EVERY = 1000
@@ -973,6 +986,33 @@ class Ledger:
             for user, agent, session, memory_id in rows:
                 members[(user, agent, session)].append(memory_id)
         return {key: tuple(ids) for key, ids in members.items()}
+
+    def session_orders(
+        self, keys: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], tuple[str, float | None]]:
+        """The kept order verdicts of these sessions: (what was judged, score or None)."""
+        found: dict[tuple[str, str, str], tuple[str, float | None]] = {}
+        for start in range(0, len(keys), 300):
+            chunk = keys[start : start + 300]
+            for user, agent, session, judged, score in self._read(
+                f"WITH keys(u, a, s) AS (VALUES {','.join(['(?,?,?)'] * len(chunk))}) "
+                "SELECT user_id, agent_id, session_id, judged, score FROM keys JOIN session_orders "
+                "ON user_id = u AND agent_id = a AND session_id = s",
+                [v for key in chunk for v in key],
+            ):
+                found[(user, agent, session)] = (judged, score)
+        return found
+
+    def keep_session_orders(
+        self, verdicts: Sequence[tuple[tuple[str, str, str], str, float | None]]
+    ) -> None:
+        """Keep (session key, what was judged, score or None) verdicts, replacing older ones."""
+        if verdicts:
+            with self.transaction() as conn:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO session_orders VALUES (?, ?, ?, ?, ?)",
+                    [(*key, judged, score) for key, judged, score in verdicts],
+                )
 
     def candidates(self, ids: Sequence[str], flt: MemoryFilter) -> dict[str, CandidateRow]:
         """What ranking reads of each memory that passes the filter; lighter than ``get_many``

@@ -144,7 +144,7 @@ class MemoryService:
             rules=self.policy.consolidation,
             clock=clock,
         )
-        self._orders = SessionOrders(lambda ids: self.index.vectors(ids))
+        self._orders = SessionOrders(lambda ids: self.index.vectors(ids), store=ledger)
         self._sync_lock = threading.RLock()
         self._closed = False
         self._index_deferred = False
@@ -485,15 +485,26 @@ class MemoryService:
         """
         report = ImportReport()
         policy = self._record_policy()
+        sessions: dict[tuple[str, str, str], str] = {}
         batch: list[tuple[int, Any]] = []
         for number, record in enumerate(records, 1):
             batch.append((number, record))
             if len(batch) >= batch_size:
-                self._import_batch(batch, policy, report, progress)
+                self._import_batch(batch, policy, report, progress, sessions)
                 batch = []
         if batch:
-            self._import_batch(batch, policy, report, progress)
+            self._import_batch(batch, policy, report, progress, sessions)
+        self.judge_sessions(list(sessions.values()))
         return report
+
+    def judge_sessions(self, ids: Sequence[str], chunk: int = 2000) -> None:
+        """Judge the order of the sessions these memories belong to and keep the verdicts
+        (``sessions.py``), so the first searches after an import find them ready."""
+        flt = MemoryFilter(exclude_stages=ARCHIVED)
+        self.flush()
+        for start in range(0, len(ids), chunk):
+            found = self.ledger.sessions(ids[start : start + chunk], flt)
+            self._orders.trust(found, self.policy.ranking)
 
     def check_records(self, records: Iterable[Any]) -> int:
         """Validate records without storing anything; returns how many there are."""
@@ -536,9 +547,14 @@ class MemoryService:
 
     def _import_batch(
         self, batch: list[tuple[int, Any]], policy: bulk.RecordPolicy, report: ImportReport,
-        progress: Callable[[int], None] | None,
+        progress: Callable[[int], None] | None, sessions: dict[tuple[str, str, str], str],
     ) -> None:  # fmt: skip
-        outcome = self._store_batch(bulk.parse_many(batch, policy, self.clock()))
+        rows = bulk.parse_many(batch, policy, self.clock())
+        outcome = self._store_batch(rows)
+        for row in rows:
+            m = row.memory
+            if m.session_id:
+                sessions.setdefault((m.user_id, m.agent_id, m.session_id), m.id)
         stored = sum(o is None for o in outcome)
         report.imported += stored
         report.skipped += len(outcome) - stored

@@ -6,7 +6,7 @@ import numpy as np
 
 from mcp_memory import retrieval
 from mcp_memory.config import RankingSettings
-from mcp_memory.ledger import Session
+from mcp_memory.ledger import Ledger, Session
 from mcp_memory.sessions import SessionOrders
 
 NOTES = [
@@ -96,6 +96,39 @@ def test_the_verdict_is_kept_until_the_session_changes() -> None:
     orders.trust([edited], weights)
     assert reads == [10, 11, 11]
     assert orders.trust([edited], RankingSettings(context_order_full=0)) == {}
+
+
+def test_verdicts_kept_in_the_ledger_serve_a_new_process(tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    vectors = {f"m{i}": _unit(rng.normal(size=16)) for i in range(12)}
+    reads: list[int] = []
+
+    def read(ids):
+        reads.append(len(ids))
+        return {i: vectors[i] for i in ids}
+
+    ledger = Ledger(tmp_path / "l.db")
+    weights = RankingSettings()
+    conversation = Session(("u", "", "s"), tuple(f"m{i}" for i in range(10)), "1")
+    short = Session(("u", "", "t"), ("m10", "m11"), "1")
+    first = SessionOrders(read, store=ledger).trust([conversation, short], weights)
+    assert reads == [10]
+    again = SessionOrders(read, store=ledger).trust([conversation, short], weights)
+    assert again == first and reads == [10]  # a new cache: the ledger had both verdicts
+    changed = Session(conversation.key, conversation.members, "2")
+    SessionOrders(read, store=ledger).trust([changed], weights)
+    assert reads == [10, 10]  # another version of the session: judged again
+
+
+def test_an_import_judges_the_sessions_it_fills(service) -> None:
+    records = [{"content": note, "user_id": "p", "session_id": "notes"} for note in NOTES]
+    service.import_records(records)
+    kept = service.ledger.session_orders([("p", "", "notes")])
+    assert list(kept) == [("p", "", "notes")] and kept[("p", "", "notes")][1] is not None
+    reads: list[list[str]] = []
+    service._orders = SessionOrders(lambda ids: reads.append(list(ids)) or {}, store=service.ledger)
+    service.search("Which instrument does she play?")  # global: no scope read to judge from
+    assert reads == []  # the search found the verdict the import kept
 
 
 def _tops(service, user: str) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mcp_memory import retrieval
@@ -73,8 +75,9 @@ def test_no_trust_ranks_a_session_memory_as_one_without_a_session() -> None:
     assert [s.score for s in conversation] != [s.score for s in expected]
 
 
-def test_the_verdict_is_kept_until_the_session_changes() -> None:
-    rng = np.random.default_rng(3)
+def _counting_reader(seed: int) -> tuple[Callable, list[int]]:
+    """A vector reader over twelve random memories m0..m11, and the sizes of its reads."""
+    rng = np.random.default_rng(seed)
     vectors = {f"m{i}": _unit(rng.normal(size=16)) for i in range(12)}
     reads: list[int] = []
 
@@ -82,6 +85,11 @@ def test_the_verdict_is_kept_until_the_session_changes() -> None:
         reads.append(len(ids))
         return {i: vectors[i] for i in ids}
 
+    return read, reads
+
+
+def test_the_verdict_is_kept_until_the_session_changes() -> None:
+    read, reads = _counting_reader(3)
     orders = SessionOrders(read)
     weights = RankingSettings()
     first = Session(("u", "", "s"), tuple(f"m{i}" for i in range(10)), "2026-01-01T00:00:00")
@@ -99,14 +107,7 @@ def test_the_verdict_is_kept_until_the_session_changes() -> None:
 
 
 def test_verdicts_kept_in_the_ledger_serve_a_new_process(tmp_path) -> None:
-    rng = np.random.default_rng(5)
-    vectors = {f"m{i}": _unit(rng.normal(size=16)) for i in range(12)}
-    reads: list[int] = []
-
-    def read(ids):
-        reads.append(len(ids))
-        return {i: vectors[i] for i in ids}
-
+    read, reads = _counting_reader(5)
     ledger = Ledger(tmp_path / "l.db")
     weights = RankingSettings()
     conversation = Session(("u", "", "s"), tuple(f"m{i}" for i in range(10)), "1")

@@ -502,12 +502,18 @@ class MemoryService:
 
     def judge_sessions(self, ids: Sequence[str], chunk: int = 2000) -> None:
         """Judge the order of the sessions these memories belong to and keep the verdicts
-        (``sessions.py``), so the first searches after an import find them ready."""
+        (``sessions.py``), so the first searches after an import find them ready.
+
+        Only a head start: when it cannot be done (the vector index unreachable), it is
+        logged, and searches judge the sessions themselves when they first meet them."""
         flt = MemoryFilter(exclude_stages=ARCHIVED)
-        self.flush()
-        for start in range(0, len(ids), chunk):
-            found = self.ledger.sessions(ids[start : start + chunk], flt)
-            self._orders.trust(found, self.policy.ranking)
+        try:
+            self.flush()
+            for start in range(0, len(ids), chunk):
+                found = self.ledger.sessions(ids[start : start + chunk], flt)
+                self._orders.trust(found, self.policy.ranking)
+        except Exception:
+            logger.warning("sessions not judged ahead; searches will judge them", exc_info=True)
 
     def check_records(self, records: Iterable[Any]) -> int:
         """Validate records without storing anything; returns how many there are."""

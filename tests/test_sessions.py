@@ -8,6 +8,7 @@ import numpy as np
 
 from mcp_memory import retrieval
 from mcp_memory.config import RankingSettings
+from mcp_memory.errors import StoreUnavailable
 from mcp_memory.ledger import Ledger, Session
 from mcp_memory.sessions import SessionOrders
 
@@ -130,6 +131,17 @@ def test_an_import_judges_the_sessions_it_fills(service) -> None:
     service._orders = SessionOrders(lambda ids: reads.append(list(ids)) or {}, store=service.ledger)
     service.search("Which instrument does she play?")  # global: no scope read to judge from
     assert reads == []  # the search found the verdict the import kept
+
+
+def test_an_import_stands_when_judging_its_sessions_fails(service, caplog) -> None:
+    def unreachable(ids):
+        raise StoreUnavailable("the vector index is down")
+
+    service._orders = SessionOrders(unreachable, store=service.ledger)
+    records = [{"content": note, "user_id": "q", "session_id": "notes"} for note in NOTES]
+    assert service.import_records(records).imported == len(NOTES)
+    assert service.ledger.session_orders([("q", "", "notes")]) == {}
+    assert "not judged ahead" in caplog.text
 
 
 def _tops(service, user: str) -> dict[str, str]:

@@ -124,8 +124,9 @@ class ChromaIndex:
     Opening Chroma is slow on a large store (importing ``chromadb`` and loading the HNSW graph:
     about a second at 100k memories), and a scoped search never needs it. So once the local
     scoped copy has recorded the model it was built with, the collection opens on first need
-    rather than here; and while another thread is opening it, a search over everything is
-    answered exactly from the scoped copy (a scan: 0.2 s at 100k) rather than waiting.
+    rather than here. Until it is open, a search over everything is answered exactly from the
+    scoped copy (a scan: 0.3 s at 100k) when the caller asks not to open it (``open_now``) or
+    another thread is opening it already.
     """
 
     def __init__(

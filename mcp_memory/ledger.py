@@ -973,15 +973,12 @@ class Ledger:
         where, params = flt.where()
         members: dict[tuple[str, str, str], list[str]] = {key: [] for key in keys}
         for start in range(0, len(keys), 300):
-            chunk = keys[start : start + 300]
-            # Joined to the keys, not "IN (VALUES ...)": SQLite scans the whole scope index
-            # for a row-value IN list, and looks each key up for a join.
+            keyed, values = _session_keys(keys[start : start + 300])
             rows = self._read(
-                f"WITH keys(u, a, s) AS (VALUES {','.join(['(?,?,?)'] * len(chunk))}) "
-                "SELECT user_id, agent_id, session_id, id FROM keys JOIN memories "
+                f"{keyed} SELECT user_id, agent_id, session_id, id FROM keys JOIN memories "
                 f"ON user_id = u AND agent_id = a AND session_id = s WHERE {where} "
                 "ORDER BY user_id, agent_id, session_id, created_at, seq",
-                [*(v for key in chunk for v in key), *params],
+                [*values, *params],
             )
             for user, agent, session, memory_id in rows:
                 members[(user, agent, session)].append(memory_id)
@@ -993,12 +990,11 @@ class Ledger:
         """The kept order verdicts of these sessions: (what was judged, score or None)."""
         found: dict[tuple[str, str, str], tuple[str, float | None]] = {}
         for start in range(0, len(keys), 300):
-            chunk = keys[start : start + 300]
+            keyed, values = _session_keys(keys[start : start + 300])
             for user, agent, session, judged, score in self._read(
-                f"WITH keys(u, a, s) AS (VALUES {','.join(['(?,?,?)'] * len(chunk))}) "
-                "SELECT user_id, agent_id, session_id, judged, score FROM keys JOIN session_orders "
-                "ON user_id = u AND agent_id = a AND session_id = s",
-                [v for key in chunk for v in key],
+                f"{keyed} SELECT user_id, agent_id, session_id, judged, score FROM keys "
+                "JOIN session_orders ON user_id = u AND agent_id = a AND session_id = s",
+                values,
             ):
                 found[(user, agent, session)] = (judged, score)
         return found
@@ -1567,6 +1563,14 @@ class ScopedVectors:
     def all_ids(self) -> set[str]:
         with self._lock:
             return {row[0] for row in self._conn.execute("SELECT id FROM vectors")}
+
+
+def _session_keys(keys: Sequence[tuple[str, str, str]]) -> tuple[str, list[str]]:
+    """A ``WITH keys(u, a, s)`` clause holding these session keys, and its parameters. Joined
+    on, each key is looked up in an index; a row-value ``IN (VALUES ...)`` list instead made
+    SQLite scan the whole scope index."""
+    rows = ",".join(["(?,?,?)"] * len(keys))
+    return f"WITH keys(u, a, s) AS (VALUES {rows})", [v for key in keys for v in key]
 
 
 def _quoted(term: str) -> str:

@@ -58,7 +58,7 @@ from mcp_memory.models import (
     StatsResult,
 )
 from mcp_memory.sessions import SessionOrders
-from mcp_memory.vectors import VectorIndex, VectorRecord
+from mcp_memory.vectors import VectorIndex, VectorRecord, known_or_read
 from mcp_memory.write_behind import WriteBehind
 
 logger = logging.getLogger(__name__)
@@ -681,10 +681,7 @@ class MemoryService:
         neighbours = neighbours_in(conversations, ids, window)
         missing = [i for i in ids if i not in dense]
         if missing:
-            vectors = {i: known[i] for i in missing if i in known}
-            if len(vectors) < len(missing):
-                vectors.update(self.index.vectors([i for i in missing if i not in vectors]))
-            dense.update(_cosines(qvec, vectors))
+            dense.update(_cosines(qvec, known_or_read(missing, known, self.index.vectors)))
         terms = retrieval.NO_TERMS
         if matched:
             hits = self.ledger.term_hits(words, ids, flt.scope)

@@ -23,6 +23,7 @@ from mcp_memory import retrieval
 from mcp_memory.config import RankingSettings
 from mcp_memory.ledger import Session
 from mcp_memory.lru import Bounded
+from mcp_memory.vectors import known_or_read
 
 VectorReader = Callable[[Sequence[str]], Mapping[str, np.ndarray]]
 Key = tuple[str, str, str]
@@ -87,9 +88,7 @@ class SessionOrders:
         """The session's order score, NaN when it cannot be told (too short, vectors missing)."""
         if len(members) < retrieval.shortest_judged(gap):
             return math.nan
-        vectors = {m: known[m] for m in members if m in known}
-        if len(vectors) < len(members):
-            vectors.update(self._read([m for m in members if m not in vectors]))
+        vectors = known_or_read(members, known, self._read)
         rows = [vectors[m] for m in members if m in vectors]
         order = retrieval.session_order(np.stack(rows), gap) if rows else None
         return math.nan if order is None else order

@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,6 +76,19 @@ class VectorBlock:
 
     def by_id(self) -> dict[str, np.ndarray]:
         return dict(zip(self.ids, self.matrix, strict=True))
+
+
+def known_or_read(
+    ids: Sequence[str],
+    known: Mapping[str, np.ndarray],
+    read: Callable[[Sequence[str]], Mapping[str, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """The vectors of these ids: those already ``known`` (read earlier by the same search),
+    and only the others through ``read``."""
+    found = {i: known[i] for i in ids if i in known}
+    if len(found) < len(ids):
+        found.update(read([i for i in ids if i not in found]))
+    return found
 
 
 class VectorIndex(Protocol):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mcp_memory.errors import IndexMismatch
+from mcp_memory.ledger import ScopedVectors
 from mcp_memory.vectors import ChromaIndex, VectorRecord, scoped_file
 
 
@@ -87,3 +88,21 @@ def test_a_different_model_is_refused_with_a_pointer_to_reindex(tmp_path):
         ChromaIndex(tmp_path, "mem", model="model-b", dimension=3)
     with pytest.raises(IndexMismatch, match="384 dimensions"):
         ChromaIndex(tmp_path, "mem", model="model-a", dimension=384)
+
+
+def test_the_scan_reads_every_vector_of_the_scope_block_by_block(tmp_path):
+    scoped = ScopedVectors(tmp_path / "s.sqlite3", 3)
+    rows = [
+        (f"m{n}", user, "", session, unit(1, n, 0))
+        for n, (user, session) in enumerate(
+            [("u", "a"), ("u", "b"), ("v", "a"), ("u", "a"), ("", ""), ("u", "c"), ("v", "")]
+        )
+    ]
+    scoped.upsert(rows)
+    every = [i for ids, _ in scoped.blocks(size=2) for i in ids]
+    assert sorted(every) == sorted(r[0] for r in rows) and len(every) == len(rows)
+    users = [i for ids, _ in scoped.blocks({"user_id": "u"}, size=1) for i in ids]
+    assert sorted(users) == ["m0", "m1", "m3", "m5"]
+    blocks = list(scoped.blocks({"user_id": "u", "session_id": "a"}, size=1))
+    assert [ids for ids, _ in blocks] == [["m0"], ["m3"]]
+    assert np.allclose(blocks[1][1][0], unit(1, 3, 0))

@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument(
         "--batch-size",
         type=int,
-        help="records per transaction and encode (default: performance.import_batch_size, 256)",
+        help="records per transaction and encode (default: performance.import_batch_size, 1024)",
     )
     _operations_commands(commands, common)
     return parser

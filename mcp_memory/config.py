@@ -207,6 +207,11 @@ class PerformanceSettings(_Section):
     # The server loads the model once the client has listed the tools, or after this many
     # seconds, so loading it does not slow the MCP handshake.
     warm_up_wait_s: float = Field(2.0, ge=0, le=60)
+    # add_memory leaves its vector write to a background thread, which waits for this long a
+    # pause in the adds (but no longer than write_behind_max_delay_s): a Chroma write stalls
+    # the whole process while it runs, so it is better done between bursts than inside one.
+    write_behind_quiet_s: float = Field(0.05, ge=0, le=10)
+    write_behind_max_delay_s: float = Field(1.0, ge=0, le=60)
 
 
 class ServerSettings(_Section):

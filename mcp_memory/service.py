@@ -151,7 +151,10 @@ class MemoryService:
         self._sync_lock = threading.RLock()
         self._closed = False
         self._index_deferred = False
-        self._behind = WriteBehind(self._write_handed_over)
+        perf = self.policy.performance
+        self._behind = WriteBehind(
+            self._write_handed_over, perf.write_behind_quiet_s, perf.write_behind_max_delay_s
+        )
 
     # -- plumbing ----------------------------------------------------------------------------
 

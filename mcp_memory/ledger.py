@@ -889,20 +889,14 @@ class Ledger:
                 return found[:limit]
             fetch *= 4
 
-    def term_matches(
-        self, terms: Sequence[str], ids: Sequence[str], scope: Scope
-    ) -> tuple[dict[str, set[str]], dict[str, int]]:
-        """Per query term: which of these memories contain it (stemmed, as the keyword index
-        sees it), and how many of the scope's memories contain it (its document count).
+    def term_counts(self, terms: Sequence[str], scope: Scope) -> dict[str, int]:
+        """How many of the scope's memories contain each term (stemmed, as the keyword index
+        sees it): its document count.
 
         The count is over the whole scope, every stage, whatever other filters a search
         applies: a term's rarity is a property of the scope's vocabulary, and the keyword
         index answers it alone, without reading a row (at 100k memories, 1 ms for a query's
         terms instead of 40)."""
-        return self.term_hits(terms, ids, scope), self.term_counts(terms, scope)
-
-    def term_counts(self, terms: Sequence[str], scope: Scope) -> dict[str, int]:
-        """How many of the scope's memories contain each term (see ``term_matches``)."""
         return {
             term: self._read(
                 "SELECT COUNT(*) FROM memories_fts WHERE memories_fts MATCH ?",
@@ -914,7 +908,8 @@ class Ledger:
     def term_hits(
         self, terms: Sequence[str], ids: Sequence[str], scope: Scope
     ) -> dict[str, set[str]]:
-        """Which of these memories (those in the scope) contain each term (``term_matches``)."""
+        """Which of these memories (those in the scope) contain each term, stemmed as the
+        keyword index sees it."""
         rows = self._read(
             "SELECT seq, id FROM memories WHERE id IN (SELECT value FROM json_each(?))",
             [json.dumps(list(ids))],

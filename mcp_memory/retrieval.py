@@ -87,11 +87,6 @@ def content_terms(text: str) -> list[str]:
     return list(dict.fromkeys(terms)) or list(dict.fromkeys(w for w in words(text) if len(w) > 1))
 
 
-def keyword_query(text: str) -> str:
-    """An FTS5 query matching any content word of the text, each quoted (no FTS syntax leaks)."""
-    return match_any(content_terms(text))
-
-
 def match_any(terms: Sequence[str]) -> str:
     """An FTS5 query matching any of the terms, each quoted (no FTS syntax leaks)."""
     return " OR ".join('"' + t.replace('"', "") + '"' for t in terms) or '""'

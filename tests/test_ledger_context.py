@@ -68,25 +68,30 @@ def test_neighbours_skip_archived_and_deleted_memories(ledger) -> None:
     assert _around(ledger, [ids[0]], 1, everything) == {ids[0]: [(1, ids[1])]}
 
 
+def _matches(ledger, terms, ids):
+    return ledger.term_hits(terms, ids, USER.scope), ledger.term_counts(terms, USER.scope)
+
+
 def test_term_matches_are_stemmed_and_counted_within_the_scope(ledger) -> None:
     a = _add(ledger, _memory("She was painting sunsets", 0))
     b = _add(ledger, _memory("He paints too", 1))
     _add(ledger, _memory("Painted walls", 2, user="u2"))
     c = _add(ledger, _memory("Nothing here", 3))
-    hits, counts = ledger.term_matches(["painted", "sunset"], [a, b, c], USER.scope)
+    hits = ledger.term_hits(["painted", "sunset"], [a, b, c], USER.scope)
+    counts = ledger.term_counts(["painted", "sunset"], USER.scope)
     assert hits == {"painted": {a, b}, "sunset": {a}}
     assert counts == {"painted": 2, "sunset": 1}
     archived = ledger.get(b).model_copy(update={"lifecycle_stage": Stage.archived})
     ledger.save(archived, content_hash(archived.content), EventKind.ARCHIVE)
-    assert ledger.term_matches(["painted"], [a], USER.scope) == ({"painted": {a}}, {"painted": 2})
+    assert _matches(ledger, ["painted"], [a]) == ({"painted": {a}}, {"painted": 2})
 
 
 def test_term_matches_and_keyword_search_follow_content_updates(ledger) -> None:
     a = _add(ledger, _memory("The blue kite flew high", 0))
-    assert ledger.term_matches(["kite"], [a], USER.scope) == ({"kite": {a}}, {"kite": 1})
+    assert _matches(ledger, ["kite"], [a]) == ({"kite": {a}}, {"kite": 1})
     changed = ledger.get(a).model_copy(update={"content": "The red balloon rose"})
     ledger.save(changed, content_hash(changed.content), EventKind.UPDATE)
-    assert ledger.term_matches(["kite"], [a], USER.scope) == ({"kite": set()}, {"kite": 0})
+    assert _matches(ledger, ["kite"], [a]) == ({"kite": set()}, {"kite": 0})
     assert [i for i, _ in ledger.keyword_search('"balloon"', USER, 5)] == [a]
     assert ledger.keyword_search('"kite"', USER, 5) == []
 

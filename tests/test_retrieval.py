@@ -217,9 +217,9 @@ def test_keyword_index_follows_updates(service) -> None:
     mid = service.add("My locker combination is 3917 and the key is blue.", user_id="u1").id
     service.add("Lockers are cleaned on Fridays.", user_id="u1")
     service.update(mid, content="My padlock code is 5581 and the key is red.")
-    match = retrieval.keyword_query("5581")
+    match = retrieval.match_any(retrieval.content_terms("5581"))
     assert [i for i, _ in service.ledger.keyword_search(match, _user_filter("u1"), 5)] == [mid]
-    old = retrieval.keyword_query("3917")
+    old = retrieval.match_any(retrieval.content_terms("3917"))
     assert service.ledger.keyword_search(old, _user_filter("u1"), 5) == []
     assert _top(service, "what is the 5581 code for?", limit=1) == [mid]
 
@@ -237,7 +237,7 @@ def test_merge_keeps_one_memory_in_keyword_search_and_context(service) -> None:
     ).id  # fmt: skip
     result = service.consolidate(user_id="u1")
     assert result.duplicates_merged == 1
-    match = retrieval.keyword_query("Zephyrfall")
+    match = retrieval.match_any(retrieval.content_terms("Zephyrfall"))
     assert [i for i, _ in service.ledger.keyword_search(match, _user_filter("u1"), 10)] == [ids[1]]
     window = _around(service.ledger, [ids[3]], 2, _user_filter("u1"))
     assert sorted(window[ids[3]]) == [(-2, ids[1]), (-1, ids[2])]
@@ -257,7 +257,7 @@ def test_keyword_index_and_context_survive_a_restart(settings, embedder, clock) 
         assert [i for i, _ in after] == [i for i, _ in before]
         assert [s for _, s in after] == pytest.approx([s for _, s in before])
         assert ids[1] in [i for i, _ in after]
-        match = retrieval.keyword_query("Zephyrfall")
+        match = retrieval.match_any(retrieval.content_terms("Zephyrfall"))
         assert [i for i, _ in second.ledger.keyword_search(match, _user_filter("u1"), 5)] == [
             ids[1]
         ]

@@ -153,6 +153,7 @@ class RankingSettings(_Section):
     recency_half_life_days: float = Field(30.0, gt=0)
     candidate_pool: int = Field(50, ge=1, le=2000)
     keyword_lookup_max_share: float = Field(0.5, gt=0, le=1)
+    keyword_all_terms_over: int = Field(5_000, ge=0)
     # hybrid retrieval (see retrieval.py and the [ranking] section of config.example.toml)
     context_semantic_weight: float = Field(0.5, ge=0)
     context_keyword_weight: float = Field(1.5, ge=0)

@@ -89,7 +89,16 @@ def content_terms(text: str) -> list[str]:
 
 def match_any(terms: Sequence[str]) -> str:
     """An FTS5 query matching any of the terms, each quoted (no FTS syntax leaks)."""
-    return " OR ".join('"' + t.replace('"', "") + '"' for t in terms) or '""'
+    return " OR ".join(_fts_string(t) for t in terms) or '""'
+
+
+def match_all(terms: Sequence[str]) -> str:
+    """An FTS5 query matching the texts that hold every one of the terms."""
+    return " AND ".join(_fts_string(t) for t in terms) or '""'
+
+
+def _fts_string(term: str) -> str:
+    return '"' + term.replace('"', "") + '"'
 
 
 def lookup_terms(

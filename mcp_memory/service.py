@@ -13,7 +13,7 @@ import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -666,8 +666,7 @@ class MemoryService:
             lookup = retrieval.lookup_terms(
                 words, counts, every_stage, weights.keyword_lookup_max_share
             )
-            match = retrieval.match_any(lookup)
-            matched = [i for i, _ in self.ledger.keyword_search(match, flt, pool)]
+            matched = self._keyword_seeds(lookup, counts, flt, pool)
         seeds = list(dict.fromkeys([*dense, *matched]))
         window = max(weights.context_window, weights.context_keyword_window)
         sessions = []
@@ -704,6 +703,28 @@ class MemoryService:
         ]
         shares = {m: trust[s.key] for s in sessions if s.key in trust for m in s.members}
         return Gathered(candidates, neighbours, terms, shares)
+
+    def _keyword_seeds(
+        self, lookup: Sequence[str], counts: Mapping[str, int], flt: MemoryFilter, pool: int
+    ) -> list[str]:
+        """The keyword index's best ``pool`` matches for the looked-up terms.
+
+        Ranking every memory that holds any of the terms is what a keyword lookup costs
+        (FTS5 scores each: about 0.45 us, so 11 ms for 25,000 at 100k memories). When the
+        terms are held that widely (``keyword_all_terms_over``), the memories holding all of
+        them are ranked first, which is cheap (the index skips through the rarest term's
+        list); BM25 puts them ahead of memories holding fewer terms in nearly every case. The
+        rest are ranked only when those are fewer than the pool."""
+        every: list[str] = []
+        held = sum(counts.get(t, 0) for t in lookup)
+        if len(lookup) > 1 and held > self.policy.ranking.keyword_all_terms_over:
+            every = [
+                i for i, _ in self.ledger.keyword_search(retrieval.match_all(lookup), flt, pool)
+            ]
+            if len(every) >= pool:
+                return every
+        found = [i for i, _ in self.ledger.keyword_search(retrieval.match_any(lookup), flt, pool)]
+        return list(dict.fromkeys([*every, *found]))[:pool]
 
     def _dense(
         self, qvec: np.ndarray, flt: MemoryFilter, k: int

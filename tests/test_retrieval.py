@@ -344,3 +344,40 @@ def test_words_most_memories_hold_are_not_looked_up_but_the_rarest_always_is():
     ]
     assert retrieval.lookup_terms([], {}, 1000, 0.5) == []
     assert retrieval.match_any(["salmon", 'gril"led']) == '"salmon" OR "grilled"'
+    assert retrieval.match_all(["salmon", 'gril"led']) == '"salmon" AND "grilled"'
+
+
+@pytest.mark.parametrize("both", [6, 3])
+def test_a_wide_keyword_lookup_ranks_memories_holding_every_word_first(
+    settings, embedder, clock, monkeypatch, both
+) -> None:
+    """Above ``keyword_all_terms_over`` postings, the memories holding every looked-up word
+    are ranked first; those holding any word are ranked only when the first are too few to
+    fill the pool, and then come after them."""
+    weights = RankingSettings(candidate_pool=5, keyword_all_terms_over=20)
+    service = build_service(
+        settings.model_copy(update={"ranking": weights}), embedder=embedder, clock=clock
+    )
+    try:
+        texts = [f"kayak {i}" for i in range(12)] + [f"harbour {i}" for i in range(12)]
+        texts += [f"We rented a kayak at the harbour, trip {i} of the summer" for i in range(both)]
+        ids = [r.id for r in service.add_many([{"content": t, "user_id": "u1"} for t in texts])]
+        asked: list[str] = []
+        real = service.ledger.keyword_search
+        monkeypatch.setattr(
+            service.ledger, "keyword_search", lambda m, f, n: asked.append(m) or real(m, f, n)
+        )
+        seeds = service._keyword_seeds(["kayak", "harbour"], {"kayak": 18, "harbour": 18},
+                                       _user_filter("u1"), 5)  # fmt: skip
+        assert asked[0] == '"kayak" AND "harbour"'
+        assert set(seeds[: min(both, 5)]) <= set(ids[24:])
+        if both >= 5:
+            assert asked == ['"kayak" AND "harbour"'] and len(seeds) == 5
+        else:
+            assert asked[1] == '"kayak" OR "harbour"' and len(seeds) == 5
+        asked.clear()
+        service._keyword_seeds(["kayak", "harbour"], {"kayak": 9, "harbour": 9},
+                               _user_filter("u1"), 5)  # fmt: skip
+        assert asked == ['"kayak" OR "harbour"']  # few postings: the plain lookup
+    finally:
+        service.close()

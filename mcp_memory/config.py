@@ -157,6 +157,7 @@ class RankingSettings(_Section):
     # hybrid retrieval (see retrieval.py and the [ranking] section of config.example.toml)
     context_semantic_weight: float = Field(0.5, ge=0)
     context_keyword_weight: float = Field(1.5, ge=0)
+    context_seeds: int = Field(15, ge=1, le=2000)
     context_window: int = Field(2, ge=0, le=20)
     context_decay: float = Field(0.7, ge=0, le=1)
     context_keyword_window: int = Field(2, ge=0, le=20)

@@ -381,3 +381,37 @@ def test_a_wide_keyword_lookup_ranks_memories_holding_every_word_first(
         assert asked == ['"kayak" OR "harbour"']  # few postings: the plain lookup
     finally:
         service.close()
+
+
+def test_context_is_gathered_around_the_best_seeds_only(
+    settings, embedder, clock, monkeypatch
+) -> None:
+    """Sessions are read for the best ``context_seeds`` of each list (or ``limit``, when
+    more is asked for); the other seeds stay candidates, ranked on their own signals."""
+    weights = RankingSettings(candidate_pool=12, context_seeds=2)
+    service = build_service(
+        settings.model_copy(update={"ranking": weights}), embedder=embedder, clock=clock
+    )
+    try:
+        service.add_many(
+            [
+                {"content": f"Turn {t} of chat {c}: we talked about gardening and tomatoes",
+                 "user_id": "u1", "session_id": f"chat-{c}"}
+                for c in range(8) for t in range(4)
+            ]
+        )  # fmt: skip
+        asked: list[list[str]] = []
+        real = service.ledger.sessions
+        monkeypatch.setattr(
+            service.ledger, "sessions", lambda ids, f: asked.append(list(ids)) or real(ids, f)
+        )
+        pool = service.gather("gardening and tomatoes", _user_filter("u1"), limit=1)
+        assert len(asked) == 1 and 1 <= len(asked[0]) <= 4
+        assert len(pool.candidates) >= 12  # every seed is still a candidate
+        brought = {n for i in asked[0] for _, n in pool.neighbours.get(i, ())}
+        assert brought  # the best seeds' neighbours joined the candidates
+        asked.clear()
+        service.gather("gardening and tomatoes", _user_filter("u1"), limit=5)
+        assert 4 < len(asked[0]) <= 10
+    finally:
+        service.close()

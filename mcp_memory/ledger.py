@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -334,12 +334,14 @@ class MemoryFilter:
 
 @dataclass(frozen=True)
 class CandidateRow:
-    """The columns of a memory that ranking reads (see ``Ledger.candidates``)."""
+    """The columns of a memory that ranking reads (see ``Ledger.candidates``), and its key in
+    the keyword index (``seq``, for ``Ledger.term_hits``)."""
 
     content: str
     importance: float
     created_at: datetime
     in_session: bool
+    seq: int
 
 
 @dataclass(frozen=True)
@@ -906,15 +908,11 @@ class Ledger:
         }
 
     def term_hits(
-        self, terms: Sequence[str], ids: Sequence[str], scope: Scope
+        self, terms: Sequence[str], rows: Mapping[str, CandidateRow], scope: Scope
     ) -> dict[str, set[str]]:
-        """Which of these memories (those in the scope) contain each term, stemmed as the
+        """Which of these candidates (those in the scope) contain each term, stemmed as the
         keyword index sees it."""
-        rows = self._read(
-            "SELECT seq, id FROM memories WHERE id IN (SELECT value FROM json_each(?))",
-            [json.dumps(list(ids))],
-        )
-        id_of = {row[0]: row[1] for row in rows}
+        id_of = {row.seq: memory_id for memory_id, row in rows.items()}
         among = json.dumps(list(id_of))
         hits: dict[str, set[str]] = {}
         for term in terms:
@@ -1014,11 +1012,11 @@ class Ledger:
             chunk = list(ids[start : start + 500])
             marks = ",".join("?" * len(chunk))
             for row in self._read(
-                "SELECT id, content, importance_score, created_at, session_id FROM memories "
+                "SELECT id, content, importance_score, created_at, session_id, seq FROM memories "
                 f"WHERE id IN ({marks}) AND {where}",
                 [*chunk, *params],
             ):
-                found[row[0]] = CandidateRow(row[1], row[2], from_iso(row[3]), bool(row[4]))
+                found[row[0]] = CandidateRow(row[1], row[2], from_iso(row[3]), bool(row[4]), row[5])
         return found
 
     def stats(self, flt: MemoryFilter) -> dict[str, Any]:

@@ -692,7 +692,7 @@ class MemoryService:
             dense.update(_cosines(qvec, known_or_read(missing, known, self.index.vectors)))
         terms = retrieval.NO_TERMS
         if matched:
-            hits = self.ledger.term_hits(words, ids, flt.scope)
+            hits = self.ledger.term_hits(words, rows, flt.scope)
             terms = retrieval.Terms.from_counts(hits, counts, every_stage)
         keyword = retrieval.presence_bm25({i: rows[i].content for i in ids}, terms)
         candidates = [

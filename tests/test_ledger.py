@@ -126,7 +126,8 @@ def test_scoped_keyword_search_reads_its_scope_whatever_the_ids(tmp_path):
     for n, user in enumerate(users[:-1]):
         scoped = MemoryFilter(scope=Scope(user_id=user))
         assert {i for i, _ in ledger.keyword_search('"zebra"', scoped, 50)} == {f"{n}s1", f"{n}s2"}
-        hits = ledger.term_hits(["zebra"], [f"{n}s1", "0s1"], scoped.scope)
+        rows = ledger.candidates([f"{n}s1", "0s1"], MemoryFilter())
+        hits = ledger.term_hits(["zebra"], rows, scoped.scope)
         counts = ledger.term_counts(["zebra"], scoped.scope)
         assert counts == {"zebra": 2} and hits["zebra"] == {f"{n}s1"}
         one = MemoryFilter(scope=Scope(user_id=user, session_id="s2"))

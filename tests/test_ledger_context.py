@@ -69,7 +69,11 @@ def test_neighbours_skip_archived_and_deleted_memories(ledger) -> None:
 
 
 def _matches(ledger, terms, ids):
-    return ledger.term_hits(terms, ids, USER.scope), ledger.term_counts(terms, USER.scope)
+    return _hits(ledger, terms, ids), ledger.term_counts(terms, USER.scope)
+
+
+def _hits(ledger, terms, ids):
+    return ledger.term_hits(terms, ledger.candidates(ids, MemoryFilter()), USER.scope)
 
 
 def test_term_matches_are_stemmed_and_counted_within_the_scope(ledger) -> None:
@@ -77,7 +81,7 @@ def test_term_matches_are_stemmed_and_counted_within_the_scope(ledger) -> None:
     b = _add(ledger, _memory("He paints too", 1))
     _add(ledger, _memory("Painted walls", 2, user="u2"))
     c = _add(ledger, _memory("Nothing here", 3))
-    hits = ledger.term_hits(["painted", "sunset"], [a, b, c], USER.scope)
+    hits = _hits(ledger, ["painted", "sunset"], [a, b, c])
     counts = ledger.term_counts(["painted", "sunset"], USER.scope)
     assert hits == {"painted": {a, b}, "sunset": {a}}
     assert counts == {"painted": 2, "sunset": 1}

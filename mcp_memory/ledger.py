@@ -259,6 +259,22 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (user_id, agent_id, session_id)
     ) WITHOUT ROWID;
     """,
+    # 10: a generation of the keyword index, raised by every change to what it holds (not by
+    # access counts), so a term's document count is read once per generation, in any process
+    # (``Ledger.term_counts``).
+    """
+    INSERT INTO counters (name, value) VALUES ('keywords', 0) ON CONFLICT (name) DO NOTHING;
+    CREATE TRIGGER IF NOT EXISTS keywords_insert AFTER INSERT ON memories BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'keywords';
+    END;
+    CREATE TRIGGER IF NOT EXISTS keywords_delete AFTER DELETE ON memories BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'keywords';
+    END;
+    CREATE TRIGGER IF NOT EXISTS keywords_update AFTER UPDATE OF content, user_id, agent_id, session_id
+        ON memories BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'keywords';
+    END;
+    """,
 ]
 
 _PRUNE_EVERY = 1000
@@ -432,6 +448,7 @@ class Ledger:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._members = Bounded(capacity=4096)
+        self._term_counts = Bounded(capacity=4096)
         self._conn = sqlite3.connect(
             path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
         )
@@ -789,6 +806,7 @@ class Ledger:
         """Rebuild the FTS5 keyword index from the memories table."""
         with self.transaction() as conn:
             conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')")
+            conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'keywords'")
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -898,14 +916,23 @@ class Ledger:
         The count is over the whole scope, every stage, whatever other filters a search
         applies: a term's rarity is a property of the scope's vocabulary, and the keyword
         index answers it alone, without reading a row (at 100k memories, 1 ms for a query's
-        terms instead of 40)."""
-        return {
-            term: self._read(
-                "SELECT COUNT(*) FROM memories_fts WHERE memories_fts MATCH ?",
-                [_in_scope(_quoted(term), scope)],
-            )[0][0]
-            for term in terms
-        }
+        terms instead of 40). Counts are kept per generation of the keyword index (migration
+        10), so a term is counted again only after a memory was added, deleted or moved, or
+        its text changed, by any process."""
+        generation = self.counter("keywords")
+        scoped = (scope.user_id, scope.agent_id, scope.session_id)
+        counts = {}
+        for term in terms:
+            key = (generation, scoped, term)
+            count = self._term_counts.get(key)
+            if count is None:
+                count = self._read(
+                    "SELECT COUNT(*) FROM memories_fts WHERE memories_fts MATCH ?",
+                    [_in_scope(_quoted(term), scope)],
+                )[0][0]
+                self._term_counts.put(key, count)
+            counts[term] = count
+        return counts
 
     def term_hits(
         self, terms: Sequence[str], rows: Mapping[str, CandidateRow], scope: Scope

@@ -101,16 +101,17 @@ def _fts_string(term: str) -> str:
     return '"' + term.replace('"', "") + '"'
 
 
-def lookup_terms(
+def search_terms(
     terms: Sequence[str], counts: Mapping[str, int], total: int, max_share: float
 ) -> list[str]:
-    """The terms worth looking up in the keyword index: those found in at most ``max_share``
-    of the ``total`` memories searched (the rarest one if none is).
+    """The query terms a search uses: those found in at most ``max_share`` of the ``total``
+    memories searched (the rarest one if none is).
 
-    A term most memories hold has a BM25 weight near zero (0.7 at half of them, against 5-10
-    for a distinctive word), yet FTS5 scores every memory that holds it: at 100k memories
-    "user" in a query cost 70-110 ms. Left out of the lookup, it still scores the candidates
-    that hold it (``Terms``)."""
+    A term most memories hold says nearly nothing of a memory: its BM25 weight is 0.7 at half
+    of them and 0.07 at 93%, against 3 at 5%. Yet the keyword index pays for every memory that
+    holds it, both to rank them ("user" in a global query at 100k memories: 70-110 ms) and to
+    tell which candidates hold it (6 ms). Left out, it neither selects nor scores: LoCoMo
+    recall@10 .809 -> .810."""
     kept = [t for t in terms if counts.get(t, 0) <= max_share * total]
     if kept or not terms:
         return kept
@@ -245,7 +246,7 @@ def _scaled(values: Mapping[str, float], floor: float = 0.0) -> dict[str, float]
 
 @dataclass(frozen=True)
 class Terms:
-    """The query's content terms as the keyword index sees them: which candidates contain
+    """The query's search terms as the keyword index sees them: which candidates contain
     each term, and each term's inverse document frequency in the searched scope."""
 
     hits: Mapping[str, frozenset[str]]
@@ -258,7 +259,7 @@ class Terms:
         """Build from per-term matching ids and document counts out of ``total`` memories."""
         return cls(
             {t: frozenset(ids) for t, ids in hits.items()},
-            {t: math.log(1 + (total - n + 0.5) / (n + 0.5)) for t, n in counts.items()},
+            {t: math.log(1 + (total - counts[t] + 0.5) / (counts[t] + 0.5)) for t in hits},
         )
 
 

@@ -664,13 +664,13 @@ class MemoryService:
         dense, known = self._dense(qvec, flt, pool)
         matched: list[str] = []
         if weights.keyword_weight > 0 or weights.context_keyword_weight > 0:
-            words = retrieval.content_terms(query)
-            counts = self.ledger.term_counts(words, flt.scope)
+            asked = retrieval.content_terms(query)
+            counts = self.ledger.term_counts(asked, flt.scope)
             every_stage = self.ledger.count(MemoryFilter(scope=flt.scope))
-            lookup = retrieval.lookup_terms(
-                words, counts, every_stage, weights.keyword_lookup_max_share
+            words = retrieval.search_terms(
+                asked, counts, every_stage, weights.keyword_lookup_max_share
             )
-            matched = self._keyword_seeds(lookup, counts, flt, pool)
+            matched = self._keyword_seeds(words, counts, flt, pool)
         seeds = list(dict.fromkeys([*dense, *matched]))
         expand = max(weights.context_seeds, limit)
         best = list(dict.fromkeys([*list(dense)[:expand], *matched[:expand]]))

@@ -333,16 +333,16 @@ def _reply_and_question(service, weights) -> None:
     assert scored.context > alone
 
 
-def test_words_most_memories_hold_are_not_looked_up_but_the_rarest_always_is():
+def test_words_most_memories_hold_are_left_out_but_the_rarest_always_stays():
     counts = {"user": 930, "salmon": 12, "grilled": 40}
-    assert retrieval.lookup_terms(["user", "salmon", "grilled"], counts, 1000, 0.5) == [
+    assert retrieval.search_terms(["user", "salmon", "grilled"], counts, 1000, 0.5) == [
         "salmon",
         "grilled",
     ]
-    assert retrieval.lookup_terms(["user", "like"], {"user": 930, "like": 600}, 1000, 0.5) == [
+    assert retrieval.search_terms(["user", "like"], {"user": 930, "like": 600}, 1000, 0.5) == [
         "like"
     ]
-    assert retrieval.lookup_terms([], {}, 1000, 0.5) == []
+    assert retrieval.search_terms([], {}, 1000, 0.5) == []
     assert retrieval.match_any(["salmon", 'gril"led']) == '"salmon" OR "grilled"'
     assert retrieval.match_all(["salmon", 'gril"led']) == '"salmon" AND "grilled"'
 

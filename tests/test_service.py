@@ -336,7 +336,9 @@ def test_closing_waits_for_an_index_write_in_progress(service):
     assert closed.is_set() and errors == []
 
 
-def test_a_word_too_common_to_look_up_still_scores_the_memories_that_hold_it(service):
+def test_a_word_most_memories_hold_is_left_out_of_the_search(service):
+    """It neither selects nor scores (its weight is near zero, its cost is not); the rare word
+    decides. A query of common words alone keeps the rarest."""
     service.add_many(
         [{"content": f"The user logged entry number {i}", "user_id": "u"} for i in range(6)]
         + [{"content": "The kettle is descaled monthly", "user_id": "u"}]
@@ -345,11 +347,9 @@ def test_a_word_too_common_to_look_up_still_scores_the_memories_that_hold_it(ser
         "u", None, None, None, None, None, None, None, service.clock(), None, False
     )
     pool = service.gather("user kettle", flt, 10)
-    assert pool.terms.idf.keys() == {"user", "kettle"}  # "user" (6 of 7) is scored, not looked up
+    assert pool.terms.idf.keys() == {"kettle"}  # "user": 6 of 7 memories
     kettle = next(c for c in pool.candidates if "kettle" in c.content)
-    logged = [c for c in pool.candidates if "logged" in c.content]
-    assert (
-        logged
-        and all(c.keyword > 0 for c in logged)
-        and kettle.keyword > max(c.keyword for c in logged)
-    )
+    assert kettle.keyword > 0
+    assert all(c.keyword == 0 for c in pool.candidates if "logged" in c.content)
+    assert service.search("user kettle", user_id="u").results[0].id == kettle.id
+    assert service.gather("user", flt, 10).terms.idf.keys() == {"user"}

@@ -1,11 +1,15 @@
 """The MCP layer through an in-process MCP client: tools, schemas, errors."""
 
+import copy
+import json
 import threading
 
+import jsonschema
 import pytest
 from mcp.client import Client
 
-from mcp_memory.server import Activity, create_server, warm_up_after_handshake
+from mcp_memory.models import SearchResult
+from mcp_memory.server import Activity, compact_schema, create_server, warm_up_after_handshake
 from tests.integration.scenario import exercise_every_tool, refuse_bad_input
 
 
@@ -75,3 +79,27 @@ def test_the_warm_up_opens_the_index_only_once_no_call_is_running(service):
         assert not reconciled.is_set()
         call_done.set()
     assert reconciled.wait(timeout=60) and released == [True]
+
+
+@pytest.mark.anyio
+async def test_output_schemas_are_compact_and_accept_what_the_tools_return(service):
+    """No $ref to resolve and nullable fields as type lists (a client checks every result
+    against them); they accept real results and refuse malformed ones as pydantic's did."""
+    service.add("Kim keeps bees on the roof", user_id="kim", metadata={"hives": 2})
+    server = create_server(service)
+    async with Client(server) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        found = await client.call_tool("search_memory", {"query": "bees", "user_id": "kim"})
+    schema = tools["search_memory"].output_schema
+    assert "$ref" not in json.dumps(schema) and "$defs" not in schema
+    memory = schema["properties"]["results"]["items"]["properties"]["memory"]
+    assert memory["properties"]["agent_id"]["type"] == ["string", "null"]
+    original = SearchResult.model_json_schema()
+    hit = found.structured_content
+    broken = copy.deepcopy(hit)
+    broken["results"][0]["memory"]["agent_id"] = 7
+    del broken["results"][0]["memory"]["content"]
+    for instance, valid in ((hit, True), (broken, False)):
+        for variant in (schema, original):
+            assert jsonschema.Draft202012Validator(variant).is_valid(instance) is valid
+    assert compact_schema(original) == schema

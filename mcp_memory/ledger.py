@@ -270,8 +270,8 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER IF NOT EXISTS keywords_delete AFTER DELETE ON memories BEGIN
         UPDATE counters SET value = value + 1 WHERE name = 'keywords';
     END;
-    CREATE TRIGGER IF NOT EXISTS keywords_update AFTER UPDATE OF content, user_id, agent_id, session_id
-        ON memories BEGIN
+    CREATE TRIGGER IF NOT EXISTS keywords_update
+        AFTER UPDATE OF content, user_id, agent_id, session_id ON memories BEGIN
         UPDATE counters SET value = value + 1 WHERE name = 'keywords';
     END;
     """,

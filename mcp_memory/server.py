@@ -170,9 +170,7 @@ def create_server(
     mcp = MCPServer("mcp-memory", instructions=INSTRUCTIONS, version=__version__, lifespan=lifespan)
     _register_tools(mcp)
     _apply_tool_profile(mcp, tools)
-    for tool in mcp._tool_manager.list_tools():
-        if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
+    _compact_output_schemas(mcp)
     _register_resources(mcp)
     _register_prompts(mcp)
     return mcp
@@ -448,6 +446,13 @@ def _register_tools(mcp: MCPServer) -> None:
 
 
 CORE_TOOLS = ("add_memory", "search_memory", "consolidate", "stats")
+
+
+def _compact_output_schemas(mcp: MCPServer) -> None:
+    """Publish every tool's output schema in its compact form (``compact_schema``)."""
+    for tool in mcp._tool_manager.list_tools():
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = compact_schema(tool.fn_metadata.output_schema)
 
 
 def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:

@@ -518,7 +518,7 @@ def _register_resources(mcp: MCPServer) -> None:
     ) -> str:
         svc = _service(ctx)
         result = await _resource_call(
-            partial(svc.stats, user_id=user_id, agent_id=agent_id, session_id=session_id)
+            ctx, partial(svc.stats, user_id=user_id, agent_id=agent_id, session_id=session_id)
         )
         return result.model_dump_json(indent=2)
 
@@ -531,13 +531,16 @@ def _register_resources(mcp: MCPServer) -> None:
         mime_type="application/json",
     )
     async def memory_resource(id: str, ctx: Context) -> str:
-        result = await _resource_call(_service(ctx).get, id)
+        result = await _resource_call(ctx, _service(ctx).get, id)
         return result.memory.model_dump_json(indent=2)
 
 
-async def _resource_call(fn: Callable[..., T], *args: Any) -> T:
+async def _resource_call(ctx: Context, fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking read for a resource in a worker thread, counted as activity like a
+    tool call; core errors become resource errors."""
     try:
-        return await anyio.to_thread.run_sync(partial(fn, *args))
+        with ctx.request_context.lifespan_context.activity.running():
+            return await anyio.to_thread.run_sync(partial(fn, *args))
     except MemoryNotFound as exc:
         raise ResourceNotFoundError(str(exc)) from exc
     except MemoryServiceError as exc:

@@ -44,7 +44,7 @@ async def test_tool_schemas_are_written_for_agents(service):
 
 
 @pytest.mark.anyio
-async def test_tool_calls_count_as_activity_while_they_run(service):
+async def test_tool_calls_and_resource_reads_count_as_activity_while_they_run(service):
     activity = Activity()
     seen: list[bool] = []
     real = service.stats
@@ -56,7 +56,8 @@ async def test_tool_calls_count_as_activity_while_they_run(service):
     service.stats = stats
     async with Client(create_server(service, activity=activity)) as client:
         await client.call_tool("stats", {})
-    assert seen == [False] and activity.wait_idle(timeout=0)
+        await client.read_resource("memory://stats")
+    assert seen == [False, False] and activity.wait_idle(timeout=0)
 
 
 def test_the_warm_up_opens_the_index_only_once_no_call_is_running(service):

@@ -881,14 +881,18 @@ class Ledger:
     def has_history(self, memory_id: str) -> bool:
         return bool(self._read("SELECT 1 FROM history WHERE memory_id = ? LIMIT 1", (memory_id,)))
 
-    def keyword_search(self, match: str, flt: MemoryFilter, limit: int) -> list[tuple[str, float]]:
-        """(id, bm25 score) of memories matching an FTS5 query, best first (higher is better).
+    def keyword_search(
+        self, terms: Sequence[str], flt: MemoryFilter, limit: int, every: bool = False
+    ) -> list[tuple[str, float]]:
+        """(id, bm25 score) of the memories holding any of the terms (``every``: all of them),
+        stemmed as the keyword index sees them, best first (higher is better).
 
         The keyword index ranks the scope's matches alone, reading no memory row; only its best
         are checked against the rest of the filter (stage, type, dates...), and more are
         fetched while too few pass. Joining every match to its row first cost 10 ms more at
         100k memories."""
         where, params = flt.where()
+        match = (" AND " if every else " OR ").join(_quoted(t) for t in terms) or '""'
         query = _in_scope(match, flt.scope)
         fetch = limit + 8
         while True:

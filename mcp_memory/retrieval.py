@@ -86,20 +86,6 @@ def content_terms(text: str) -> list[str]:
     return list(dict.fromkeys(terms)) or list(dict.fromkeys(w for w in words(text) if len(w) > 1))
 
 
-def match_any(terms: Sequence[str]) -> str:
-    """An FTS5 query matching any of the terms, each quoted (no FTS syntax leaks)."""
-    return " OR ".join(_fts_string(t) for t in terms) or '""'
-
-
-def match_all(terms: Sequence[str]) -> str:
-    """An FTS5 query matching the texts that hold every one of the terms."""
-    return " AND ".join(_fts_string(t) for t in terms) or '""'
-
-
-def _fts_string(term: str) -> str:
-    return '"' + term.replace('"', "") + '"'
-
-
 def search_terms(
     terms: Sequence[str], counts: Mapping[str, int], total: int, max_share: float
 ) -> list[str]:

@@ -721,16 +721,15 @@ class MemoryService:
         them are ranked first, which is cheap (the index skips through the rarest term's
         list); BM25 puts them ahead of memories holding fewer terms in nearly every case. The
         rest are ranked only when those are fewer than the pool."""
-        every: list[str] = []
+        holding_all: list[str] = []
         held = sum(counts.get(t, 0) for t in lookup)
         if len(lookup) > 1 and held > self.policy.ranking.keyword_all_terms_over:
-            every = [
-                i for i, _ in self.ledger.keyword_search(retrieval.match_all(lookup), flt, pool)
-            ]
-            if len(every) >= pool:
-                return every
-        found = [i for i, _ in self.ledger.keyword_search(retrieval.match_any(lookup), flt, pool)]
-        return list(dict.fromkeys([*every, *found]))[:pool]
+            ranked = self.ledger.keyword_search(lookup, flt, pool, every=True)
+            holding_all = [i for i, _ in ranked]
+            if len(holding_all) >= pool:
+                return holding_all
+        found = [i for i, _ in self.ledger.keyword_search(lookup, flt, pool)]
+        return list(dict.fromkeys([*holding_all, *found]))[:pool]
 
     def _dense(
         self, qvec: np.ndarray, flt: MemoryFilter, k: int

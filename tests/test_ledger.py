@@ -92,13 +92,13 @@ def test_keyword_index_follows_updates_and_deletes(tmp_path):
     ledger = Ledger(tmp_path / "l.db")
     m = memory("k", "The zebra crossed the road")
     insert(ledger, m)
-    assert [i for i, _ in ledger.keyword_search('"zebras"', MemoryFilter(), 5)] == ["k"]
+    assert [i for i, _ in ledger.keyword_search(["zebras"], MemoryFilter(), 5)] == ["k"]
     changed = m.model_copy(update={"content": "A giraffe crossed the road", "version": 2})
     ledger.save(changed, content_hash(changed.content), EventKind.UPDATE)
-    assert ledger.keyword_search('"zebra"', MemoryFilter(), 5) == []
-    assert [i for i, _ in ledger.keyword_search('"giraffe"', MemoryFilter(), 5)] == ["k"]
+    assert ledger.keyword_search(["zebra"], MemoryFilter(), 5) == []
+    assert [i for i, _ in ledger.keyword_search(["giraffe"], MemoryFilter(), 5)] == ["k"]
     ledger.delete(changed, T0)
-    assert ledger.keyword_search('"giraffe"', MemoryFilter(), 5) == []
+    assert ledger.keyword_search(["giraffe"], MemoryFilter(), 5) == []
     assert [e.event for e in ledger.history("k")] == [
         EventKind.ADD,
         EventKind.UPDATE,
@@ -115,6 +115,19 @@ def test_touch_counts_accesses(tmp_path):
     assert got.access_count == 2 and got.last_accessed == T0 + timedelta(days=1)
 
 
+def test_keyword_terms_are_quoted_and_every_asks_for_all_of_them(tmp_path):
+    """Terms are matched as words, never read as FTS5 syntax; ``every`` needs all of them."""
+    ledger = Ledger(tmp_path / "l.db")
+    insert(ledger, memory("a", "Grilled salmon tonight"))
+    insert(ledger, memory("b", "Grilled cheese"))
+    everyone = MemoryFilter()
+    assert {i for i, _ in ledger.keyword_search(["salmon", "cheese"], everyone, 5)} == {"a", "b"}
+    both = ledger.keyword_search(["grilled", "salmon"], everyone, 5, every=True)
+    assert [i for i, _ in both] == ["a"]
+    odd = ledger.keyword_search(['gril"led', "NOT", "(", "sal*", "OR"], everyone, 5)
+    assert {i for i, _ in odd} == {"a", "b"}  # only 'grilled' matches
+
+
 def test_scoped_keyword_search_reads_its_scope_whatever_the_ids(tmp_path):
     """The keyword index holds each memory's scope as tokens: odd ids (quotes, spaces,
     accents, ids that prefix one another) must neither leak nor lose a match."""
@@ -125,14 +138,14 @@ def test_scoped_keyword_search_reads_its_scope_whatever_the_ids(tmp_path):
             insert(ledger, memory(f"{n}{session}", f"zebra note of {n} {session}", user_id=user, session_id=session))  # fmt: skip
     for n, user in enumerate(users[:-1]):
         scoped = MemoryFilter(scope=Scope(user_id=user))
-        assert {i for i, _ in ledger.keyword_search('"zebra"', scoped, 50)} == {f"{n}s1", f"{n}s2"}
+        assert {i for i, _ in ledger.keyword_search(["zebra"], scoped, 50)} == {f"{n}s1", f"{n}s2"}
         rows = ledger.candidates([f"{n}s1", "0s1"], MemoryFilter())
         hits = ledger.term_hits(["zebra"], rows, scoped.scope)
         counts = ledger.term_counts(["zebra"], scoped.scope)
         assert counts == {"zebra": 2} and hits["zebra"] == {f"{n}s1"}
         one = MemoryFilter(scope=Scope(user_id=user, session_id="s2"))
-        assert [i for i, _ in ledger.keyword_search('"zebra"', one, 50)] == [f"{n}s2"]
-    assert len(ledger.keyword_search('"zebra"', MemoryFilter(), 50)) == 2 * len(users)
+        assert [i for i, _ in ledger.keyword_search(["zebra"], one, 50)] == [f"{n}s2"]
+    assert len(ledger.keyword_search(["zebra"], MemoryFilter(), 50)) == 2 * len(users)
 
 
 def test_moving_a_memory_to_another_scope_moves_its_keywords(tmp_path):
@@ -141,8 +154,8 @@ def test_moving_a_memory_to_another_scope_moves_its_keywords(tmp_path):
     insert(ledger, m)
     moved = m.model_copy(update={"user_id": "b", "version": 2})
     ledger.save(moved, content_hash(moved.content), EventKind.UPDATE)
-    assert ledger.keyword_search('"zebra"', MemoryFilter(scope=Scope(user_id="a")), 5) == []
-    found = ledger.keyword_search('"zebra"', MemoryFilter(scope=Scope(user_id="b")), 5)
+    assert ledger.keyword_search(["zebra"], MemoryFilter(scope=Scope(user_id="a")), 5) == []
+    found = ledger.keyword_search(["zebra"], MemoryFilter(scope=Scope(user_id="b")), 5)
     assert [i for i, _ in found] == ["k"]
     assert ledger.keyword_index_ok() and ledger.keyword_index_ok(full=False)
 
@@ -170,7 +183,7 @@ def test_a_store_from_before_the_scoped_keyword_index_is_migrated(tmp_path):
     conn.close()
     ledger = Ledger(path)
     assert ledger.schema_version == len(MIGRATIONS)
-    found = ledger.keyword_search('"zebra"', MemoryFilter(scope=Scope(user_id="a")), 5)
+    found = ledger.keyword_search(["zebra"], MemoryFilter(scope=Scope(user_id="a")), 5)
     assert [i for i, _ in found] == ["k"] and ledger.keyword_index_ok()
 
 

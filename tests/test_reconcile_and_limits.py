@@ -53,8 +53,8 @@ def test_a_damaged_keyword_index_is_rebuilt_at_start(service, monkeypatch, full_
     flt = service._filter(
         None, None, None, None, None, None, None, None, service.clock(), None, True
     )
-    assert [i for i, _ in service.ledger.keyword_search('"recycling"', flt, 5)] == [added.id]
-    assert service.ledger.keyword_search('"phantom"', flt, 5) == []
+    assert [i for i, _ in service.ledger.keyword_search(["recycling"], flt, 5)] == [added.id]
+    assert service.ledger.keyword_search(["phantom"], flt, 5) == []
 
 
 def test_a_clean_start_does_no_repair_work(service):

@@ -217,9 +217,9 @@ def test_keyword_index_follows_updates(service) -> None:
     mid = service.add("My locker combination is 3917 and the key is blue.", user_id="u1").id
     service.add("Lockers are cleaned on Fridays.", user_id="u1")
     service.update(mid, content="My padlock code is 5581 and the key is red.")
-    match = retrieval.match_any(retrieval.content_terms("5581"))
-    assert [i for i, _ in service.ledger.keyword_search(match, _user_filter("u1"), 5)] == [mid]
-    old = retrieval.match_any(retrieval.content_terms("3917"))
+    terms = retrieval.content_terms("5581")
+    assert [i for i, _ in service.ledger.keyword_search(terms, _user_filter("u1"), 5)] == [mid]
+    old = retrieval.content_terms("3917")
     assert service.ledger.keyword_search(old, _user_filter("u1"), 5) == []
     assert _top(service, "what is the 5581 code for?", limit=1) == [mid]
 
@@ -237,8 +237,8 @@ def test_merge_keeps_one_memory_in_keyword_search_and_context(service) -> None:
     ).id  # fmt: skip
     result = service.consolidate(user_id="u1")
     assert result.duplicates_merged == 1
-    match = retrieval.match_any(retrieval.content_terms("Zephyrfall"))
-    assert [i for i, _ in service.ledger.keyword_search(match, _user_filter("u1"), 10)] == [ids[1]]
+    terms = retrieval.content_terms("Zephyrfall")
+    assert [i for i, _ in service.ledger.keyword_search(terms, _user_filter("u1"), 10)] == [ids[1]]
     window = _around(service.ledger, [ids[3]], 2, _user_filter("u1"))
     assert sorted(window[ids[3]]) == [(-2, ids[1]), (-1, ids[2])]
     assert twin not in _top(service, "Which game does she like best?", limit=10)
@@ -257,8 +257,8 @@ def test_keyword_index_and_context_survive_a_restart(settings, embedder, clock) 
         assert [i for i, _ in after] == [i for i, _ in before]
         assert [s for _, s in after] == pytest.approx([s for _, s in before])
         assert ids[1] in [i for i, _ in after]
-        match = retrieval.match_any(retrieval.content_terms("Zephyrfall"))
-        assert [i for i, _ in second.ledger.keyword_search(match, _user_filter("u1"), 5)] == [
+        terms = retrieval.content_terms("Zephyrfall")
+        assert [i for i, _ in second.ledger.keyword_search(terms, _user_filter("u1"), 5)] == [
             ids[1]
         ]
     finally:
@@ -343,8 +343,6 @@ def test_words_most_memories_hold_are_left_out_but_the_rarest_always_stays():
         "like"
     ]
     assert retrieval.search_terms([], {}, 1000, 0.5) == []
-    assert retrieval.match_any(["salmon", 'gril"led']) == '"salmon" OR "grilled"'
-    assert retrieval.match_all(["salmon", 'gril"led']) == '"salmon" AND "grilled"'
 
 
 @pytest.mark.parametrize("both", [6, 3])
@@ -365,20 +363,23 @@ def test_a_wide_keyword_lookup_ranks_memories_holding_every_word_first(
         asked: list[str] = []
         real = service.ledger.keyword_search
         monkeypatch.setattr(
-            service.ledger, "keyword_search", lambda m, f, n: asked.append(m) or real(m, f, n)
+            service.ledger,
+            "keyword_search",
+            lambda t, f, n, every=False: asked.append((list(t), every)) or real(t, f, n, every),
         )
         seeds = service._keyword_seeds(["kayak", "harbour"], {"kayak": 18, "harbour": 18},
                                        _user_filter("u1"), 5)  # fmt: skip
-        assert asked[0] == '"kayak" AND "harbour"'
+        both_words = (["kayak", "harbour"], True)
+        assert asked[0] == both_words
         assert set(seeds[: min(both, 5)]) <= set(ids[24:])
         if both >= 5:
-            assert asked == ['"kayak" AND "harbour"'] and len(seeds) == 5
+            assert asked == [both_words] and len(seeds) == 5
         else:
-            assert asked[1] == '"kayak" OR "harbour"' and len(seeds) == 5
+            assert asked[1] == (["kayak", "harbour"], False) and len(seeds) == 5
         asked.clear()
         service._keyword_seeds(["kayak", "harbour"], {"kayak": 9, "harbour": 9},
                                _user_filter("u1"), 5)  # fmt: skip
-        assert asked == ['"kayak" OR "harbour"']  # few postings: the plain lookup
+        assert asked == [(["kayak", "harbour"], False)]  # few postings: the plain lookup
     finally:
         service.close()
 

@@ -21,9 +21,10 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
-from mcp_memory.index_guard import IndexGuard
-from mcp_memory.ledger import Ledger
-from mcp_memory.vectors import ChromaIndex, VectorRecord
+from mcp_memory.indexing.guard import IndexGuard
+from mcp_memory.ledger.sqlite import Ledger
+from mcp_memory.store.vectors import VectorRecord
+from mcp_memory.vectors.chroma import ChromaIndex
 
 CHILD = """
 import sys, numpy as np, chromadb

@@ -39,11 +39,11 @@ from mcp.client.stdio import StdioServerParameters
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthetic
 
-from mcp_memory.cli import for_bulk
+from mcp_memory.cli.main import for_bulk
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.factory import CHROMA_DIR, build_embedder, build_service
-from mcp_memory.ledger import ScopedVectors
-from mcp_memory.vectors import scoped_file
+from mcp_memory.vectors.chroma import scoped_file
+from mcp_memory.vectors.scoped import ScopedVectors
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -9,14 +9,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from mcp_memory import chroma_backend
 from mcp_memory.clock import Clock, utc_now
 from mcp_memory.config import Settings
-from mcp_memory.embeddings import Embedder, LocalEmbedder
-from mcp_memory.ledger import Ledger
-from mcp_memory.reindex import CurrentIndex, ReindexResult, reindex
+from mcp_memory.embeddings.base import Embedder
+from mcp_memory.embeddings.local import LocalEmbedder
+from mcp_memory.indexing.reindex import CurrentIndex, ReindexResult, reindex
+from mcp_memory.ledger.sqlite import Ledger
 from mcp_memory.service import INDEX_GENERATION, MemoryService, Policy
-from mcp_memory.vectors import ChromaIndex, scoped_file
+from mcp_memory.vectors import chroma_clients
+from mcp_memory.vectors.chroma import ChromaIndex, scoped_file
 
 LEDGER_FILE = "ledger.sqlite3"
 CHROMA_DIR = "chroma"
@@ -68,10 +69,10 @@ def chroma_client(settings: Settings) -> Any:
     """The Chroma client of the configured backend: embedded in the data dir, or a server."""
     vec = settings.vector
     if vec.backend == "http":
-        return chroma_backend.http_client(
+        return chroma_clients.http_client(
             vec.host, vec.port, vec.ssl, vec.tenant, vec.database, vec.headers
         )
-    return chroma_backend.embedded_client(settings.data_dir.expanduser() / CHROMA_DIR)
+    return chroma_clients.embedded_client(settings.data_dir.expanduser() / CHROMA_DIR)
 
 
 class CollectionOpener:
@@ -108,12 +109,12 @@ class CollectionOpener:
         scoped = self._settings.data_dir.expanduser() / CHROMA_DIR / scoped_file(name)
         for path in (scoped, *(scoped.with_name(scoped.name + x) for x in ("-wal", "-shm"))):
             path.unlink(missing_ok=True)
-        return chroma_backend.drop_collection(self.client, name)
+        return chroma_clients.drop_collection(self.client, name)
 
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
-                chroma_backend.close_client(self._client)
+                chroma_clients.close_client(self._client)
                 self._client = None
 
 

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from mcp_memory import access, bulk, lifecycle, redaction, retrieval, scoring, validation
 from mcp_memory.clock import Clock, utc_now
 from mcp_memory.config import (
     ConsolidationSettings,
@@ -32,11 +31,12 @@ from mcp_memory.config import (
     RedactionSettings,
     RetentionSettings,
 )
-from mcp_memory.consolidator import Consolidator
-from mcp_memory.embeddings import Embedder
+from mcp_memory.consolidation.runner import Consolidator
+from mcp_memory.embeddings.base import Embedder
 from mcp_memory.errors import InvalidInput, MemoryNotFound
-from mcp_memory.index_guard import IndexGuard
-from mcp_memory.ledger import ImportRow, Ledger, MemoryFilter, neighbours_in
+from mcp_memory.indexing.guard import IndexGuard
+from mcp_memory.indexing.write_behind import WriteBehind
+from mcp_memory.ledger.sqlite import Ledger
 from mcp_memory.models import (
     AddResult,
     AgeDistribution,
@@ -57,9 +57,14 @@ from mcp_memory.models import (
     Stage,
     StatsResult,
 )
-from mcp_memory.sessions import SessionOrders
-from mcp_memory.vectors import VectorIndex, VectorRecord, known_or_read
-from mcp_memory.write_behind import WriteBehind
+from mcp_memory.policy import access, lifecycle, redaction, validation
+from mcp_memory.policy.importance import importance_of
+from mcp_memory.search import ranking
+from mcp_memory.search.context import neighbours_in
+from mcp_memory.search.sessions import SessionOrders
+from mcp_memory.store.records import ImportRow, MemoryFilter
+from mcp_memory.store.vectors import VectorIndex, VectorRecord, known_or_read
+from mcp_memory.transfer.records import RecordPolicy, parse_many, to_record
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +92,11 @@ class ImportReport:
 
 @dataclass(frozen=True)
 class Gathered:
-    """Everything a search ranks (see ``MemoryService.gather`` and ``retrieval.rank``)."""
+    """Everything a search ranks (see ``MemoryService.gather`` and ``ranking.rank``)."""
 
-    candidates: list[retrieval.Candidate]
+    candidates: list[ranking.Candidate]
     neighbours: dict[str, list[tuple[int, str]]]
-    terms: retrieval.Terms
+    terms: ranking.Terms
     trust: dict[str, float]
 
 
@@ -413,7 +418,7 @@ class MemoryService:
         cat = validation.choice(category, Category, "category")
         meta = validation.metadata(metadata, limits)
         if importance is None:
-            score = scoring.importance_of(text, cat.value, self.policy.importance)
+            score = importance_of(text, cat.value, self.policy.importance)
         else:
             score = validation.unit_interval(importance, "importance")
         if retention is None:
@@ -522,7 +527,7 @@ class MemoryService:
         """Validate records without storing anything; returns how many there are."""
         policy, now, count = self._record_policy(), self.clock(), 0
         for number, record in enumerate(records, 1):
-            bulk.parse_many([(number, record)], policy, now)
+            parse_many([(number, record)], policy, now)
             count = number
         return count
 
@@ -541,7 +546,7 @@ class MemoryService:
         for memories in self.ledger.iter_memories(flt, batch_size):
             history = self.ledger.history_many([m.id for m in memories])
             for memory in memories:
-                yield bulk.to_record(memory, history[memory.id])
+                yield to_record(memory, history[memory.id])
 
     def count(
         self,
@@ -554,14 +559,14 @@ class MemoryService:
         scope = validation.scope(self.policy.limits, user_id, agent_id, session_id)
         return self.ledger.count(MemoryFilter(scope=scope))
 
-    def _record_policy(self) -> bulk.RecordPolicy:
-        return bulk.RecordPolicy(self.policy.limits, self.policy.importance, self.policy.retention)
+    def _record_policy(self) -> RecordPolicy:
+        return RecordPolicy(self.policy.limits, self.policy.importance, self.policy.retention)
 
     def _import_batch(
-        self, batch: list[tuple[int, Any]], policy: bulk.RecordPolicy, report: ImportReport,
+        self, batch: list[tuple[int, Any]], policy: RecordPolicy, report: ImportReport,
         progress: Callable[[int], None] | None, sessions: dict[tuple[str, str, str], str],
     ) -> None:  # fmt: skip
-        rows = bulk.parse_many(batch, policy, self.clock())
+        rows = parse_many(batch, policy, self.clock())
         outcome = self._store_batch(rows)
         for row in rows:
             m = row.memory
@@ -630,7 +635,7 @@ class MemoryService:
     def _ranked(self, query: str, flt: MemoryFilter, limit: int, now: datetime) -> list[SearchHit]:
         pool = self.gather(query, flt, limit)
         weights = self.policy.ranking
-        ranked = retrieval.rank(
+        ranked = ranking.rank(
             query, pool.candidates, pool.neighbours, weights, now, pool.terms, pool.trust
         )[:limit]
         similarity = {c.id: c.similarity for c in pool.candidates}
@@ -664,10 +669,10 @@ class MemoryService:
         dense, known = self._dense(qvec, flt, pool)
         matched: list[str] = []
         if weights.keyword_weight > 0 or weights.context_keyword_weight > 0:
-            asked = retrieval.content_terms(query)
+            asked = ranking.content_terms(query)
             counts = self.ledger.term_counts(asked, flt.scope)
             every_stage = self.ledger.count(MemoryFilter(scope=flt.scope))
-            words = retrieval.search_terms(
+            words = ranking.search_terms(
                 asked, counts, every_stage, weights.keyword_lookup_max_share
             )
             matched = self._keyword_seeds(words, counts, flt, pool)
@@ -690,13 +695,13 @@ class MemoryService:
         missing = [i for i in ids if i not in dense]
         if missing:
             dense.update(_cosines(qvec, known_or_read(missing, known, self.index.vectors)))
-        terms = retrieval.NO_TERMS
+        terms = ranking.NO_TERMS
         if matched:
             hits = self.ledger.term_hits(words, rows, flt.scope)
-            terms = retrieval.Terms.from_counts(hits, counts, every_stage)
-        keyword = retrieval.presence_bm25({i: rows[i].content for i in ids}, terms)
+            terms = ranking.Terms.from_counts(hits, counts, every_stage)
+        keyword = ranking.presence_bm25({i: rows[i].content for i in ids}, terms)
         candidates = [
-            retrieval.Candidate(
+            ranking.Candidate(
                 id=i,
                 content=rows[i].content,
                 similarity=dense.get(i, 0.0),

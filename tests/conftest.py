@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mcp_memory.config import Settings, load_settings
-from mcp_memory.embeddings import LocalEmbedder
+from mcp_memory.embeddings.local import LocalEmbedder
 from mcp_memory.factory import build_embedder, build_service
 from mcp_memory.service import MemoryService
 

@@ -8,7 +8,7 @@ import pytest
 from mcp_memory.errors import InvalidInput, MemoryNotFound
 from mcp_memory.factory import build_service
 from mcp_memory.models import EventKind, Stage
-from mcp_memory.validation import content_hash
+from mcp_memory.policy.validation import content_hash
 
 FACTS = {
     "coffee": "Alice drinks her coffee black with no sugar",
@@ -254,7 +254,7 @@ def test_index_report_and_repair(service, alice):
 
 
 def _stray_vector(service):
-    from mcp_memory.vectors import VectorRecord
+    from mcp_memory.store.vectors import VectorRecord
 
     return VectorRecord(
         id="ghost0001", vector=service.embedder.embed_query("ghost"), user_id="alice"

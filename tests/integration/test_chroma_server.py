@@ -11,18 +11,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from mcp_memory.chroma_backend import close_client
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.errors import StoreUnavailable
 from mcp_memory.factory import build_service, chroma_client
-from mcp_memory.reindex import current_collection
+from mcp_memory.indexing.reindex import current_collection
+from mcp_memory.vectors.chroma_clients import close_client
 from tests.chroma_server import ChromaServer, start_chroma
-from tests.test_operations import (  # noqa: F401  (reindex and doctor, against the server)
+from tests.cli.test_operations import (  # noqa: F401  (reindex and doctor, against the server)
     test_doctor_reports_and_repairs_disagreement,
     test_failed_reindex_leaves_the_old_index_current,
     test_reindex_serves_the_old_index_until_the_new_one_is_complete,
 )
-from tests.test_server import (  # noqa: F401  (collected here, against the server)
+from tests.mcp.test_server import (  # noqa: F401  (collected here, against the server)
     anyio_backend,
     test_every_tool_in_process,
 )

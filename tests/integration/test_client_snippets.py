@@ -19,8 +19,8 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
-from mcp_memory.cli import _parser
-from mcp_memory.server import CORE_TOOLS
+from mcp_memory.cli.main import _parser
+from mcp_memory.mcp.server import CORE_TOOLS
 from tests.integration.conftest import server_command, server_env
 from tests.integration.scenario import CONTRACT_TOOLS
 

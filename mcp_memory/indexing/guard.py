@@ -1,0 +1,253 @@
+"""Keeps one process's vector-index handle fresh, and its index writes ordered, across processes.
+
+Several ``mcp-memory serve`` processes (one per client app) may open one data directory. The
+ledger copes by itself (SQLite in WAL mode). Chroma's embedded client does not: measured with
+Chroma 1.5, a process that holds a ``PersistentClient`` open keeps answering queries from the
+HNSW graph it loaded, so vectors another process adds are missing from its results (and ones it
+deletes still come back, and a query restricted to an id it has not seen fails) until it reopens
+the client; its ``count()`` does see them, because that reads SQLite.
+
+The mechanism here:
+
+- **A change counter in the ledger** (``index_generation``): every process bumps it after it
+  changes the vector index. Before using the index, a process compares the counter with the
+  value it last saw (one indexed SQLite read, a few microseconds); when another process has
+  written meanwhile, it closes and reopens its Chroma client, which reloads the index from disk
+  (tens of milliseconds, and only after a foreign write). A warm single-process search never
+  reopens anything.
+- **A write lock** (``flock`` on ``index.lock`` in the data directory, plus a thread lock):
+  one writer at a time across processes, holding it for the whole "read the ledger, write the
+  vectors, clear the queue" step, so two processes never interleave their changes to one
+  memory's vector nor write Chroma's files at once.
+- **A reader-writer lock** inside the process: any number of threads use the handle at once;
+  reopening it (done under the write lock, so no process writes the files meanwhile) waits
+  until none does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorIndex, VectorRecord
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the thread lock alone (one process per store)
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
+
+
+class _SharedLock:
+    """A reader-writer lock whose shared side a thread may re-enter while it holds it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._mine = threading.local()
+
+    def held(self) -> bool:
+        return getattr(self._mine, "depth", 0) > 0
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        if self.held():
+            self._mine.depth += 1
+            try:
+                yield
+            finally:
+                self._mine.depth -= 1
+            return
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writer)
+            self._readers += 1
+        self._mine.depth = 1
+        try:
+            yield
+        finally:
+            self._mine.depth = 0
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writer)
+            self._writer = True
+            self._cond.wait_for(lambda: self._readers == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+class IndexGuard:
+    """A ``VectorIndex`` that refreshes itself after other processes' writes and orders writes.
+
+    ``generation`` reads the shared change counter and ``bump`` increments it and returns the
+    new value; ``lock_path`` is the file locked around writes (None: this process only).
+    """
+
+    def __init__(
+        self,
+        open_index: Callable[[], VectorIndex],
+        generation: Callable[[], int],
+        bump: Callable[[], int],
+        lock_path: Path | None = None,
+    ):
+        self._open = open_index
+        self._generation = generation
+        self._bump = bump
+        self._lock_path = lock_path
+        self._index: VectorIndex | None = None
+        self._seen = -1
+        self._rw = _SharedLock()
+        self._writer = threading.RLock()
+        self._write_depth = 0
+        self._wrote = False
+        self._lock_file: Any = None
+        self.reopened = 0
+
+    # -- the handle --------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Open the index, or reopen it if another process changed it since we last looked.
+
+        Called with the write lock held, so no process writes Chroma's files meanwhile.
+        """
+        current = self._generation()
+        if self._index is not None and current == self._seen:
+            return
+        with self._rw.exclusive():
+            if self._index is not None:
+                close = getattr(self._index, "close", None)
+                if close is not None:
+                    close()
+                self.reopened += 1
+                logger.debug("vector index changed by another process: reopened")
+            self._index = self._open()
+            self._seen = current
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[VectorIndex]:
+        if not self._rw.held() and (self._index is None or self._generation() != self._seen):
+            with self._locked():
+                self._refresh()
+        with self._rw.shared():
+            assert self._index is not None
+            yield self._index
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The thread lock and, outermost, the cross-process file lock (re-entrant)."""
+        with self._writer:
+            self._write_depth += 1
+            try:
+                if self._write_depth == 1:
+                    with self._file_lock():
+                        yield
+                else:
+                    yield
+            finally:
+                self._write_depth -= 1
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the cross-process write lock (re-entrant) around a multi-step index change."""
+        with self._locked():
+            outer = self._write_depth == 1
+            if outer:
+                self._refresh()
+                self._wrote = False
+            try:
+                yield
+            finally:
+                if outer and self._wrote:
+                    self._seen = self._bump()
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        if self._lock_path is None or fcntl is None:
+            yield
+            return
+        if self._lock_file is None:
+            self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_file = open(self._lock_path, "a+b")  # noqa: SIM115 - held for the process
+        fd = self._lock_file.fileno()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Close the index and the lock file, after any write in progress (a writer still
+        holding the file lock would otherwise unlock a closed file)."""
+        with self._writer, self._rw.exclusive():
+            close = getattr(self._index, "close", None)
+            if close is not None:
+                close()
+            self._index = None
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
+
+    # -- the VectorIndex protocol ------------------------------------------------------------
+
+    def upsert(self, records: Sequence[VectorRecord]) -> None:
+        if not records:
+            return
+        with self.writing(), self._using() as index:
+            self._wrote = True
+            index.upsert(records)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        with self.writing(), self._using() as index:
+            self._wrote = True
+            index.delete(ids)
+
+    def query(
+        self,
+        vector: np.ndarray,
+        k: int,
+        scope: dict[str, str] | None = None,
+        ids: Sequence[str] | None = None,
+        open_now: bool = True,
+    ) -> list[VectorHit]:
+        with self._using() as index:
+            return index.query(vector, k, scope=scope, ids=ids, open_now=open_now)
+
+    def read_scope(
+        self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None
+    ) -> VectorBlock | None:
+        with self._using() as index:
+            return index.read_scope(scope, ids)
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        with self._using() as index:
+            return index.vectors(ids)
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        with self._using() as index:
+            return index.existing_ids(ids)
+
+    def all_ids(self) -> list[str]:
+        with self._using() as index:
+            return index.all_ids()
+
+    def count(self) -> int:
+        with self._using() as index:
+            return index.count()

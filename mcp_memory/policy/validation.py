@@ -1,0 +1,175 @@
+"""Input checks shared by every entry point; each failure is an ``InvalidInput`` an agent can act on.
+
+The MCP schema already constrains types and enums; these checks enforce what a schema cannot
+(limits from settings, dates, metadata shape) and protect the Python API used directly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import UTC, datetime
+from enum import StrEnum
+from hashlib import sha256
+from typing import Any, TypeVar
+
+from mcp_memory.config import LimitSettings
+from mcp_memory.errors import InvalidInput
+from mcp_memory.models import Scope
+from mcp_memory.policy import access
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+METADATA_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,64}$')
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def content(text: Any, limits: LimitSettings, field: str = "content") -> str:
+    """Non-empty text within the length limit, stripped of surrounding whitespace."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"{field} must be a string")
+    text = text.strip()
+    if not text:
+        raise InvalidInput(f"{field} is empty: give the text to remember")
+    maximum = limits.max_content_chars if field == "content" else limits.max_query_chars
+    if len(text) > maximum:
+        raise InvalidInput(
+            f"{field} is {len(text)} characters long, over the limit of {maximum}: "
+            "shorten it or split it into several memories"
+        )
+    return text
+
+
+def memory_id(value: Any) -> str:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise InvalidInput(
+            f"id {str(value)[:80]!r} is not a memory id (1-64 letters, digits, '-' or '_'): "
+            "use an id returned by add_memory, search_memory or list_memories"
+        )
+    return value
+
+
+def scope(
+    limits: LimitSettings,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    session_id: str | None = None,
+) -> Scope:
+    """A scope from optional ids ('' means not given), confined to the caller's grant."""
+    values: dict[str, str | None] = {}
+    for name, value in (("user_id", user_id), ("agent_id", agent_id), ("session_id", session_id)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{name} must be a string")
+        value = (value or "").strip() or None
+        if value is not None and len(value) > limits.max_scope_chars:
+            raise InvalidInput(f"{name} is longer than {limits.max_scope_chars} characters")
+        values[name] = value
+    return access.confine(Scope(**values))
+
+
+def choice(value: Any, enum: type[E], field: str) -> E:
+    """An enum member from its value, with the allowed values in the error."""
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise InvalidInput(f"{field} {value!r} is not one of: {allowed}") from None
+
+
+def unit_interval(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InvalidInput(f"{field} must be a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def limit(value: Any, limits: LimitSettings, field: str = "limit") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limits.max_limit:
+        raise InvalidInput(f"{field} must be between 1 and {limits.max_limit}, got {value!r}")
+    return value
+
+
+def offset(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(f"offset must be 0 or more, got {value!r}")
+    return value
+
+
+def timestamp(value: Any, field: str, now: datetime, allow_future: bool = True) -> datetime:
+    """An ISO-8601 date or date-time (naive values are UTC)."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(
+                f"{field} {value[:60]!r} is not an ISO-8601 date, e.g. 2024-05-08 or "
+                "2024-05-08T13:56:00Z"
+            ) from None
+    else:
+        raise InvalidInput(f"{field} must be an ISO-8601 date string")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if not allow_future and moment > now:
+        raise InvalidInput(
+            f"{field} {value!s} is in the future: memories are recorded, not planned"
+        )
+    return moment
+
+
+def metadata(value: Any, limits: LimitSettings) -> dict[str, Any]:
+    """A JSON object of strings, numbers, booleans and lists of those, within the size limits."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput('metadata must be a JSON object, e.g. {"project": "alpha"}')
+    if len(value) > limits.max_metadata_keys:
+        raise InvalidInput(
+            f"metadata has {len(value)} keys, over the limit of {limits.max_metadata_keys}"
+        )
+    for key, item in value.items():
+        if not isinstance(key, str) or not METADATA_KEY.match(key):
+            raise InvalidInput(
+                f"metadata key {str(key)[:70]!r} must be 1-64 characters without quotes, "
+                "backslashes or control characters"
+            )
+        _metadata_value(item, key, 1, limits)
+    size = len(json.dumps(value, ensure_ascii=False).encode())
+    if size > limits.max_metadata_bytes:
+        raise InvalidInput(
+            f"metadata is {size} bytes as JSON, over the limit of {limits.max_metadata_bytes}"
+        )
+    return value
+
+
+def _metadata_value(item: Any, key: str, depth: int, limits: LimitSettings) -> None:
+    """Check one value; ``depth`` counts the containers around it (the object itself is 1)."""
+    if item is None or isinstance(item, (str, bool, int)):
+        return
+    if isinstance(item, float):
+        if item != item or item in (float("inf"), float("-inf")):
+            raise InvalidInput(f"metadata value under {key!r} is not a finite number")
+        return
+    if isinstance(item, list):
+        if depth + 1 > limits.max_metadata_depth:
+            raise InvalidInput(
+                f"metadata value under {key!r} is nested deeper than "
+                f"{limits.max_metadata_depth} levels: flatten it"
+            )
+        for element in item:
+            _metadata_value(element, key, depth + 1, limits)
+        return
+    raise InvalidInput(
+        f"metadata value under {key!r} must be a string, number, boolean or a list of those; "
+        "nested objects are not allowed: flatten them into top-level keys"
+    )
+
+
+def normalise_text(text: str) -> str:
+    """The form in which two texts count as exact duplicates: NFKC, case-folded, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def content_hash(text: str) -> str:
+    return sha256(normalise_text(text).encode()).hexdigest()

@@ -1,0 +1,105 @@
+"""The vector index's protocol and the plain records it exchanges.
+
+``VectorIndex`` is the narrow protocol the service needs from a vector store: it stores vectors
+with the scope ids a query may filter on, and answers nearest-neighbour queries. It never
+embeds text and never decides lifecycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VectorRecord:
+    """One vector to store, with the scope ids a query may filter on ('' for none)."""
+
+    id: str
+    vector: np.ndarray
+    user_id: str = ""
+    agent_id: str = ""
+    session_id: str = ""
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    """One nearest neighbour: its id and cosine similarity to the query."""
+
+    id: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class VectorBlock:
+    """Vectors read together: row ``n`` of ``matrix`` is the vector of ``ids[n]``.
+
+    A scope's vectors, read once for an exact search, serve the rest of that search too (the
+    cosines of candidates that were not among the nearest, the order of their sessions)."""
+
+    ids: list[str]
+    matrix: np.ndarray
+
+    def nearest(self, vector: np.ndarray, k: int) -> list[VectorHit]:
+        """The exact k most similar rows, best first (ties keep row order)."""
+        if not self.ids or k <= 0:
+            return []
+        sims = self.matrix @ np.asarray(vector, dtype=np.float32)
+        top = np.argpartition(-sims, k - 1)[:k] if len(sims) > k else np.arange(len(sims))
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [VectorHit(self.ids[i], float(sims[i])) for i in top]
+
+    def by_id(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.ids, self.matrix, strict=True))
+
+
+def known_or_read(
+    ids: Sequence[str],
+    known: Mapping[str, np.ndarray],
+    read: Callable[[Sequence[str]], Mapping[str, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """The vectors of these ids: those already ``known`` (read earlier by the same search),
+    and only the others through ``read``."""
+    found = {i: known[i] for i in ids if i in known}
+    if len(found) < len(ids):
+        found.update(read([i for i in ids if i not in found]))
+    return found
+
+
+class VectorIndex(Protocol):
+    """What the service needs from a vector store."""
+
+    def upsert(self, records: Sequence[VectorRecord]) -> None: ...
+
+    def delete(self, ids: Sequence[str]) -> None: ...
+
+    def query(
+        self,
+        vector: np.ndarray,
+        k: int,
+        scope: dict[str, str] | None = None,
+        ids: Sequence[str] | None = None,
+        open_now: bool = True,
+    ) -> list[VectorHit]:
+        """The k nearest (approximate). ``open_now=False``: if the index is not loaded yet, an
+        exact answer from a local copy rather than loading it here."""
+        ...
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]: ...
+
+    def all_ids(self) -> list[str]: ...
+
+    def count(self) -> int: ...
+
+    def read_scope(
+        self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None
+    ) -> VectorBlock | None:
+        """Every vector within a scope (and among ``ids``), for an exact search over a small
+        scope or filtered set; None when the index has no cheap way to read them (a remote
+        store), and the search then asks ``query``."""
+        ...

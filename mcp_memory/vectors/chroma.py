@@ -1,0 +1,277 @@
+"""The vector index: a derived copy of the memories' embeddings, rebuildable from the ledger.
+
+``VectorIndex`` is the narrow protocol the service needs; ``ChromaIndex`` implements it on an
+embedded Chroma ``PersistentClient`` collection in cosine space. The index never embeds text
+and never decides lifecycle: it stores vectors with the scope ids needed to filter a query, and
+answers nearest-neighbour queries. The collection records the embedding model and dimension it
+was built with, and opening it with another model is refused (``IndexMismatch``).
+
+Searches over everything use Chroma's HNSW graph; searches within a scope (or a filtered set of
+ids) are exact, over a copy of the vectors clustered by scope (``ledger.ScopedVectors``), because a
+filtered HNSW search slows down as the filter gets more selective.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mcp_memory.errors import IndexMismatch
+from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord
+from mcp_memory.vectors.scoped import ScopedVectors
+
+logger = logging.getLogger(__name__)
+
+SCOPE_KEYS = ("user_id", "agent_id", "session_id")
+
+
+def scoped_file(collection: str) -> str:
+    """The file of a collection's scope-clustered copy (one per collection: models differ)."""
+    return f"scoped_{collection}.sqlite3"
+
+
+class ChromaIndex:
+    """Vectors in a Chroma collection, cosine space.
+
+    The client is embedded (``PersistentClient`` at ``path``) unless one is given, or a
+    ``connect`` callable that returns one: a ``chroma_backend.http_client`` talks to a Chroma
+    server with the same collection code.
+
+    Opening Chroma is slow on a large store (importing ``chromadb`` and loading the HNSW graph:
+    about a second at 100k memories), and a scoped search never needs it. So once the local
+    scoped copy has recorded the model it was built with, the collection opens on first need
+    rather than here. Until it is open, a search over everything is answered exactly from the
+    scoped copy (a scan: 0.3 s at 100k) when the caller asks not to open it (``open_now``) or
+    another thread is opening it already.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        collection: str,
+        model: str,
+        dimension: int,
+        hnsw_m: int = 16,
+        construction_ef: int = 100,
+        search_ef: int = 100,
+        client: Any = None,
+        scoped: bool = True,
+        connect: Callable[[], Any] | None = None,
+    ):
+        if connect is None:
+            connect = (lambda: client) if client is not None else (lambda: _embedded(path))
+        self._connect = connect
+        self._client: Any = None
+        self._chroma: Any = None
+        self._opening = threading.Lock()
+        self.name = collection
+        self._model = (model, dimension)
+        self._hnsw = {
+            "space": "cosine",
+            "max_neighbors": hnsw_m,
+            "ef_construction": construction_ef,
+            "ef_search": search_ef,
+        }
+        # The local scope-clustered copy serves exact scoped search. Off for a Chroma server,
+        # which other machines write to: a local copy would miss their memories.
+        self._scoped = ScopedVectors(path / scoped_file(collection), dimension) if scoped else None
+        if self._scoped is None or self._scoped.built_with() != self._model:
+            _ = self._collection  # check the model now, and fill and stamp the scoped copy
+
+    @property
+    def chroma_open(self) -> bool:
+        """Whether the Chroma collection is open yet (a scoped search never needs it)."""
+        return self._chroma is not None
+
+    @property
+    def _collection(self) -> Any:
+        """The Chroma collection, opened (and checked against the model) on first use."""
+        if self._chroma is None:
+            with self._opening:
+                if self._chroma is None:
+                    self._chroma = self._open()
+        return self._chroma
+
+    def _open(self) -> Any:
+        self._client = self._connect()
+        model, dimension = self._model
+        collection = self._client.get_or_create_collection(
+            name=self.name,
+            embedding_function=None,
+            configuration={"hnsw": self._hnsw},
+            metadata={"embedding_model": model, "dimension": dimension},
+        )
+        _check_model(collection, model, dimension)
+        if self._scoped is not None:
+            stamp = self._scoped.built_with()  # None: written before copies were stamped
+            if stamp is not None and stamp != self._model:
+                self._scoped.clear()
+            if self._scoped.count() == 0 and collection.count() > 0:
+                self._backfill_scoped(collection)
+            if stamp != self._model:
+                self._scoped.record_model(model, dimension)
+        return collection
+
+    def _backfill_scoped(self, collection: Any, page: int = 5000) -> None:
+        """Fill the scoped copy from Chroma (an index built before the copy existed)."""
+        logger.info("building the scoped vector table from the Chroma collection")
+        offset = 0
+        while True:
+            got = collection.get(include=["embeddings", "metadatas"], limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            self._scoped.upsert(
+                [
+                    (i, m.get("user_id", ""), m.get("agent_id", ""), m.get("session_id", ""), v)
+                    for i, m, v in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True)
+                ]
+            )
+            offset += len(got["ids"])
+
+    def _scan(self, vector: np.ndarray, k: int, scope: dict[str, str] | None) -> list[VectorHit]:
+        """The exact k nearest within the scope, block by block from the scoped copy."""
+        best: list[VectorHit] = []
+        for ids, matrix in self._scoped.blocks(scope):
+            found = [*best, *VectorBlock(ids, matrix).nearest(vector, k)]
+            best = heapq.nlargest(k, found, key=lambda hit: hit.similarity)
+        return best
+
+    def upsert(self, records: Sequence[VectorRecord]) -> None:
+        if not records:
+            return
+        self._collection.upsert(
+            ids=[r.id for r in records],
+            embeddings=np.stack([r.vector for r in records]).astype(np.float32),
+            metadatas=[
+                {"user_id": r.user_id, "agent_id": r.agent_id, "session_id": r.session_id}
+                for r in records
+            ],
+        )
+        if self._scoped is not None:
+            self._scoped.upsert(
+                [(r.id, r.user_id, r.agent_id, r.session_id, r.vector) for r in records]
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._collection.delete(ids=list(ids))
+            if self._scoped is not None:
+                self._scoped.delete(ids)
+
+    def read_scope(
+        self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None
+    ) -> VectorBlock | None:
+        """A scope's vectors (and among ``ids``) from the scoped copy; None without one."""
+        if self._scoped is None:
+            return None
+        return VectorBlock(*self._scoped.read(scope, ids))
+
+    def query(
+        self,
+        vector: np.ndarray,
+        k: int,
+        scope: dict[str, str] | None = None,
+        ids: Sequence[str] | None = None,
+        open_now: bool = True,
+    ) -> list[VectorHit]:
+        """The k nearest vectors, optionally within a scope or a set of ids. Scanned exactly
+        from the scoped copy while Chroma is not open, if ``open_now`` is False or another
+        thread is opening it."""
+        if ids is not None and not ids:
+            return []
+        closed = ids is None and self._scoped is not None and self._chroma is None
+        if closed and (not open_now or self._opening.locked()):
+            return self._scan(vector, k, scope)
+        args: dict[str, Any] = {
+            "query_embeddings": [np.asarray(vector, dtype=np.float32)],
+            "n_results": k,
+            "include": ["distances"],
+        }
+        if where := _where(scope or {}):
+            args["where"] = where
+        if ids is not None:
+            args["ids"] = list(ids)
+            args["n_results"] = min(k, len(ids))
+        result = self._collection.query(**args)
+        return [
+            VectorHit(id=hit_id, similarity=1.0 - float(distance))
+            for hit_id, distance in zip(result["ids"][0], result["distances"][0], strict=True)
+        ]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors by id: from the local scoped copy when it has them (a keyed read, far
+        cheaper than a Chroma ``get``), the rest from Chroma."""
+        if not ids:
+            return {}
+        found = self._scoped.vectors(ids) if self._scoped is not None else {}
+        rest = [i for i in ids if i not in found]
+        if rest:
+            got = self._collection.get(ids=rest, include=["embeddings"])
+            found.update(
+                (i, np.asarray(v, dtype=np.float32))
+                for i, v in zip(got["ids"], got["embeddings"], strict=True)
+            )
+        return found
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return set(self._collection.get(ids=list(ids), include=[])["ids"])
+
+    def all_ids(self) -> list[str]:
+        """Ids held by both the HNSW collection and the scoped copy (one missing from either
+        counts as missing, so ``repair_index`` rewrites it to both)."""
+        ids: list[str] = []
+        while batch := self._collection.get(include=[], limit=5000, offset=len(ids))["ids"]:
+            ids.extend(batch)
+        if self._scoped is None:
+            return ids
+        scoped = set(self._scoped.all_ids())
+        return [i for i in ids if i in scoped]
+
+    def count(self) -> int:
+        return self._collection.count()
+
+    def close_local(self) -> None:
+        """Close the local scoped copy's file (the client may be shared: it stays open)."""
+        if self._scoped is not None:
+            self._scoped.close()
+            self._scoped = None
+
+    def close(self) -> None:
+        """Release the client; a new ``ChromaIndex`` on the path then reloads it from disk."""
+        self.close_local()
+        if self._client is not None:
+            self._client.close()
+
+
+def _where(scope: dict[str, str]) -> dict[str, Any] | None:
+    terms = [{key: value} for key, value in scope.items() if key in SCOPE_KEYS]
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else {"$and": terms}
+
+
+def _embedded(path: Path) -> Any:
+    from mcp_memory.vectors.chroma_clients import embedded_client
+
+    return embedded_client(path)
+
+
+def _check_model(collection: Any, model: str, dimension: int) -> None:
+    """Refuse a collection built with another model (its vectors mean something else)."""
+    meta = collection.metadata or {}
+    built_with = (meta.get("embedding_model"), meta.get("dimension"))
+    if built_with != (model, dimension):
+        raise IndexMismatch(
+            f"the vector index was built with model {built_with[0]!r} "
+            f"({built_with[1]} dimensions) but the configured model is {model!r} "
+            f"({dimension} dimensions): run `mcp-memory reindex` to rebuild the index "
+            "with the configured model, or configure the model it was built with"
+        )

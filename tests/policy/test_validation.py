@@ -1,0 +1,77 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from mcp_memory.config import LimitSettings
+from mcp_memory.errors import InvalidInput
+from mcp_memory.models import MemoryType
+from mcp_memory.policy import validation
+
+LIMITS = LimitSettings(max_content_chars=50, max_metadata_depth=2, max_metadata_keys=3)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_content_is_stripped_and_bounded():
+    assert validation.content("  hi  ", LIMITS) == "hi"
+    with pytest.raises(InvalidInput, match="content is empty"):
+        validation.content(" \n\t ", LIMITS)
+    with pytest.raises(InvalidInput, match="over the limit of 50"):
+        validation.content("x" * 51, LIMITS)
+
+
+def test_enum_error_lists_allowed_values():
+    assert validation.choice("episodic", MemoryType, "memory_type") is MemoryType.episodic
+    with pytest.raises(InvalidInput, match="episodic, semantic, procedural"):
+        validation.choice("dream", MemoryType, "memory_type")
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, "0.5", True, None])
+def test_unit_interval_rejects(value):
+    with pytest.raises(InvalidInput, match="between 0 and 1"):
+        validation.unit_interval(value, "importance")
+
+
+@pytest.mark.parametrize("value", [0, 101, -3, 2.5, True])
+def test_limit_rejects(value):
+    with pytest.raises(InvalidInput, match="between 1 and 100"):
+        validation.limit(value, LimitSettings())
+
+
+def test_timestamps():
+    assert validation.timestamp("2024-05-08", "since", NOW) == datetime(2024, 5, 8, tzinfo=UTC)
+    assert validation.timestamp("2024-05-08T13:56:00Z", "since", NOW).hour == 13
+    with pytest.raises(InvalidInput, match="not an ISO-8601 date"):
+        validation.timestamp("last tuesday", "since", NOW)
+    with pytest.raises(InvalidInput, match="in the future"):
+        validation.timestamp("2030-01-01", "created_at", NOW, allow_future=False)
+
+
+def test_metadata_shapes():
+    assert validation.metadata({"a": 1, "b": ["x", True]}, LIMITS) == {"a": 1, "b": ["x", True]}
+    with pytest.raises(InvalidInput, match="nested deeper than 2"):
+        validation.metadata({"a": [["deep"]]}, LIMITS)
+    with pytest.raises(InvalidInput, match="nested objects are not allowed"):
+        validation.metadata({"a": {"b": 1}}, LIMITS)
+    with pytest.raises(InvalidInput, match="4 keys, over the limit of 3"):
+        validation.metadata({"a": 1, "b": 2, "c": 3, "d": 4}, LIMITS)
+    with pytest.raises(InvalidInput, match="must be a JSON object"):
+        validation.metadata(["a"], LIMITS)
+    with pytest.raises(InvalidInput, match="metadata key"):
+        validation.metadata({'bad"key': 1}, LIMITS)
+
+
+def test_ids_and_scopes():
+    assert validation.memory_id("abc_DEF-123") == "abc_DEF-123"
+    for bad in ["", "a b", "x" * 65, "../etc", 5]:
+        with pytest.raises(InvalidInput, match="not a memory id"):
+            validation.memory_id(bad)
+    assert validation.scope(LIMITS, user_id=" ", agent_id="bot").model_dump() == {
+        "user_id": None,
+        "agent_id": "bot",
+        "session_id": None,
+    }
+
+
+def test_duplicate_normalisation():
+    assert validation.content_hash("Hello   World") == validation.content_hash("hello world")
+    assert validation.content_hash("hello world") != validation.content_hash("hello world!")

@@ -84,7 +84,7 @@ def guard_cost(n: int = 2000) -> None:
     mine, other = guard(), guard()
     vectors = np.random.default_rng(0).random((n, 8)).astype(np.float32)
     mine.upsert([VectorRecord(id=f"m{i}", vector=v) for i, v in enumerate(vectors)])
-    raw, q = mine._index, vectors[0]
+    raw, q = mine.opened(), vectors[0]
     for name, fn in (("raw query", lambda: raw.query(q, 10)), ("guarded query", lambda: mine.query(q, 10))) * 2:  # fmt: skip
         best = min(timeit.repeat(fn, number=200, repeat=5)) / 200
         print(f"{name:>14}: {best * 1e6:7.0f} us  ({n} vectors)")

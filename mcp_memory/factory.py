@@ -5,7 +5,6 @@ The server and the CLI call ``build_service``; everything it builds takes explic
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -14,10 +13,9 @@ from mcp_memory.config import Settings
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.embeddings.local import LocalEmbedder
 from mcp_memory.indexing.reindex import CurrentIndex, ReindexResult, reindex
-from mcp_memory.ledger.sqlite import Ledger
+from mcp_memory.ledger import Ledger
 from mcp_memory.service import INDEX_GENERATION, MemoryService, Policy
-from mcp_memory.vectors import chroma_clients
-from mcp_memory.vectors.chroma import ChromaIndex, scoped_file
+from mcp_memory.vectors.chroma import ChromaCatalog, Hnsw, embedded_client, http_client
 
 LEDGER_FILE = "ledger.sqlite3"
 CHROMA_DIR = "chroma"
@@ -48,9 +46,10 @@ def build_service(
     ledger = Ledger(data_dir / LEDGER_FILE)
 
     def open_index() -> CurrentIndex:
-        return CurrentIndex(
-            ledger, vec.collection, CollectionOpener(settings), embedder.name, embedder.dimension
-        )
+        # The guard the service holds says whether opening the HNSW graph is deferred
+        # (``MemoryService.defer_index_open``); every Chroma collection opened here asks it.
+        catalog = chroma_catalog(settings, defer_open=lambda: service.index.open_deferred)
+        return CurrentIndex(ledger, vec.collection, catalog, embedder.name, embedder.dimension)
 
     policy = Policy(
         limits=settings.limits,
@@ -62,60 +61,30 @@ def build_service(
         performance=settings.performance,
     )
     ledger.access_log_days = settings.consolidation.boost_window_days
-    return MemoryService(ledger, embedder, open_index, policy, clock=clock, data_dir=data_dir)
+    service = MemoryService(ledger, embedder, open_index, policy, clock=clock, data_dir=data_dir)
+    return service
 
 
 def chroma_client(settings: Settings) -> Any:
     """The Chroma client of the configured backend: embedded in the data dir, or a server."""
     vec = settings.vector
     if vec.backend == "http":
-        return chroma_clients.http_client(
-            vec.host, vec.port, vec.ssl, vec.tenant, vec.database, vec.headers
-        )
-    return chroma_clients.embedded_client(settings.data_dir.expanduser() / CHROMA_DIR)
+        return http_client(vec.host, vec.port, vec.ssl, vec.tenant, vec.database, vec.headers)
+    return embedded_client(settings.data_dir.expanduser() / CHROMA_DIR)
 
 
-class CollectionOpener:
-    """Opens (or creates) named collections of the configured backend, on one shared client."""
-
-    def __init__(self, settings: Settings, client: Any = None):
-        self._settings = settings
-        self._client = client
-        self._lock = threading.Lock()
-
-    @property
-    def client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = chroma_client(self._settings)
-            return self._client
-
-    def __call__(self, name: str, model: str, dimension: int) -> ChromaIndex:
-        vec = self._settings.vector
-        return ChromaIndex(
-            self._settings.data_dir.expanduser() / CHROMA_DIR,
-            collection=name,
-            model=model,
-            dimension=dimension,
-            hnsw_m=vec.hnsw_m,
-            construction_ef=vec.hnsw_construction_ef,
-            search_ef=vec.hnsw_search_ef,
-            connect=lambda: self.client,
-            scoped=vec.backend == "embedded",
-        )
-
-    def drop(self, name: str) -> bool:
-        """Delete a collection and, for the embedded store, its local scoped copy."""
-        scoped = self._settings.data_dir.expanduser() / CHROMA_DIR / scoped_file(name)
-        for path in (scoped, *(scoped.with_name(scoped.name + x) for x in ("-wal", "-shm"))):
-            path.unlink(missing_ok=True)
-        return chroma_clients.drop_collection(self.client, name)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                chroma_clients.close_client(self._client)
-                self._client = None
+def chroma_catalog(
+    settings: Settings, defer_open: Callable[[], bool] = lambda: False
+) -> ChromaCatalog:
+    """The configured backend's collections, on one client made on first use."""
+    vec = settings.vector
+    return ChromaCatalog(
+        settings.data_dir.expanduser() / CHROMA_DIR,
+        connect=lambda: chroma_client(settings),
+        hnsw=Hnsw(vec.hnsw_m, vec.hnsw_construction_ef, vec.hnsw_search_ef),
+        scoped=vec.backend == "embedded",
+        defer_open=defer_open,
+    )
 
 
 def reindex_store(
@@ -132,14 +101,13 @@ def reindex_store(
         )
         embedder = build_embedder(settings.model_copy(update={"embedding": embedding}))
     service = build_service(settings, embedder=embedder)
-    opener = CollectionOpener(settings)
+    catalog = chroma_catalog(settings)
     try:
         result = reindex(
             service.ledger,
             embedder,
             settings.vector.collection,
-            opener,
-            opener.drop,
+            catalog,
             batch_size=batch_size or settings.embedding.batch_size,
             progress=progress,
             write_lock=service.index.writing,
@@ -148,5 +116,5 @@ def reindex_store(
             service.ledger.bump_counter(INDEX_GENERATION)
         return result
     finally:
-        opener.close()
+        catalog.close()
         service.close()

@@ -155,7 +155,6 @@ class MemoryService:
         self._orders = SessionOrders(lambda ids: self.index.vectors(ids), store=ledger)
         self._sync_lock = threading.RLock()
         self._closed = False
-        self._index_deferred = False
         perf = self.policy.performance
         self._behind = WriteBehind(
             self._write_handed_over, perf.write_behind_quiet_s, perf.write_behind_max_delay_s
@@ -174,7 +173,7 @@ class MemoryService:
         search over everything scans the local scoped copy exactly rather than open the HNSW
         graph itself: opening it costs about a second at 100k memories, half of it holding the
         GIL (Chroma's Rust core), which would stall every other call meanwhile."""
-        self._index_deferred = True
+        self._guard.defer_open()
 
     def warm_up(self) -> None:
         """Load the model and, meanwhile, open the index and reconcile it with the ledger: call
@@ -240,7 +239,7 @@ class MemoryService:
         try:
             return self._reconcile()
         finally:
-            self._index_deferred = False
+            self._guard.defer_open(False)
 
     def _reconcile(self) -> dict[str, Any]:
         done: dict[str, Any] = {"applied": self.sync_index(), "repaired": None}
@@ -757,9 +756,7 @@ class MemoryService:
         if _scope_only(flt) or matching > _BRUTE_FORCE_MAX_IDS:
             fetch = k
             while True:
-                hits = self.index.query(
-                    qvec, fetch + 8, scope=scope, open_now=not self._index_deferred
-                )
+                hits = self.index.query(qvec, fetch + 8, scope=scope)
                 kept = self.ledger.filter_ids([h.id for h in hits], flt)
                 found = {h.id: h.similarity for h in hits if h.id in kept}
                 if len(found) >= min(k, matching) or len(hits) < fetch + 8:

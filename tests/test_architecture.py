@@ -46,15 +46,12 @@ ALLOWED: dict[str, set[str]] = {
 PENDING = {
     ("service", "ledger.sqlite"),
     ("consolidation.runner", "ledger.sqlite"),
-    ("indexing.reindex", "ledger.sqlite"),
-    ("indexing.reindex", "vectors.chroma"),
-    ("indexing.reindex", "embeddings.local"),
     ("cli.main", "mcp.server"),
 }
 # Third-party engines and who may import them.
 ENGINES = {
     "sqlite3": {"ledger", "vectors.scoped"},
-    "chromadb": {"vectors.chroma", "vectors.chroma_clients"},
+    "chromadb": {"vectors.chroma"},
     "mcp": {"mcp"},
     "starlette": {"mcp"},
     "torch": {"embeddings"},

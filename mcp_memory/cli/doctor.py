@@ -132,14 +132,14 @@ def check_model(settings: Settings):
 
 def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     """The ledger, the vector backend, the collection's model, and ledger/index agreement."""
-    from mcp_memory.factory import build_service
+    from mcp_memory.factory import CHROMA_DIR, build_service
 
     vec = settings.vector
     where = (
         f"Chroma server {'https' if vec.ssl else 'http'}://{vec.host}:{vec.port} "
         f"(tenant {vec.tenant}, database {vec.database})"
         if vec.backend == "http"
-        else f"embedded Chroma in {settings.data_dir.expanduser() / 'chroma'}"
+        else f"embedded Chroma in {settings.data_dir.expanduser() / CHROMA_DIR}"
     )
     if embedder is None:
         return [Check("vector index", "warn", f"{where}: not checked", "fix the model first")]

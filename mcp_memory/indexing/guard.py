@@ -117,9 +117,28 @@ class IndexGuard:
         self._write_depth = 0
         self._wrote = False
         self._lock_file: Any = None
+        self._deferred = False
         self.reopened = 0
 
     # -- the handle --------------------------------------------------------------------------
+
+    def opened(self) -> VectorIndex:
+        """The index this process holds now, opened (or reopened after another process's
+        write) if need be: a look at the engine beneath. Reads and writes go through the guard,
+        which holds its locks around them."""
+        with self._using() as index:
+            return index
+
+    def defer_open(self, deferred: bool = True) -> None:
+        """Until called again with False, ask the engine not to load itself on a search: an
+        engine slow to open (Chroma loading its HNSW graph) answers a search over everything
+        from a cheaper exact path meanwhile (Chroma: a scan of its scoped copy). The factory
+        hands ``open_deferred`` to the engine, which reads it when it searches."""
+        self._deferred = deferred
+
+    @property
+    def open_deferred(self) -> bool:
+        return self._deferred
 
     def _refresh(self) -> None:
         """Open the index, or reopen it if another process changed it since we last looked.
@@ -131,9 +150,7 @@ class IndexGuard:
             return
         with self._rw.exclusive():
             if self._index is not None:
-                close = getattr(self._index, "close", None)
-                if close is not None:
-                    close()
+                self._index.close()
                 self.reopened += 1
                 logger.debug("vector index changed by another process: reopened")
             self._index = self._open()
@@ -195,9 +212,8 @@ class IndexGuard:
         """Close the index and the lock file, after any write in progress (a writer still
         holding the file lock would otherwise unlock a closed file)."""
         with self._writer, self._rw.exclusive():
-            close = getattr(self._index, "close", None)
-            if close is not None:
-                close()
+            if self._index is not None:
+                self._index.close()
             self._index = None
             if self._lock_file is not None:
                 self._lock_file.close()
@@ -225,10 +241,9 @@ class IndexGuard:
         k: int,
         scope: dict[str, str] | None = None,
         ids: Sequence[str] | None = None,
-        open_now: bool = True,
     ) -> list[VectorHit]:
         with self._using() as index:
-            return index.query(vector, k, scope=scope, ids=ids, open_now=open_now)
+            return index.query(vector, k, scope=scope, ids=ids)
 
     def read_scope(
         self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None

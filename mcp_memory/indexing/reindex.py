@@ -1,15 +1,17 @@
-"""Which Chroma collection is current, and rebuilding it from the ledger (`mcp-memory reindex`).
+"""Which vector index is current, and rebuilding it from the ledger (`mcp-memory reindex`).
 
-The configured ``vector.collection`` is a base name. The collection actually serving it is
-recorded in the ledger's ``state`` table (the base name itself until a first reindex). A
-reindex embeds every memory of the ledger (which holds the text) into a new collection
-``<base>-<suffix>``, then records it as current and deletes the old one. Until that switch the
-old collection keeps serving searches, and ``CurrentIndex`` also writes new and changed memories
-into the collection being built (when it uses the same model), so nothing added meanwhile is
-missing from it; a last pass compares the new collection with the ledger before the switch.
+The configured ``vector.collection`` is a base name. The index actually serving it is recorded
+in a state store every process shares (the ledger's ``state`` table): the base name itself
+until a first reindex. A reindex embeds every memory of the ledger (which holds the text) into
+a new index ``<base>-<suffix>`` of the engine's catalog (``store.vectors.IndexCatalog``), then
+records it as current and drops the old one. Until that switch the old index keeps serving
+searches, and ``CurrentIndex`` also writes new and changed memories into the index being built
+(when it uses the same model), so nothing added meanwhile is missing from it; a last pass
+compares the new index with the ledger before the switch.
 
-``CurrentIndex`` is the ``VectorIndex`` the service holds: it follows the ledger's record on
-every call, so every process sharing the data dir moves to the new collection by itself.
+``CurrentIndex`` is the ``VectorIndex`` the service holds (behind ``IndexGuard``): it follows the
+record on every call, so every process sharing the data dir moves to the new index by itself.
+Nothing here knows the engine or the ledger: both come in as the protocols below.
 """
 
 from __future__ import annotations
@@ -17,22 +19,36 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.errors import IndexMismatch
-from mcp_memory.ledger.sqlite import Ledger
+from mcp_memory.models import Memory
 from mcp_memory.store.records import MemoryFilter
-from mcp_memory.store.vectors import VectorHit, VectorRecord
-from mcp_memory.vectors.chroma import ChromaIndex
+from mcp_memory.store.vectors import IndexCatalog, VectorBlock, VectorHit, VectorIndex, VectorRecord
 
-# (collection name, model name, dimension) -> an opened collection
-OpenCollection = Callable[[str, str, int], ChromaIndex]
+T = TypeVar("T")
+
+
+class StateStore(Protocol):
+    """Named values every process sharing the store reads and writes (the ledger's state)."""
+
+    def get_state(self, key: str) -> str | None: ...
+
+    def set_state(self, key: str, value: str) -> None: ...
+
+
+class ReindexSource(StateStore, Protocol):
+    """What a reindex reads from the ledger: every memory's id, then the memories themselves."""
+
+    def ids(self, flt: MemoryFilter) -> list[str]: ...
+
+    def get_many(self, ids: Sequence[str]) -> Mapping[str, Memory]: ...
 
 
 def current_key(base: str) -> str:
@@ -43,69 +59,73 @@ def target_key(base: str) -> str:
     return f"vector.reindex_target:{base}"
 
 
-def current_collection(ledger: Ledger, base: str) -> str:
-    """The name of the collection now serving ``base``."""
-    return ledger.get_state(current_key(base)) or base
+def current_collection(state: StateStore, base: str) -> str:
+    """The name of the index now serving ``base``."""
+    return state.get_state(current_key(base)) or base
 
 
-def interrupted_reindex(ledger: Ledger, base: str) -> str | None:
-    """The collection a reindex was building when its process died, if one was left behind.
+def interrupted_reindex(state: StateStore, base: str) -> str | None:
+    """The index a reindex was building when its process died, if one was left behind.
 
     Call it when no reindex is running (the next reindex drops it; doctor reports it).
     """
-    name = ledger.get_state(target_key(base)) or ""
-    return name if name and name != current_collection(ledger, base) else None
+    name = state.get_state(target_key(base)) or ""
+    return name if name and name != current_collection(state, base) else None
 
 
 class CurrentIndex:
-    """The current collection of ``base``, followed through the ledger's record on each call."""
+    """The current index of ``base`` in ``catalog``, followed through the record on each call."""
 
     def __init__(
-        self, ledger: Ledger, base: str, open_collection: OpenCollection, model: str, dimension: int
+        self, state: StateStore, base: str, catalog: IndexCatalog, model: str, dimension: int
     ):
-        self._ledger = ledger
+        self._state = state
         self._base = base
-        self._open = open_collection
+        self._catalog = catalog
         self._model = model
         self._dimension = dimension
         self._lock = threading.Lock()
-        self._index: ChromaIndex | None = None
-        self._target: tuple[str, ChromaIndex | None] | None = None
+        self._index: tuple[str, VectorIndex] | None = None
+        self._target: tuple[str, VectorIndex | None] | None = None
 
     @property
-    def collection_name(self) -> str:
-        return current_collection(self._ledger, self._base)
+    def name(self) -> str:
+        """The name of the index now current (the record, read afresh)."""
+        return current_collection(self._state, self._base)
 
-    def current(self) -> ChromaIndex:
-        """The open current collection, reopened when another reindex switched it."""
-        name = self.collection_name
+    def current(self) -> VectorIndex:
+        """The open current index, reopened when a reindex switched it."""
+        return self._current()[1]
+
+    def _current(self) -> tuple[str, VectorIndex]:
+        name = self.name
         with self._lock:
-            if self._index is None or self._index.name != name:
+            if self._index is None or self._index[0] != name:
                 if self._index is not None:
-                    self._index.close_local()
-                self._index = self._open(name, self._model, self._dimension)
+                    self._index[1].close()
+                self._index = (name, self._catalog.open(name, self._model, self._dimension))
             return self._index
 
-    def _building(self) -> ChromaIndex | None:
-        """The collection a reindex is filling, if any and if it uses this process's model."""
-        name = self._ledger.get_state(target_key(self._base)) or ""
-        if not name or name == self.collection_name:
+    def _building(self) -> VectorIndex | None:
+        """The index a reindex is filling, if any and if it uses this process's model."""
+        name = self._state.get_state(target_key(self._base)) or ""
+        if not name or name == self.name:
             return None
         with self._lock:
             if self._target is None or self._target[0] != name:
                 try:
-                    self._target = (name, self._open(name, self._model, self._dimension))
+                    self._target = (name, self._catalog.open(name, self._model, self._dimension))
                 except IndexMismatch:
                     self._target = (name, None)
             return self._target[1]
 
-    def _read(self, call: Callable[[ChromaIndex], Any]) -> Any:
-        """Run a read on the current collection; once more if a reindex switched it meanwhile."""
-        index = self.current()
+    def _read(self, call: Callable[[VectorIndex], T]) -> T:
+        """Run a call on the current index; once more if a reindex switched it meanwhile."""
+        name, index = self._current()
         try:
             return call(index)
         except Exception:
-            if self.collection_name == index.name:
+            if self.name == name:
                 raise
             return call(self.current())
 
@@ -125,9 +145,13 @@ class CurrentIndex:
         k: int,
         scope: dict[str, str] | None = None,
         ids: Sequence[str] | None = None,
-        open_now: bool = True,
     ) -> list[VectorHit]:
-        return self._read(lambda index: index.query(vector, k, scope, ids, open_now))
+        return self._read(lambda index: index.query(vector, k, scope, ids))
+
+    def read_scope(
+        self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None
+    ) -> VectorBlock | None:
+        return self._read(lambda index: index.read_scope(scope, ids))
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         return self._read(lambda index: index.vectors(ids))
@@ -142,16 +166,12 @@ class CurrentIndex:
         return self._read(lambda index: index.count())
 
     def close(self) -> None:
-        """Release the backend's client (an HTTP connection pool, an embedded store)."""
-        for index in (self._index, self._target[1] if self._target else None):
-            if index is not None:
-                index.close_local()
-        if (close := getattr(self._open, "close", None)) is not None:
-            close()
-
-    def __getattr__(self, name: str) -> Any:
-        """Any other method of the collection (reads), on the current one."""
-        return getattr(self.current(), name)
+        """Close the open indexes, then the catalog's client (an HTTP connection pool, an
+        embedded store)."""
+        for held in (self._index, self._target):
+            if held is not None and held[1] is not None:
+                held[1].close()
+        self._catalog.close()
 
 
 @dataclass(frozen=True)
@@ -167,26 +187,27 @@ class ReindexResult:
 
 
 def reindex(
-    ledger: Ledger,
+    ledger: ReindexSource,
     embedder: Embedder,
     base: str,
-    open_collection: OpenCollection,
-    drop_collection: Callable[[str], object],
+    catalog: IndexCatalog,
     batch_size: int = 256,
     progress: Callable[[int, int], None] | None = None,
     write_lock: Callable[[], AbstractContextManager[object]] = nullcontext,
 ) -> ReindexResult:
-    """Rebuild ``base``'s vectors from the ledger with ``embedder`` into a new collection.
+    """Rebuild ``base``'s vectors from the ledger with ``embedder`` into a new index of
+    ``catalog``.
 
-    ``progress(done, total)`` is called after each batch. The old collection serves until the
-    new one is complete; on any failure the new one is dropped and the old one stays current.
+    ``progress(done, total)`` is called after each batch. The old index serves until the new
+    one is complete; on any failure the new one is dropped and the old one stays current.
+    ``write_lock`` orders the writes with the other processes' (``IndexGuard.writing``).
     """
     started = time.monotonic()
     old = current_collection(ledger, base)
     if (abandoned := interrupted_reindex(ledger, base)) is not None:
-        drop_collection(abandoned)
+        catalog.drop(abandoned)
     new = f"{base}-{uuid.uuid4().hex[:8]}"
-    target = open_collection(new, embedder.name, embedder.dimension)
+    target = catalog.open(new, embedder.name, embedder.dimension)
     ledger.set_state(target_key(base), new)
     try:
         ids = ledger.ids(MemoryFilter())
@@ -206,11 +227,11 @@ def reindex(
     except BaseException:
         with write_lock():
             ledger.set_state(target_key(base), "")
-            drop_collection(new)
+            catalog.drop(new)
         raise
     with write_lock():
         ledger.set_state(target_key(base), "")
-        drop_collection(old)
+        catalog.drop(old)
     return ReindexResult(
         old_collection=old,
         new_collection=new,
@@ -222,7 +243,7 @@ def reindex(
 
 
 def _embed_into(
-    target: ChromaIndex, ledger: Ledger, embedder: Embedder, ids: Sequence[str]
+    target: VectorIndex, ledger: ReindexSource, embedder: Embedder, ids: Sequence[str]
 ) -> None:
     memories = ledger.get_many(ids)
     present = [memories[i] for i in ids if i in memories]
@@ -243,7 +264,9 @@ def _embed_into(
     )
 
 
-def _catch_up(target: ChromaIndex, ledger: Ledger, embedder: Embedder, batch_size: int) -> None:
+def _catch_up(
+    target: VectorIndex, ledger: ReindexSource, embedder: Embedder, batch_size: int
+) -> None:
     """Add what the ledger gained and drop what it lost while the bulk pass ran."""
     ledger_ids = set(ledger.ids(MemoryFilter()))
     vector_ids = set(target.all_ids())

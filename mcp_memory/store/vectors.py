@@ -1,8 +1,10 @@
-"""The vector index's protocol and the plain records it exchanges.
+"""The vector index's protocols and the plain records they exchange.
 
-``VectorIndex`` is the narrow protocol the service needs from a vector store: it stores vectors
-with the scope ids a query may filter on, and answers nearest-neighbour queries. It never
-embeds text and never decides lifecycle.
+``VectorIndex`` is the narrow protocol every vector engine implements (Chroma today,
+``vectors.chroma``): it stores vectors with the scope ids a query may filter on, and answers
+nearest-neighbour queries. It never embeds text and never decides lifecycle. ``IndexCatalog``
+is the engine's indexes by name, which a reindex needs: build a new one beside the current one,
+then drop the old.
 """
 
 from __future__ import annotations
@@ -82,10 +84,8 @@ class VectorIndex(Protocol):
         k: int,
         scope: dict[str, str] | None = None,
         ids: Sequence[str] | None = None,
-        open_now: bool = True,
     ) -> list[VectorHit]:
-        """The k nearest (approximate). ``open_now=False``: if the index is not loaded yet, an
-        exact answer from a local copy rather than loading it here."""
+        """The k nearest (approximate), optionally within a scope or among ``ids``."""
         ...
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
@@ -102,4 +102,25 @@ class VectorIndex(Protocol):
         """Every vector within a scope (and among ``ids``), for an exact search over a small
         scope or filtered set; None when the index has no cheap way to read them (a remote
         store), and the search then asks ``query``."""
+        ...
+
+    def close(self) -> None:
+        """Release what the index holds (a client it made, local files)."""
+        ...
+
+
+class IndexCatalog(Protocol):
+    """An engine's indexes by name (Chroma: its collections), each built with one model."""
+
+    def open(self, name: str, model: str, dimension: int) -> VectorIndex:
+        """The index ``name``, created if missing; refused (``IndexMismatch``) when it was built
+        with another model or dimension."""
+        ...
+
+    def drop(self, name: str) -> bool:
+        """Delete the index ``name`` and what it keeps beside it; True when one was deleted."""
+        ...
+
+    def close(self) -> None:
+        """Release the client the catalog's indexes share."""
         ...

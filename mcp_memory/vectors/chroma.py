@@ -1,13 +1,18 @@
-"""The vector index: a derived copy of the memories' embeddings, rebuildable from the ledger.
+"""Chroma, the vector engine: one collection as a ``VectorIndex``, and the catalog of collections.
 
-``VectorIndex`` is the narrow protocol the service needs; ``ChromaIndex`` implements it on an
-embedded Chroma ``PersistentClient`` collection in cosine space. The index never embeds text
-and never decides lifecycle: it stores vectors with the scope ids needed to filter a query, and
-answers nearest-neighbour queries. The collection records the embedding model and dimension it
-was built with, and opening it with another model is refused (``IndexMismatch``).
+``ChromaIndex`` implements ``store.vectors.VectorIndex`` on a Chroma collection in cosine space.
+It never embeds text and never decides lifecycle: it stores vectors with the scope ids needed to
+filter a query, and answers nearest-neighbour queries. The collection records the embedding
+model and dimension it was built with, and opening it with another model is refused
+(``IndexMismatch``).
+
+``ChromaCatalog`` implements ``store.vectors.IndexCatalog``: collections by name on one shared
+client, the embedded store on local disk (``embedded_client``) or a Chroma server over HTTP
+(``http_client``); both give the same ``chromadb`` API, so the collection code is shared. This
+is the one module that imports ``chromadb``.
 
 Searches over everything use Chroma's HNSW graph; searches within a scope (or a filtered set of
-ids) are exact, over a copy of the vectors clustered by scope (``ledger.ScopedVectors``), because a
+ids) are exact, over a copy of the vectors clustered by scope (``vectors.scoped``), because a
 filtered HNSW search slows down as the filter gets more selective.
 """
 
@@ -17,14 +22,15 @@ import heapq
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mcp_memory.errors import IndexMismatch
+from mcp_memory.errors import IndexMismatch, StoreUnavailable
 from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord
-from mcp_memory.vectors.scoped import ScopedVectors
+from mcp_memory.vectors.scoped import ScopedVectors, delete_files
 
 logger = logging.getLogger(__name__)
 
@@ -36,19 +42,28 @@ def scoped_file(collection: str) -> str:
     return f"scoped_{collection}.sqlite3"
 
 
+@dataclass(frozen=True)
+class Hnsw:
+    """The HNSW graph's settings, fixed when a collection is created."""
+
+    max_neighbors: int = 16
+    ef_construction: int = 100
+    ef_search: int = 100
+
+
 class ChromaIndex:
     """Vectors in a Chroma collection, cosine space.
 
-    The client is embedded (``PersistentClient`` at ``path``) unless one is given, or a
-    ``connect`` callable that returns one: a ``chroma_backend.http_client`` talks to a Chroma
-    server with the same collection code.
+    The client is the embedded ``PersistentClient`` at ``path`` unless ``connect`` returns
+    another (a catalog's shared client, embedded or ``http_client``); only a client the index
+    made itself is closed with it.
 
     Opening Chroma is slow on a large store (importing ``chromadb`` and loading the HNSW graph:
     about a second at 100k memories), and a scoped search never needs it. So once the local
     scoped copy has recorded the model it was built with, the collection opens on first need
     rather than here. Until it is open, a search over everything is answered exactly from the
-    scoped copy (a scan: 0.3 s at 100k) when the caller asks not to open it (``open_now``) or
-    another thread is opening it already.
+    scoped copy (a scan: 0.3 s at 100k) while ``defer_open()`` says so (the server's warm-up
+    opens it at a quiet moment, ``IndexGuard.defer_open``) or another thread is opening it.
     """
 
     def __init__(
@@ -57,27 +72,20 @@ class ChromaIndex:
         collection: str,
         model: str,
         dimension: int,
-        hnsw_m: int = 16,
-        construction_ef: int = 100,
-        search_ef: int = 100,
-        client: Any = None,
+        hnsw: Hnsw = Hnsw(),
         scoped: bool = True,
         connect: Callable[[], Any] | None = None,
+        defer_open: Callable[[], bool] = lambda: False,
     ):
-        if connect is None:
-            connect = (lambda: client) if client is not None else (lambda: _embedded(path))
-        self._connect = connect
+        self._owns_client = connect is None
+        self._connect = connect or (lambda: embedded_client(path))
+        self._defer_open = defer_open
         self._client: Any = None
         self._chroma: Any = None
         self._opening = threading.Lock()
         self.name = collection
         self._model = (model, dimension)
-        self._hnsw = {
-            "space": "cosine",
-            "max_neighbors": hnsw_m,
-            "ef_construction": construction_ef,
-            "ef_search": search_ef,
-        }
+        self._hnsw = {"space": "cosine", **asdict(hnsw)}
         # The local scope-clustered copy serves exact scoped search. Off for a Chroma server,
         # which other machines write to: a local copy would miss their memories.
         self._scoped = ScopedVectors(path / scoped_file(collection), dimension) if scoped else None
@@ -178,15 +186,14 @@ class ChromaIndex:
         k: int,
         scope: dict[str, str] | None = None,
         ids: Sequence[str] | None = None,
-        open_now: bool = True,
     ) -> list[VectorHit]:
         """The k nearest vectors, optionally within a scope or a set of ids. Scanned exactly
-        from the scoped copy while Chroma is not open, if ``open_now`` is False or another
+        from the scoped copy while Chroma is not open, if opening is deferred or another
         thread is opening it."""
         if ids is not None and not ids:
             return []
         closed = ids is None and self._scoped is not None and self._chroma is None
-        if closed and (not open_now or self._opening.locked()):
+        if closed and (self._defer_open() or self._opening.locked()):
             return self._scan(vector, k, scope)
         args: dict[str, Any] = {
             "query_embeddings": [np.asarray(vector, dtype=np.float32)],
@@ -238,17 +245,138 @@ class ChromaIndex:
     def count(self) -> int:
         return self._collection.count()
 
-    def close_local(self) -> None:
-        """Close the local scoped copy's file (the client may be shared: it stays open)."""
+    def close(self) -> None:
+        """Close the scoped copy's file, and the client if this index made it (a catalog's
+        client is shared: the catalog closes it). A new index on the path then reloads the
+        collection from disk."""
         if self._scoped is not None:
             self._scoped.close()
             self._scoped = None
+        if self._owns_client and self._client is not None:
+            self._client.close()
+
+
+class ChromaCatalog:
+    """Chroma collections by name, on one client shared by them all and made on first need.
+
+    ``path`` is where collections keep their scoped copies (``scoped=False`` for a Chroma
+    server: other machines write to it, so a local copy would miss their memories);
+    ``connect`` makes the client. Every collection opened here defers opening its HNSW graph
+    while ``defer_open()`` says so (``ChromaIndex``).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        connect: Callable[[], Any],
+        hnsw: Hnsw = Hnsw(),
+        scoped: bool = True,
+        defer_open: Callable[[], bool] = lambda: False,
+    ):
+        self._path = path
+        self._connect = connect
+        self._hnsw = hnsw
+        self._scoped = scoped
+        self._defer_open = defer_open
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The shared ``chromadb`` client, made on first use."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    def open(self, name: str, model: str, dimension: int) -> ChromaIndex:
+        return ChromaIndex(
+            self._path,
+            collection=name,
+            model=model,
+            dimension=dimension,
+            hnsw=self._hnsw,
+            scoped=self._scoped,
+            connect=lambda: self.client,
+            defer_open=self._defer_open,
+        )
+
+    def names(self) -> list[str]:
+        """Names of the collections the client can see."""
+        return [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+
+    def drop(self, name: str) -> bool:
+        """Delete a collection and its local scoped copy; True when a collection was deleted."""
+        delete_files(self._path / scoped_file(name))
+        if name not in self.names():
+            return False
+        self.client.delete_collection(name)
+        return True
 
     def close(self) -> None:
-        """Release the client; a new ``ChromaIndex`` on the path then reloads it from disk."""
-        self.close_local()
-        if self._client is not None:
-            self._client.close()
+        with self._lock:
+            if self._client is not None:
+                close_client(self._client)
+                self._client = None
+
+
+def _chroma_settings() -> Any:
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False)
+
+
+def embedded_client(path: Path) -> Any:
+    """A ``PersistentClient`` storing its collections under ``path``."""
+    import chromadb
+
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+
+
+def http_client(
+    host: str,
+    port: int,
+    ssl: bool = False,
+    tenant: str = "default_tenant",
+    database: str = "default_database",
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """An ``HttpClient`` for a Chroma server (`chroma run`, or Chroma's distributed or cloud
+    deployment: tenant, database and an auth header such as ``x-chroma-token``); refused with
+    a clear message when unreachable."""
+    import chromadb
+
+    url = f"{'https' if ssl else 'http'}://{host}:{port}"
+    try:
+        return chromadb.HttpClient(
+            host=host,
+            port=port,
+            ssl=ssl,
+            headers=dict(headers or {}),
+            tenant=tenant,
+            database=database,
+            settings=_chroma_settings(),
+        )
+    except Exception as exc:
+        raise StoreUnavailable(
+            f"cannot reach the Chroma server at {url} (tenant {tenant!r}, database "
+            f"{database!r}): {exc}. Start it (`chroma run --path DIR --port {port}`) or fix "
+            "[vector] host, port, ssl, tenant, database and headers in the config"
+        ) from exc
+
+
+def close_client(client: Any) -> None:
+    """Release a client: its shared system, and for HTTP its connection pool.
+
+    chromadb's ``close()`` does not close the HTTP client's pooled connections, which would
+    otherwise linger until garbage collection; the session is closed here as well.
+    """
+    client.close()
+    for owner in (client, getattr(client, "_admin_client", None)):
+        session = getattr(getattr(owner, "_server", None), "_session", None)
+        if session is not None:
+            session.close()
 
 
 def _where(scope: dict[str, str]) -> dict[str, Any] | None:
@@ -256,12 +384,6 @@ def _where(scope: dict[str, str]) -> dict[str, Any] | None:
     if not terms:
         return None
     return terms[0] if len(terms) == 1 else {"$and": terms}
-
-
-def _embedded(path: Path) -> Any:
-    from mcp_memory.vectors.chroma_clients import embedded_client
-
-    return embedded_client(path)
 
 
 def _check_model(collection: Any, model: str, dimension: int) -> None:

@@ -30,10 +30,10 @@ _SCOPE_KEYS = ("user_id", "agent_id", "session_id")
 class ScopedVectors:
     """The vectors again, in their own SQLite file clustered by scope, for exact search.
 
-    Derived data, like the Chroma index it sits next to (``vectors.chroma.ChromaIndex`` writes both in
-    the same calls): an HNSW graph filtered to one user out of a hundred visits most of the
-    graph before it finds k neighbours that pass (60-120 ms at 100k vectors in Chroma), while a
-    dot product over that user's thousand vectors takes well under a millisecond. Being SQLite
+    Derived data, like the Chroma index it sits next to (``vectors.chroma.ChromaIndex`` writes
+    both in the same calls): an HNSW graph filtered to one user out of a hundred visits most of
+    the graph before it finds k neighbours that pass (60-120 ms at 100k vectors in Chroma), while
+    a dot product over that user's thousand vectors takes well under a millisecond. Being SQLite
     (WAL), this copy is shared by every process that opens the data directory: no cache to
     invalidate."""
 
@@ -173,6 +173,13 @@ class ScopedVectors:
     def all_ids(self) -> set[str]:
         with self._lock:
             return {row[0] for row in self._conn.execute("SELECT id FROM vectors")}
+
+
+def delete_files(path: Path) -> None:
+    """Delete a scoped copy's file, with the write-ahead log and shared-memory files SQLite
+    keeps beside it (a dropped collection's copy)."""
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))):
+        file.unlink(missing_ok=True)
 
 
 def _scope_where(scope: dict[str, str]) -> tuple[str, list[str]]:

@@ -14,10 +14,9 @@ from mcp.shared.exceptions import MCPError
 from mcp_memory.cli import config_template, doctor
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.errors import ConfigError, IndexMismatch
-from mcp_memory.factory import CollectionOpener, build_service, reindex_store
+from mcp_memory.factory import build_service, chroma_catalog, reindex_store
 from mcp_memory.indexing.reindex import current_collection, target_key
 from mcp_memory.mcp.server import CORE_TOOLS, create_server
-from mcp_memory.vectors import chroma_clients
 from tests.integration.scenario import CONTRACT_TOOLS
 
 FACTS = [
@@ -42,11 +41,11 @@ def _add_facts(service) -> dict[str, str]:
 
 
 def _collections(settings: Settings) -> list[str]:
-    opener = CollectionOpener(settings)
+    catalog = chroma_catalog(settings)
     try:
-        return chroma_clients.collection_names(opener.client)
+        return catalog.names()
     finally:
-        opener.close()
+        catalog.close()
 
 
 # -- MCP resources, prompt, tool profiles ---------------------------------------------------
@@ -169,11 +168,11 @@ def test_a_reindex_killed_midway_is_reported_then_cleaned_up(settings, embedder,
     service = build_service(settings, embedder=embedder, clock=clock)
     _add_facts(service)
     base = settings.vector.collection
-    opener = CollectionOpener(settings)
+    catalog = chroma_catalog(settings)
     leftover = f"{base}-deadbeef"
-    opener(leftover, embedder.name, embedder.dimension)
+    catalog.open(leftover, embedder.name, embedder.dimension)
     service.ledger.set_state(target_key(base), leftover)
-    opener.close()
+    catalog.close()
     added = service.add("Priya's passport expires in 2031", user_id="priya")
     service.close()
     checks = {c.name: c for c in doctor.run(settings, None)}

@@ -15,7 +15,7 @@ from mcp_memory.config import Settings, load_settings
 from mcp_memory.errors import StoreUnavailable
 from mcp_memory.factory import build_service, chroma_client
 from mcp_memory.indexing.reindex import current_collection
-from mcp_memory.vectors.chroma_clients import close_client
+from mcp_memory.vectors.chroma import close_client
 from tests.chroma_server import ChromaServer, start_chroma
 from tests.cli.test_operations import (  # noqa: F401  (reindex and doctor, against the server)
     test_doctor_reports_and_repairs_disagreement,

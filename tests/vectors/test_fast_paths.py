@@ -15,6 +15,7 @@ from mcp_memory.factory import CHROMA_DIR, build_service
 from mcp_memory.models import Scope
 from mcp_memory.store.records import MemoryFilter
 from mcp_memory.vectors.chroma import scoped_file
+from mcp_memory.vectors.scoped import ScopedVectors
 
 TEXTS = [
     "Alice prefers green tea in the morning",
@@ -158,7 +159,7 @@ def test_until_the_warm_up_a_global_search_scans_rather_than_open_chroma(
     try:
         reopened.defer_index_open()
         scanned = [h.id for h in reopened.search("what does Alice drink?").results]
-        collection = reopened.index._index.current()
+        collection = reopened.index.opened().current()
         assert not collection.chroma_open and scanned == expected
         reopened.reconcile()  # the warm-up: opens Chroma, and searches use it from then on
         assert collection.chroma_open
@@ -229,9 +230,12 @@ def test_progress_bar_draws_only_on_a_terminal():
     assert hidden.getvalue() == ""
 
 
-def test_repair_restores_a_vector_missing_from_the_scoped_copy(store):
+def test_repair_restores_a_vector_missing_from_the_scoped_copy(store, settings):
     target = store.search("cello", user_id="alice", limit=1).results[0].id
-    store.index._index.current()._scoped.delete([target])  # the embedded collection's copy
+    path = settings.data_dir / CHROMA_DIR / scoped_file(settings.vector.collection)
+    copy = ScopedVectors(path, store.embedder.dimension)  # the embedded collection's copy
+    copy.delete([target])
+    copy.close()
     flt = MemoryFilter(scope=Scope(user_id="alice"), exclude_stages=("archived",))
     assert target not in store._dense(store.embedder.embed_query("cello"), flt, 10)
     assert store.index_report().missing == [target]

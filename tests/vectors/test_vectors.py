@@ -1,4 +1,5 @@
 import sqlite3
+import threading
 
 import numpy as np
 import pytest
@@ -50,12 +51,15 @@ def _three(tmp_path) -> None:
 
 def test_chroma_opens_on_first_need_and_a_scan_answers_until_then(tmp_path):
     _three(tmp_path)
-    index = ChromaIndex(tmp_path, "mem", model="m", dimension=3)
+    deferred = threading.Event()
+    deferred.set()
+    index = ChromaIndex(tmp_path, "mem", model="m", dimension=3, defer_open=deferred.is_set)
     assert not index.chroma_open
-    scanned = index.query(unit(1, 0, 0), 2, open_now=False)
-    in_scope = index.query(unit(1, 0, 0), 5, scope={"user_id": "u"}, open_now=False)
+    scanned = index.query(unit(1, 0, 0), 2)
+    in_scope = index.query(unit(1, 0, 0), 5, scope={"user_id": "u"})
     assert not index.chroma_open  # answered exactly from the scoped copy
     assert [h.id for h in scanned] == ["a", "b"] and [h.id for h in in_scope] == ["a", "c"]
+    deferred.clear()
     opened = index.query(unit(1, 0, 0), 2)
     assert index.chroma_open and [h.id for h in opened] == ["a", "b"]
     assert [round(h.similarity, 5) for h in opened] == [round(h.similarity, 5) for h in scanned]

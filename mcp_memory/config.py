@@ -76,6 +76,8 @@ class LimitSettings(_Section):
     max_metadata_keys: int = Field(50, ge=1)
     max_scope_chars: int = Field(128, ge=1)
     max_limit: int = Field(100, ge=1)
+    # Dates (created_at, since, until, imported timestamps) before this year are refused.
+    earliest_year: int = Field(1900, ge=1, le=9999)
 
 
 class ImportanceSettings(_Section):

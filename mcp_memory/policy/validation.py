@@ -14,6 +14,7 @@ from enum import StrEnum
 from hashlib import sha256
 from typing import Any, TypeVar
 
+from mcp_memory.clock import to_utc
 from mcp_memory.config import LimitSettings
 from mcp_memory.errors import InvalidInput
 from mcp_memory.models import Scope
@@ -95,8 +96,21 @@ def offset(value: Any) -> int:
     return value
 
 
-def timestamp(value: Any, field: str, now: datetime, allow_future: bool = True) -> datetime:
-    """An ISO-8601 date or date-time (naive values are UTC)."""
+def timestamp(
+    value: Any,
+    field: str,
+    now: datetime,
+    allow_future: bool = True,
+    *,
+    limits: LimitSettings | None = None,
+) -> datetime:
+    """An ISO-8601 date or date-time (naive values are UTC) within the accepted range.
+
+    The range runs from the first day of ``limits.earliest_year`` to the end of year 9999, in
+    UTC: a date outside it, or one whose offset carries it off the calendar
+    (``9999-12-31T23:59:59-05:00``), is refused rather than stored or compared. Without
+    ``limits`` the default range applies.
+    """
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
@@ -111,6 +125,17 @@ def timestamp(value: Any, field: str, now: datetime, allow_future: bool = True) 
         raise InvalidInput(f"{field} must be an ISO-8601 date string")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    earliest = (limits or LimitSettings()).earliest_year
+    try:
+        in_range = to_utc(moment).year >= earliest
+    except ValueError:
+        in_range = False
+    if not in_range:
+        raise InvalidInput(
+            f"{field} {str(value)[:60]!r} is outside the accepted dates: from "
+            f"{earliest:04d}-01-01T00:00:00Z to 9999-12-31T23:59:59Z once converted to UTC (the "
+            "earliest year is the setting limits.earliest_year)"
+        )
     if not allow_future and moment > now:
         raise InvalidInput(
             f"{field} {value!s} is in the future: memories are recorded, not planned"

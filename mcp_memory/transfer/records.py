@@ -62,7 +62,7 @@ def parse_record(record: Any, policy: RecordPolicy, now: datetime) -> ImportRow:
     else:
         score = validation.unit_interval(score, "importance_score")
     retention = get("retention")
-    created = _time(get("created_at"), "created_at", now, default=now, allow_future=False)
+    created = _time(get("created_at"), "created_at", now, policy, now, allow_future=False)
     memory_id = get("id")
     return ImportRow(
         memory=Memory(
@@ -82,13 +82,13 @@ def parse_record(record: Any, policy: RecordPolicy, now: datetime) -> ImportRow:
                 get("lifecycle_stage") or Stage.active, Stage, "lifecycle_stage"
             ),
             access_count=_count(get("access_count", 0), "access_count", minimum=0),
-            last_accessed=_time(get("last_accessed"), "last_accessed", now, default=None),
+            last_accessed=_time(get("last_accessed"), "last_accessed", now, policy, None),
             created_at=created,
-            updated_at=_time(get("updated_at"), "updated_at", now, default=max(created, now)),
+            updated_at=_time(get("updated_at"), "updated_at", now, policy, max(created, now)),
             version=_count(get("version", 1), "version", minimum=1),
         ),
         content_hash=validation.content_hash(text),
-        history=_history(get("history")),
+        history=_history(get("history"), now, policy),
         dedupe=memory_id is None,
     )
 
@@ -117,21 +117,29 @@ def _count(value: Any, field: str, minimum: int) -> int:
 
 
 def _time(
-    value: Any, field: str, now: datetime, default: Any, allow_future: bool = True
+    value: Any,
+    field: str,
+    now: datetime,
+    policy: RecordPolicy,
+    default: Any,
+    allow_future: bool = True,
 ) -> datetime | Any:
     if value is None:
         return default
-    return validation.timestamp(value, field, now, allow_future=allow_future)
+    return validation.timestamp(value, field, now, allow_future, limits=policy.limits)
 
 
-def _history(value: Any) -> list[HistoryEvent] | None:
+def _history(value: Any, now: datetime, policy: RecordPolicy) -> list[HistoryEvent] | None:
     if value is None:
         return None
     if not isinstance(value, list):
         raise InvalidInput("history must be a list of events")
     try:
-        return [HistoryEvent.model_validate(event) for event in value]
+        events = [HistoryEvent.model_validate(event) for event in value]
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidInput(f"history event field {where}: {first['msg']}") from None
+    for event in events:
+        _time(event.at, "history event field at", now, policy, None)
+    return events

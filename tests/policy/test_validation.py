@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -44,6 +44,43 @@ def test_timestamps():
         validation.timestamp("last tuesday", "since", NOW)
     with pytest.raises(InvalidInput, match="in the future"):
         validation.timestamp("2030-01-01", "created_at", NOW, allow_future=False)
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ("0999-06-01T00:00:00Z", "created_at"),
+        ("1899-12-31T23:59:59.999999Z", "since"),
+        ("1900-01-01T00:30:00+01:00", "until"),  # 1899 in UTC
+        ("9999-12-31T23:59:59-05:00", "until"),  # past the calendar in UTC
+        ("0001-01-01T00:00:00+05:00", "since"),  # before it
+        (datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-2))), "since"),
+    ],
+)
+def test_dates_outside_the_accepted_range_are_one_clear_error(value, field):
+    with pytest.raises(InvalidInput) as refused:
+        validation.timestamp(value, field, NOW)
+    assert str(refused.value) == (
+        f"{field} {str(value)!r} is outside the accepted dates: from 1900-01-01T00:00:00Z to "
+        "9999-12-31T23:59:59Z once converted to UTC (the earliest year is the setting "
+        "limits.earliest_year)"
+    )
+
+
+def test_the_accepted_range_is_a_setting():
+    assert validation.timestamp("1900-01-01T00:00:00Z", "since", NOW).year == 1900
+    assert validation.timestamp("9999-12-31T23:59:59Z", "until", NOW).year == 9999
+    old = LimitSettings(earliest_year=1)
+    moment = validation.timestamp("0999-06-01T00:00:00Z", "created_at", NOW, False, limits=old)
+    assert moment == datetime(999, 6, 1, tzinfo=UTC)
+    assert validation.timestamp("0001-01-01", "since", NOW, limits=old).year == 1
+    with pytest.raises(InvalidInput, match="from 0001-01-01T00:00:00Z"):
+        validation.timestamp("0001-01-01T00:00:00+05:00", "since", NOW, limits=old)
+    with pytest.raises(InvalidInput, match="from 2020-01-01T00:00:00Z"):
+        validation.timestamp("2019-12-31", "since", NOW, limits=LimitSettings(earliest_year=2020))
+    for bad in (0, 10_000):
+        with pytest.raises(ValueError, match="earliest_year"):
+            LimitSettings(earliest_year=bad)
 
 
 def test_metadata_shapes():

@@ -14,7 +14,7 @@ from mcp_memory.config import Settings
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.embeddings.local import LocalEmbedder
 from mcp_memory.indexing.reindex import CurrentIndex, ReindexResult, reindex
-from mcp_memory.ledger.sqlite import Ledger
+from mcp_memory.ledger import Ledger
 from mcp_memory.service import INDEX_GENERATION, MemoryService, Policy
 from mcp_memory.vectors import chroma_clients
 from mcp_memory.vectors.chroma import ChromaIndex, scoped_file

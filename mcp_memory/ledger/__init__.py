@@ -5,7 +5,8 @@ over one shared connection (``connection``): the schema (``migrations``), a memo
 (``rows``), filters rendered as SQL (``filters``), writing memories (``memories``) and reading
 them (``reads``), the index outbox (``outbox``), the keyword index (``keywords``), sessions
 (``sessions``), the lifecycle journal (``journal``) and shared state (``state``). Each part
-implements one protocol of ``mcp_memory.store.ledger``; another engine implements the same.
+implements the protocol of the same name in ``mcp_memory.store.ledger`` (``Ledger``, all of
+them: ``LedgerStore``); another engine implements the same protocols.
 The statements keep to what a second dialect (PostgreSQL) can follow; the SQLite-specific
 parts are the FTS5 keyword index and ``json_extract`` for metadata filters.
 
@@ -21,19 +22,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from mcp_memory.ledger.journal import Journal
-from mcp_memory.ledger.keywords import Keywords
-from mcp_memory.ledger.memories import MemoryWrites
+from mcp_memory.ledger.keywords import KeywordIndex
+from mcp_memory.ledger.memories import MemoryWriter
 from mcp_memory.ledger.migrations import Schema
 from mcp_memory.ledger.outbox import Outbox
-from mcp_memory.ledger.reads import MemoryReads
-from mcp_memory.ledger.sessions import Sessions
-from mcp_memory.ledger.state import State
+from mcp_memory.ledger.reads import MemoryReader
+from mcp_memory.ledger.sessions import SessionStore
+from mcp_memory.ledger.state import StateStore
 from mcp_memory.lru import Bounded
 
 __all__ = ["Ledger"]
 
 
-class Ledger(Schema, MemoryWrites, MemoryReads, Outbox, Keywords, State, Sessions, Journal):
+class Ledger(
+    Schema, MemoryWriter, MemoryReader, Outbox, KeywordIndex, StateStore, SessionStore, Journal
+):
     """SQLite access: one connection, serialised by a lock, shared by the service's threads.
 
     Opening a ledger creates its file if needed and brings its schema up to date."""

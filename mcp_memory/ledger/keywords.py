@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 
 from mcp_memory.ledger.filters import render
-from mcp_memory.ledger.state import State
+from mcp_memory.ledger.state import StateStore
 from mcp_memory.lru import Bounded
 from mcp_memory.models import Scope
 from mcp_memory.store.records import CandidateRow, MemoryFilter
@@ -39,9 +39,9 @@ def quoted(term: str) -> str:
     return '"' + term.replace('"', "") + '"'
 
 
-class Keywords(State):
+class KeywordIndex(StateStore):
     """Keyword search and term statistics; a term's document count is kept per generation of
-    the index (the ``keywords`` counter of ``State``, migration 10)."""
+    the index (the ``keywords`` counter of ``StateStore``, migration 10)."""
 
     _term_counts: Bounded
     """(generation, scope, term) -> document count; created by ``Ledger``."""

@@ -32,7 +32,7 @@ PRUNE_EVERY = 1000
 """Touches between two prunings of the access log (consolidation runs prune it too)."""
 
 
-class MemoryWrites(Connection):
+class MemoryWriter(Connection):
     """Adding, merging, saving, deleting and importing memories; counting their accesses."""
 
     access_log_days: float = 7.0

@@ -249,7 +249,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     """,
     ),
     # 8: the scope index also holds what a session's member list reads
-    # (``Sessions._read_members``), in member order: reading a hundred sessions' members took
+    # (``SessionStore._read_members``), in member order: reading a hundred sessions' members took
     # 25-34 ms at 100k memories through the rows, 5-7 ms from this index alone.
     Migration(
         "the scope index covers session members",

@@ -15,7 +15,7 @@ from mcp_memory.models import HistoryEvent, ListOrder, Memory
 from mcp_memory.store.records import CandidateRow, MemoryFilter
 
 
-class MemoryReads(Connection):
+class MemoryReader(Connection):
     """Every read of memories and their history; nothing here writes."""
 
     def get(self, memory_id: str) -> Memory | None:

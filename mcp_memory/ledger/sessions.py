@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from mcp_memory.ledger.connection import Connection, chunked, marks
 from mcp_memory.ledger.filters import render
 from mcp_memory.lru import Bounded
-from mcp_memory.store.records import MemoryFilter, Session
+from mcp_memory.store.records import MemoryFilter, Session, SessionKey
 
 SESSION_CHUNK = 300
 """Session keys bound in one statement (three parameters each)."""
 
 
-def session_keys(keys: Sequence[tuple[str, str, str]]) -> tuple[str, list[str]]:
+def session_keys(keys: Sequence[SessionKey]) -> tuple[str, list[str]]:
     """A ``WITH keys(u, a, s)`` clause holding these session keys, and its parameters. Joined
     on, each key is looked up in an index; a row-value ``IN (VALUES ...)`` list instead made
     SQLite scan the whole scope index."""
@@ -22,7 +22,7 @@ def session_keys(keys: Sequence[tuple[str, str, str]]) -> tuple[str, list[str]]:
     return f"WITH keys(u, a, s) AS (VALUES {rows})", [v for key in keys for v in key]
 
 
-class Sessions(Connection):
+class SessionStore(Connection):
     """Session member lists (cached per session version) and session order verdicts."""
 
     _members: Bounded
@@ -39,7 +39,7 @@ class Sessions(Connection):
         """
         if not ids:
             return []
-        versions: dict[tuple[str, str, str], int] = {}
+        versions: dict[SessionKey, int] = {}
         for chunk in chunked(ids):
             for user, agent, session, version in self._read(
                 "SELECT DISTINCT m.user_id, m.agent_id, m.session_id, v.version "
@@ -61,11 +61,11 @@ class Sessions(Connection):
         ]
 
     def _read_members(
-        self, keys: Sequence[tuple[str, str, str]], flt: MemoryFilter
-    ) -> dict[tuple[str, str, str], tuple[str, ...]]:
+        self, keys: Sequence[SessionKey], flt: MemoryFilter
+    ) -> dict[SessionKey, tuple[str, ...]]:
         """The members of these sessions that pass the filter, oldest first."""
         where, params = render(flt)
-        members: dict[tuple[str, str, str], list[str]] = {key: [] for key in keys}
+        members: dict[SessionKey, list[str]] = {key: [] for key in keys}
         for chunk in chunked(keys, SESSION_CHUNK):
             keyed, values = session_keys(chunk)
             rows = self._read(
@@ -79,10 +79,10 @@ class Sessions(Connection):
         return {key: tuple(ids) for key, ids in members.items()}
 
     def session_orders(
-        self, keys: Sequence[tuple[str, str, str]]
-    ) -> dict[tuple[str, str, str], tuple[str, float | None]]:
+        self, keys: Sequence[SessionKey]
+    ) -> dict[SessionKey, tuple[str, float | None]]:
         """The kept order verdicts of these sessions: (what was judged, score or None)."""
-        found: dict[tuple[str, str, str], tuple[str, float | None]] = {}
+        found: dict[SessionKey, tuple[str, float | None]] = {}
         for chunk in chunked(keys, SESSION_CHUNK):
             keyed, values = session_keys(chunk)
             for user, agent, session, judged, score in self._read(
@@ -93,9 +93,7 @@ class Sessions(Connection):
                 found[(user, agent, session)] = (judged, score)
         return found
 
-    def keep_session_orders(
-        self, verdicts: Sequence[tuple[tuple[str, str, str], str, float | None]]
-    ) -> None:
+    def keep_session_orders(self, verdicts: Sequence[tuple[SessionKey, str, float | None]]) -> None:
         """Keep (session key, what was judged, score or None) verdicts, replacing older ones."""
         if verdicts:
             with self.transaction() as conn:

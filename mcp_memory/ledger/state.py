@@ -7,7 +7,7 @@ from __future__ import annotations
 from mcp_memory.ledger.connection import Connection
 
 
-class State(Connection):
+class StateStore(Connection):
     """Key/value state and counters, each read or changed atomically across processes."""
 
     def get_state(self, key: str) -> str | None:

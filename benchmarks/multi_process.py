@@ -22,7 +22,7 @@ import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
 from mcp_memory.indexing.guard import IndexGuard
-from mcp_memory.ledger.sqlite import Ledger
+from mcp_memory.ledger import Ledger
 from mcp_memory.store.vectors import VectorRecord
 from mcp_memory.vectors.chroma import ChromaIndex
 

@@ -49,13 +49,17 @@ class CandidateRow:
     seq: int
 
 
+SessionKey = tuple[str, str, str]
+"""A session's (user_id, agent_id, session_id), '' for an absent id, as the ledger stores them."""
+
+
 @dataclass(frozen=True)
 class Session:
     """One session's memories in their order: its (user, agent, session) key, the member ids
     (oldest first) and its version, which changes whenever a member is added, edited,
     re-ordered or removed and so can key a cache of what is derived."""
 
-    key: tuple[str, str, str]
+    key: SessionKey
     members: tuple[str, ...]
     stamp: str
 

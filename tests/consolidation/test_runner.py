@@ -13,7 +13,7 @@ import pytest
 from mcp_memory.clock import to_iso
 from mcp_memory.errors import Conflict, InvalidInput, MemoryNotFound
 from mcp_memory.factory import build_service
-from mcp_memory.ledger import sqlite as ledger_sqlite
+from mcp_memory.ledger import memories as ledger_memories
 from mcp_memory.models import EventKind, Stage
 from mcp_memory.policy.validation import content_hash
 from mcp_memory.service import MemoryService
@@ -300,7 +300,7 @@ def test_accesses_counted_while_a_run_was_planned_are_kept(service, clock):
 
 
 def test_access_log_is_pruned_to_the_boost_window(service, clock, monkeypatch):
-    monkeypatch.setattr(ledger_sqlite, "_PRUNE_EVERY", 2)
+    monkeypatch.setattr(ledger_memories, "PRUNE_EVERY", 2)
     mid = service.add("Enjoys cooking risotto", user_id="u").id
     service.get(mid)
     clock.advance(days=8)

@@ -1,7 +1,8 @@
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from mcp_memory.ledger.sqlite import MIGRATIONS, Ledger, _split_sql
+from mcp_memory.ledger import Ledger
+from mcp_memory.ledger.migrations import MIGRATIONS, split_sql
 from mcp_memory.models import EventKind, ListOrder, Memory, Scope, Stage
 from mcp_memory.policy.validation import content_hash
 from mcp_memory.store.records import MemoryFilter
@@ -178,7 +179,7 @@ def test_a_store_from_before_the_scoped_keyword_index_is_migrated(tmp_path):
     insert(ledger, memory("k", "The zebra crossed the road", user_id="a"))
     ledger.close()
     with sqlite3.connect(path) as conn:  # the store as migration 5 left it
-        for statement in _split_sql(OLD_KEYWORD_INDEX):
+        for statement in split_sql(OLD_KEYWORD_INDEX):
             conn.execute(statement)
         conn.execute("PRAGMA user_version = 5")
     conn.close()
@@ -188,7 +189,8 @@ def test_a_store_from_before_the_scoped_keyword_index_is_migrated(tmp_path):
     assert [i for i, _ in found] == ["k"] and ledger.keyword_index_ok()
 
 
-OLD_KEYWORD_INDEX = """
+OLD_KEYWORD_INDEX = (
+    """
 DROP TRIGGER session_versions_insert;
 DROP TRIGGER session_versions_delete;
 DROP TRIGGER session_versions_update;
@@ -199,4 +201,6 @@ DROP TRIGGER memories_fts_unindex;
 DROP TRIGGER memories_fts_reindex;
 DROP TABLE memories_fts;
 DROP VIEW memories_fts_source;
-""" + MIGRATIONS[1]
+"""
+    + MIGRATIONS[1].sql
+)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_memory.ledger.sqlite import Ledger
+from mcp_memory.ledger import Ledger
 from mcp_memory.models import EventKind, Memory, Scope, Stage
 from mcp_memory.policy.validation import content_hash
 from mcp_memory.search.context import neighbours_in

@@ -8,7 +8,7 @@ import numpy as np
 
 from mcp_memory.config import RankingSettings
 from mcp_memory.errors import StoreUnavailable
-from mcp_memory.ledger.sqlite import Ledger
+from mcp_memory.ledger import Ledger
 from mcp_memory.search import ranking
 from mcp_memory.search.sessions import SessionOrders
 from mcp_memory.store.records import Session

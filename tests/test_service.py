@@ -7,7 +7,8 @@ import pytest
 
 from mcp_memory.errors import InvalidInput, MemoryNotFound
 from mcp_memory.factory import build_service
-from mcp_memory.models import EventKind, Stage
+from mcp_memory.models import EventKind, Scope, Stage
+from mcp_memory.policy.filters import memory_filter
 from mcp_memory.policy.validation import content_hash
 
 FACTS = {
@@ -264,17 +265,12 @@ def _stray_vector(service):
 def test_add_leaves_the_vector_write_behind_and_a_search_waits_for_it(service):
     """add answers once the ledger holds the memory; the vector it computed is written by a
     background thread, and a search that comes first applies the queue itself."""
-    gate = threading.Event()
-    write = service._behind._apply
-    service._behind._apply = lambda: gate.wait() and write()
-    try:
+    with service.index_sync.lock:  # the background writer waits for it; this thread may enter
         added = service.add("The spare key hangs behind the blue door", user_id="kai")
         assert service.ledger.count_pending() == 1 and service.index.count() == 0
         hits = service.search("where is the spare key?", user_id="kai").results
         assert hits[0].id == added.id
         assert service.ledger.count_pending() == 0 and service.index.count() == 1
-    finally:
-        gate.set()
 
 
 def test_the_index_write_lock_is_only_taken_under_the_sync_lock(service, monkeypatch):
@@ -282,13 +278,13 @@ def test_the_index_write_lock_is_only_taken_under_the_sync_lock(service, monkeyp
     the index, so a path taking the index lock first (start-up reconciliation did) could wait
     for it while it waits for that path: a deadlock seen when the model loaded fast."""
     orders = []
-    writing = service._guard.writing
+    writing = service.index.writing
 
     def checked():
-        orders.append(service._sync_lock._is_owned())
+        orders.append(service.index_sync.lock._is_owned())
         return writing()
 
-    monkeypatch.setattr(service._guard, "writing", checked)
+    monkeypatch.setattr(service.index, "writing", checked)
     first = service.add("I keep my passport in the desk drawer", user_id="u1").id
     service.flush()
     second = service.add("My bike is locked in the garage", user_id="u1").id
@@ -311,7 +307,7 @@ def test_closing_waits_for_an_index_write_in_progress(service):
 
     def writer():
         try:
-            with service._guard.writing():
+            with service.index.writing():
                 inside.set()
                 release.wait()
         except Exception as exc:  # the bug: unlocking a lock file closed meanwhile
@@ -343,9 +339,7 @@ def test_a_word_most_memories_hold_is_left_out_of_the_search(service):
         [{"content": f"The user logged entry number {i}", "user_id": "u"} for i in range(6)]
         + [{"content": "The kettle is descaled monthly", "user_id": "u"}]
     )
-    flt = service._filter(
-        "u", None, None, None, None, None, None, None, service.clock(), None, False
-    )
+    flt = memory_filter(service.policy.limits, Scope(user_id="u"), now=service.clock())
     pool = service.gather("user kettle", flt, 10)
     assert pool.terms.idf.keys() == {"kettle"}  # "user": 6 of 7 memories
     kettle = next(c for c in pool.candidates if "kettle" in c.content)

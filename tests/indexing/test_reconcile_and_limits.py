@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from mcp.client import Client
 
-from mcp_memory import service as service_module
 from mcp_memory.config import load_settings
 from mcp_memory.factory import build_service
+from mcp_memory.indexing import sync as sync_module
 from mcp_memory.mcp.server import create_server
+from mcp_memory.models import Scope
+from mcp_memory.policy.filters import memory_filter
 
 
 def test_reconcile_re_embeds_missing_vectors_and_drops_orphans(service):
@@ -39,10 +41,10 @@ def test_reconcile_applies_the_queue_left_by_a_crash(service):
     assert service.index.count() == 0 and service.stats().index_in_sync
 
 
-@pytest.mark.parametrize("full_check_max", [service_module.FULL_CHECK_MAX, 0])
+@pytest.mark.parametrize("full_check_max", [sync_module.FULL_CHECK_MAX, 0])
 def test_a_damaged_keyword_index_is_rebuilt_at_start(service, monkeypatch, full_check_max):
     """Small stores get FTS5's full integrity check, large ones (0 here) the document count."""
-    monkeypatch.setattr(service_module, "FULL_CHECK_MAX", full_check_max)
+    monkeypatch.setattr(sync_module, "FULL_CHECK_MAX", full_check_max)
     added = service.add("The recycling goes out on Thursday evenings", user_id="sam")
     with service.ledger.transaction() as conn:
         conn.execute("INSERT INTO memories_fts(rowid, content) VALUES (4242, 'phantom words')")
@@ -50,9 +52,7 @@ def test_a_damaged_keyword_index_is_rebuilt_at_start(service, monkeypatch, full_
     assert not service.ledger.keyword_index_ok(full=False)
     assert service.reconcile()["keyword_index_rebuilt"] is True
     assert service.ledger.keyword_index_ok()
-    flt = service._filter(
-        None, None, None, None, None, None, None, None, service.clock(), None, True
-    )
+    flt = memory_filter(service.policy.limits, Scope(), now=service.clock(), include_archived=True)
     assert [i for i, _ in service.ledger.keyword_search(["recycling"], flt, 5)] == [added.id]
     assert service.ledger.keyword_search(["phantom"], flt, 5) == []
 
@@ -126,7 +126,7 @@ def test_a_vector_embedded_from_text_another_writer_replaced_is_not_stored(servi
     old_vector = embedder.embed([added.memory.content])[0]
     newer = service.update(added.id, content="The meeting room moved to the ground floor").memory
     # A slower writer now applies its vector for the old text, after the newer write landed.
-    service._apply_index(
+    service.index_sync.apply(
         [(added.id, "upsert")], {added.id: old_vector}, {added.id: added.memory.content}
     )
     stored = service.index.vectors([added.id])[added.id]

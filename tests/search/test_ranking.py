@@ -361,7 +361,7 @@ def test_a_wide_keyword_lookup_ranks_memories_holding_every_word_first(
             "keyword_search",
             lambda t, f, n, every=False: asked.append((list(t), every)) or real(t, f, n, every),
         )
-        seeds = service._keyword_seeds(["kayak", "harbour"], {"kayak": 18, "harbour": 18},
+        seeds = service.searcher.keyword_seeds(["kayak", "harbour"], {"kayak": 18, "harbour": 18},
                                        _user_filter("u1"), 5)  # fmt: skip
         both_words = (["kayak", "harbour"], True)
         assert asked[0] == both_words
@@ -371,7 +371,7 @@ def test_a_wide_keyword_lookup_ranks_memories_holding_every_word_first(
         else:
             assert asked[1] == (["kayak", "harbour"], False) and len(seeds) == 5
         asked.clear()
-        service._keyword_seeds(["kayak", "harbour"], {"kayak": 9, "harbour": 9},
+        service.searcher.keyword_seeds(["kayak", "harbour"], {"kayak": 9, "harbour": 9},
                                _user_filter("u1"), 5)  # fmt: skip
         assert asked == [(["kayak", "harbour"], False)]  # few postings: the plain lookup
     finally:

@@ -129,7 +129,9 @@ def test_an_import_judges_the_sessions_it_fills(service) -> None:
     kept = service.ledger.session_orders([("p", "", "notes")])
     assert list(kept) == [("p", "", "notes")] and kept[("p", "", "notes")][1] is not None
     reads: list[list[str]] = []
-    service._orders = SessionOrders(lambda ids: reads.append(list(ids)) or {}, store=service.ledger)
+    service.searcher.orders = SessionOrders(
+        lambda ids: reads.append(list(ids)) or {}, store=service.ledger
+    )
     service.search("Which instrument does she play?")  # global: no scope read to judge from
     assert reads == []  # the search found the verdict the import kept
 
@@ -138,7 +140,7 @@ def test_an_import_stands_when_judging_its_sessions_fails(service, caplog) -> No
     def unreachable(ids):
         raise StoreUnavailable("the vector index is down")
 
-    service._orders = SessionOrders(unreachable, store=service.ledger)
+    service.searcher.orders = SessionOrders(unreachable, store=service.ledger)
     records = [{"content": note, "user_id": "q", "session_id": "notes"} for note in NOTES]
     assert service.import_records(records).imported == len(NOTES)
     assert service.ledger.session_orders([("q", "", "notes")]) == {}

@@ -61,7 +61,7 @@ def test_scoped_search_is_exact(store, query):
     """The dense candidates of a scoped search are the exact nearest (hybrid ranking then
     reorders them; that is tested in test_retrieval)."""
     flt = MemoryFilter(scope=Scope(user_id="alice"), exclude_stages=("archived",))
-    dense, _ = store._dense(store.embedder.embed_query(query), flt, 5)
+    dense, _ = store.searcher.dense(store.embedder.embed_query(query), flt, 5)
     expected = _brute_force(store, query, _all(store, user_id="alice"))
     assert list(dense) == expected[:5]
     hits = store.search(query, user_id="alice", limit=5).results
@@ -86,7 +86,9 @@ def test_a_scoped_search_reads_its_scope_once(service, monkeypatch):
     reads: list[list[str]] = []
     real = service.index.vectors
     monkeypatch.setattr(service.index, "vectors", lambda ids: reads.append(list(ids)) or real(ids))
-    service._orders = type(service._orders)(service.index.vectors)  # judge the session afresh
+    service.searcher.orders = type(service.searcher.orders)(
+        service.index.vectors
+    )  # judge the session afresh
     hits = service.search(query, user_id="carol").results
     assert len(hits) == 10 and all(h.memory.user_id == "carol" for h in hits)
     assert reads == []
@@ -237,7 +239,7 @@ def test_repair_restores_a_vector_missing_from_the_scoped_copy(store, settings):
     copy.delete([target])
     copy.close()
     flt = MemoryFilter(scope=Scope(user_id="alice"), exclude_stages=("archived",))
-    assert target not in store._dense(store.embedder.embed_query("cello"), flt, 10)
+    assert target not in store.searcher.dense(store.embedder.embed_query("cello"), flt, 10)
     assert store.index_report().missing == [target]
     assert store.repair_index().missing == []
     assert store.search("cello", user_id="alice", limit=1).results[0].id == target

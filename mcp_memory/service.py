@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from mcp_memory.clock import Clock, utc_now
 from mcp_memory.config import (
@@ -36,15 +36,13 @@ from mcp_memory.embeddings.base import Embedder
 from mcp_memory.errors import InvalidInput, MemoryNotFound
 from mcp_memory.indexing.guard import IndexGuard
 from mcp_memory.indexing.sync import INDEX_GENERATION as INDEX_GENERATION
-from mcp_memory.indexing.sync import IndexSync, OutboxLedger, guarded_index, while_loading
+from mcp_memory.indexing.sync import IndexSync, guarded_index, while_loading
 from mcp_memory.models import (
     AddResult,
     AgeDistribution,
     Category,
     ConsolidateResult,
     DeleteResult,
-    EventKind,
-    HistoryEvent,
     HistoryResult,
     IndexReport,
     ListOrder,
@@ -58,10 +56,11 @@ from mcp_memory.models import (
     StatsResult,
 )
 from mcp_memory.policy import access, admission, filters, validation
-from mcp_memory.search.pipeline import Gathered, SearchLedger, SearchPipeline
+from mcp_memory.search.pipeline import Gathered, SearchPipeline
+from mcp_memory.store.ledger import LedgerStore
 from mcp_memory.store.records import MemoryFilter
 from mcp_memory.store.vectors import VectorIndex
-from mcp_memory.transfer.bulk import Bulk, BulkLedger, ImportReport
+from mcp_memory.transfer.bulk import Bulk, ImportReport
 from mcp_memory.transfer.records import RecordPolicy
 
 
@@ -78,44 +77,6 @@ class Policy:
     performance: PerformanceSettings = field(default_factory=PerformanceSettings)
 
 
-class MemoryLedger(OutboxLedger, SearchLedger, BulkLedger, Protocol):
-    """What the service needs of the ledger: what each of its parts needs (syncing, search,
-    bulk), and the single-memory calls below. (The consolidator takes the same object.)"""
-
-    def insert_unless_duplicate(self, memory: Memory, content_hash: str) -> Memory | None: ...
-
-    def get(self, memory_id: str) -> Memory | None: ...
-
-    def touch(self, ids: Sequence[str], at: datetime) -> None: ...
-
-    def query(
-        self, flt: MemoryFilter, order: ListOrder, limit: int, offset: int = 0
-    ) -> tuple[list[Memory], int]: ...
-
-    def save(
-        self,
-        memory: Memory,
-        content_hash: str,
-        event: EventKind,
-        details: dict[str, Any] | None = None,
-        reindex: bool = False,
-    ) -> None: ...
-
-    def delete(
-        self, memory: Memory, at: datetime, details: dict[str, Any] | None = None
-    ) -> None: ...
-
-    def history(self, memory_id: str) -> list[HistoryEvent]: ...
-
-    def stats(self, flt: MemoryFilter) -> dict[str, Any]: ...
-
-    def count_created_since(self, flt: MemoryFilter, moments: Sequence[datetime]) -> list[int]: ...
-
-    def size_bytes(self) -> int: ...
-
-    def close(self) -> None: ...
-
-
 class MemoryService:
     """Add, search, get, list, update, delete, history, stats and consolidate memories.
 
@@ -124,7 +85,7 @@ class MemoryService:
 
     def __init__(
         self,
-        ledger: MemoryLedger,
+        ledger: LedgerStore,
         embedder: Embedder,
         open_index: Callable[[], VectorIndex],
         policy: Policy | None = None,

@@ -22,7 +22,6 @@ from mcp_memory.clock import Clock
 from mcp_memory.config import ConsolidationSettings, RetentionSettings
 from mcp_memory.consolidation import plan
 from mcp_memory.errors import InvalidInput
-from mcp_memory.ledger.sqlite import Ledger
 from mcp_memory.models import (
     ConsolidateResult,
     ConsolidationRun,
@@ -32,6 +31,7 @@ from mcp_memory.models import (
     Stage,
 )
 from mcp_memory.policy.validation import ID_PATTERN, content_hash
+from mcp_memory.store.ledger import LedgerStore
 from mcp_memory.store.records import JournalEntry, MemoryFilter, RowWrite, RunRecord
 
 COUNTERS = {
@@ -57,7 +57,7 @@ _EVENTS = {
 class Consolidator:
     """Consolidation runs over one ledger; the index is reached through the service's hooks."""
 
-    ledger: Ledger
+    ledger: LedgerStore
     vectors: Callable[[list[str]], dict[str, np.ndarray]]
     write_index: Callable[[Sequence[tuple[str, str]]], None]
     sync_index: Callable[[], Any]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -28,27 +28,16 @@ import numpy as np
 
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.errors import IndexMismatch
-from mcp_memory.models import Memory
+from mcp_memory.store.ledger import MemoryReader, StateStore
 from mcp_memory.store.records import MemoryFilter
 from mcp_memory.store.vectors import IndexCatalog, VectorBlock, VectorHit, VectorIndex, VectorRecord
 
 T = TypeVar("T")
 
 
-class StateStore(Protocol):
-    """Named values every process sharing the store reads and writes (the ledger's state)."""
-
-    def get_state(self, key: str) -> str | None: ...
-
-    def set_state(self, key: str, value: str) -> None: ...
-
-
-class ReindexSource(StateStore, Protocol):
-    """What a reindex reads from the ledger: every memory's id, then the memories themselves."""
-
-    def ids(self, flt: MemoryFilter) -> list[str]: ...
-
-    def get_many(self, ids: Sequence[str]) -> Mapping[str, Memory]: ...
+class ReindexSource(MemoryReader, StateStore, Protocol):
+    """What a reindex reads from the ledger: every memory's id, then the memories themselves,
+    and the record of which collection is current."""
 
 
 def current_key(base: str) -> str:

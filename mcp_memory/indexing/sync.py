@@ -27,6 +27,7 @@ from mcp_memory.embeddings.base import Embedder
 from mcp_memory.indexing.guard import IndexGuard
 from mcp_memory.indexing.write_behind import WriteBehind
 from mcp_memory.models import IndexReport, Memory
+from mcp_memory.store.ledger import KeywordIndex, MemoryReader, Outbox, StateStore
 from mcp_memory.store.records import MemoryFilter
 from mcp_memory.store.vectors import VectorIndex, VectorRecord
 
@@ -40,31 +41,10 @@ INDEX_LOCK_FILE = "index.lock"
 FULL_CHECK_MAX = 5_000
 
 
-class OutboxLedger(Protocol):
-    """What syncing needs of the ledger: the outbox, the rows it names, and the checks of the
-    derived indexes (the vector index here, the keyword index inside the ledger)."""
-
-    def counter(self, name: str) -> int: ...
-
-    def bump_counter(self, name: str) -> int: ...
-
-    def pending_index(self, limit: int | None = None) -> list[tuple[str, str]]: ...
-
-    def count_pending(self) -> int: ...
-
-    def mark_indexed(self, entries: Sequence[tuple[str, str]]) -> None: ...
-
-    def get_many(
-        self, ids: Sequence[str], flt: MemoryFilter | None = None
-    ) -> dict[str, Memory]: ...
-
-    def count(self, flt: MemoryFilter) -> int: ...
-
-    def ids(self, flt: MemoryFilter, limit: int | None = None) -> list[str]: ...
-
-    def keyword_index_ok(self, full: bool = True) -> bool: ...
-
-    def rebuild_keyword_index(self) -> None: ...
+class OutboxLedger(Outbox, MemoryReader, KeywordIndex, StateStore, Protocol):
+    """What syncing needs of the ledger: the outbox, the rows it names, the index generation
+    counter, and the checks of the derived indexes (the vector index here, the keyword index
+    inside the ledger)."""
 
 
 def guarded_index(

@@ -19,10 +19,11 @@ import numpy as np
 
 from mcp_memory.config import RankingSettings
 from mcp_memory.embeddings.base import Embedder
-from mcp_memory.models import Memory, Scope, SearchHit
+from mcp_memory.models import SearchHit
 from mcp_memory.search import ranking
 from mcp_memory.search.context import neighbours_in
-from mcp_memory.search.sessions import Key, OrderStore, SessionOrders
+from mcp_memory.search.sessions import Key, SessionOrders
+from mcp_memory.store.ledger import KeywordIndex, MemoryReader, SessionStore
 from mcp_memory.store.records import CandidateRow, MemoryFilter, Session
 from mcp_memory.store.vectors import VectorIndex, known_or_read
 
@@ -31,33 +32,9 @@ from mcp_memory.store.vectors import VectorIndex, known_or_read
 _BRUTE_FORCE_MAX_IDS = 10_000
 
 
-class SearchLedger(OrderStore, Protocol):
-    """What a search reads from the ledger (``Ledger`` implements it): counts and ids under a
-    filter, the keyword index, sessions, and the rows ranking reads."""
-
-    def count(self, flt: MemoryFilter) -> int: ...
-
-    def ids(self, flt: MemoryFilter, limit: int | None = None) -> list[str]: ...
-
-    def filter_ids(self, ids: Sequence[str], flt: MemoryFilter) -> set[str]: ...
-
-    def term_counts(self, terms: Sequence[str], scope: Scope) -> dict[str, int]: ...
-
-    def keyword_search(
-        self, terms: Sequence[str], flt: MemoryFilter, limit: int, every: bool = False
-    ) -> list[tuple[str, float]]: ...
-
-    def term_hits(
-        self, terms: Sequence[str], rows: Mapping[str, CandidateRow], scope: Scope
-    ) -> dict[str, set[str]]: ...
-
-    def sessions(self, ids: Sequence[str], flt: MemoryFilter) -> list[Session]: ...
-
-    def candidates(self, ids: Sequence[str], flt: MemoryFilter) -> dict[str, CandidateRow]: ...
-
-    def get_many(
-        self, ids: Sequence[str], flt: MemoryFilter | None = None
-    ) -> dict[str, Memory]: ...
+class SearchLedger(MemoryReader, KeywordIndex, SessionStore, Protocol):
+    """What a search reads from the ledger: counts and ids under a filter, the keyword index,
+    sessions and their order verdicts, and the rows ranking reads."""
 
 
 @dataclass(frozen=True)

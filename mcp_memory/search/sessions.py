@@ -6,7 +6,7 @@ for a logged conversation and wrong for a session an agent used to jot down unre
 session's vectors on every search would cost more than the rest of the search, so the verdict
 is kept and recomputed only when the session changes (its ``Session.stamp`` or member list
 differs: a memory added, edited, moved or removed, by any process). It is kept twice: in memory,
-and in the ledger (``OrderStore``), so a new process, and a search after an import (which
+and in the ledger (``store.ledger.SessionStore``), so a new process, and a search after an import (which
 judges the sessions it filled), start with the verdicts instead of reading every vector again.
 """
 
@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
 
 import numpy as np
 
 from mcp_memory.config import RankingSettings
 from mcp_memory.lru import Bounded
 from mcp_memory.search import ranking
+from mcp_memory.store.ledger import SessionStore
 from mcp_memory.store.records import Session
 from mcp_memory.store.vectors import known_or_read
 
@@ -29,19 +29,11 @@ VectorReader = Callable[[Sequence[str]], Mapping[str, np.ndarray]]
 Key = tuple[str, str, str]
 
 
-class OrderStore(Protocol):
-    """Where verdicts are kept between processes (``Ledger`` implements it)."""
-
-    def session_orders(self, keys: Sequence[Key]) -> dict[Key, tuple[str, float | None]]: ...
-
-    def keep_session_orders(self, verdicts: Sequence[tuple[Key, str, float | None]]) -> None: ...
-
-
 class SessionOrders:
     """Each session's ``order_trust``, from verdicts kept per version of the session."""
 
     def __init__(
-        self, read_vectors: VectorReader, store: OrderStore | None = None, capacity: int = 4096
+        self, read_vectors: VectorReader, store: SessionStore | None = None, capacity: int = 4096
     ):
         self._read = read_vectors
         self._store = store

@@ -18,9 +18,10 @@ import numpy as np
 
 from mcp_memory.clock import Clock
 from mcp_memory.errors import InvalidInput
-from mcp_memory.models import AddResult, Category, HistoryEvent, Memory, MemoryType, Scope
+from mcp_memory.models import AddResult, Category, MemoryType, Scope
 from mcp_memory.policy import admission, validation
 from mcp_memory.policy.filters import ARCHIVED
+from mcp_memory.store.ledger import MemoryStore, SessionStore
 from mcp_memory.store.records import ImportRow, MemoryFilter, Session
 from mcp_memory.transfer.records import RecordPolicy, parse_many, to_record
 
@@ -29,22 +30,8 @@ logger = logging.getLogger(__name__)
 IndexWrite = Callable[[Sequence[tuple[str, str]], dict[str, np.ndarray]], None]
 
 
-class BulkLedger(Protocol):
-    """What bulk writes and reads need of the ledger (``Ledger`` implements it)."""
-
-    def filter_ids(self, ids: Sequence[str], flt: MemoryFilter) -> set[str]: ...
-
-    def import_batch(self, rows: Sequence[ImportRow]) -> list[str | None]: ...
-
-    def get_many(
-        self, ids: Sequence[str], flt: MemoryFilter | None = None
-    ) -> dict[str, Memory]: ...
-
-    def sessions(self, ids: Sequence[str], flt: MemoryFilter) -> list[Session]: ...
-
-    def iter_memories(self, flt: MemoryFilter, batch: int = 1000) -> Iterator[list[Memory]]: ...
-
-    def history_many(self, ids: Sequence[str]) -> dict[str, list[HistoryEvent]]: ...
+class BulkLedger(MemoryStore, SessionStore, Protocol):
+    """What bulk writes and reads need of the ledger: memories, and the sessions to judge."""
 
 
 class Encoder(Protocol):

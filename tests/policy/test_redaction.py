@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,194 @@ def test_settings_add_patterns_and_switch_kinds_off():
         RedactionSettings(patterns={"bad": "("})
 
 
+# Issue 20, item 6: forms that were stored verbatim, and their near variants. Each: the text,
+# the parts of it that must go, and the kind reported.
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+WEBHOOK_PATH = "T0A1B2C3D/B0A1B2C3D/Xq7Rk2Vt9Wb4Nc8Jd3Hf1Gp5"
+PASSPHRASE = "correct horse battery staple"
+GAPS = [
+    # AWS secret access key: by its name in every config syntax, or next to its key id
+    (f"aws_secret_access_key = {AWS_SECRET}", [AWS_SECRET], "aws_secret_key"),
+    (f"export AWS_SECRET_ACCESS_KEY={AWS_SECRET}", [AWS_SECRET], "aws_secret_key"),
+    (f"AWS_SECRET_ACCESS_KEY='{AWS_SECRET}'", [AWS_SECRET], "aws_secret_key"),
+    (f'aws_secret_access_key: "{AWS_SECRET}"', [AWS_SECRET], "aws_secret_key"),
+    (f'{{"aws_secret_access_key": "{AWS_SECRET}", "region": "eu-west-1"}}', [AWS_SECRET],
+     "aws_secret_key"),
+    (f"awsSecretAccessKey: {AWS_SECRET}", [AWS_SECRET], "aws_secret_key"),
+    (f"AKIAQ7XK2M4P9R3T6V8W,{AWS_SECRET}", [AWS_SECRET], "aws_secret_key"),
+    (f"key id AKIAQ7XK2M4P9R3T6V8W secret {AWS_SECRET}", [AWS_SECRET], "aws_secret_key"),
+    (f'"SecretAccessKey": "{AWS_SECRET}",', [AWS_SECRET], "password"),
+    # a secret-ish word ending an identifier
+    ("secret_key: Zm9vYmFyYmF6cXV4", ["Zm9vYmFyYmF6cXV4"], "password"),
+    ("DB_PASSWORD=hunter2-db", ["hunter2-db"], "password"),
+    ("SMTP_PASS=hunter2-mail", ["hunter2-mail"], "password"),
+    ("django_secret_key: Zm9vYmFyYmF6cXV4", ["Zm9vYmFyYmF6cXV4"], "password"),
+    ("oauthClientSecret=Zm9vYmFyYmF6cXV4", ["Zm9vYmFyYmF6cXV4"], "password"),
+    ("gh auth login --token gho-notreal-12345", ["gho-notreal-12345"], "password"),
+    # a passphrase: every word of it, to the end of the line or clause, quoted or not
+    (f"Password :  {PASSPHRASE}", ["correct", "horse battery staple"], "password"),
+    (f"PASSPHRASE = {PASSPHRASE}   ", ["correct", "horse battery staple"], "password"),
+    (f"passphrase: {PASSPHRASE}\nnext line", ["correct", "horse battery staple"], "password"),
+    (f'dbPassword: "{PASSPHRASE}"', ["correct", "horse battery staple"], "password"),
+    (f"**Password:** {PASSPHRASE}", ["correct", "horse battery staple"], "password"),
+    (f"my password is {PASSPHRASE}.", ["correct", "horse battery staple"], "password"),
+    (f"the password for the staging db is {PASSPHRASE}", ["horse battery"], "password"),
+    ("my password is: hunter2!", ["hunter2"], "password"),
+    ("the wifi password was changed to lemon-tree-43", ["lemon-tree-43"], "password"),
+    # payment cards: Luhn-valid, bare or grouped with spaces or dashes
+    ("card 4111 1111 1111 1111 exp 12/27", ["4111 1111 1111 1111"], "payment_card"),
+    ("card 4111-1111-1111-1111", ["4111-1111-1111-1111"], "payment_card"),
+    ("card 4111111111111111", ["4111111111111111"], "payment_card"),
+    ("visa 4012888888881881 cvc 123", ["4012888888881881"], "payment_card"),
+    ("mastercard 5555 5555 5555 4444", ["5555 5555 5555 4444"], "payment_card"),
+    ("amex 3782 822463 10005", ["3782 822463 10005"], "payment_card"),
+    ("amex 378282246310005", ["378282246310005"], "payment_card"),
+    # Slack webhooks: plain, without scheme, JSON-escaped, URL-encoded, workflow
+    (f"https://hooks.slack.com/services/{WEBHOOK_PATH}", [WEBHOOK_PATH], "slack_webhook"),
+    (f"post to hooks.slack.com/services/{WEBHOOK_PATH} daily", [WEBHOOK_PATH], "slack_webhook"),
+    ('{"url": "https:\\/\\/hooks.slack.com\\/services\\/T0A1B2C3D\\/B0A1B2C3D\\/Xq7Rk2Vt9Wb"}',
+     ["Xq7Rk2Vt9Wb"], "slack_webhook"),
+    ("cb=https%3A%2F%2Fhooks.slack.com%2Fservices%2FT0A1B2C3D%2FB0A1B2C3D%2FXq7Rk2Vt9Wb",
+     ["Xq7Rk2Vt9Wb"], "slack_webhook"),
+    ("https://hooks.slack.com/workflows/T0A1B2C3D/A0A1B2C3D/12345/Xq7Rk2Vt9Wb", ["Xq7Rk2Vt9Wb"],
+     "slack_webhook"),
+    ("xapp-1-A0123456789-1234567890123-abcdef0123456789", ["abcdef0123456789"], "slack_token"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "parts", "kind"), GAPS, ids=[g[0][:40] for g in GAPS])
+def test_issue_20_gaps_and_their_variants_are_redacted(text, parts, kind):
+    clean, kinds = redaction.redact(text, rules())
+    for part in parts:
+        assert part not in clean, clean
+    assert kind in kinds and f"[REDACTED:{kind}]" in clean
+
+
+# Exactly what is left: the words and fields around a secret stay, and a secret already
+# redacted by a more precise rule is not redacted again under the generic one.
+AROUND = [
+    ("user=bob password=hunter22 host=db1 dbname=app",
+     "user=bob password=[REDACTED:password] host=db1 dbname=app"),
+    ("Server=db;User Id=sa;Password=p@ss w0rd;Encrypt=true",
+     "Server=db;User Id=sa;Password=[REDACTED:password];Encrypt=true"),
+    ('{"user": "bob", "password": "p@ss w0rd", "port": 5432}',
+     '{"user": "bob", "password": "[REDACTED:password]", "port": 5432}'),
+    ('{"pin_code": 48213, "user": "bob"}', '{"pin_code": [REDACTED:password], "user": "bob"}'),
+    ("https://x.example/cb?token=abcDEF123456&user=bob",
+     "https://x.example/cb?token=[REDACTED:password]&user=bob"),
+    ("mysql --password=hunter22 --host db1 && echo ok",
+     "mysql --password=[REDACTED:password] --host db1 && echo ok"),
+    ("passphrase: correct horse battery staple\nuser: bob",
+     "passphrase: [REDACTED:password]\nuser: bob"),
+    ("my password is tr0ub4dor, don't share it",
+     "my password is [REDACTED:password], don't share it"),
+    ("Password: hunter22. Call Bob on Monday", "Password: [REDACTED:password]. Call Bob on Monday"),
+    ("token: ghp_9fK2mQ7xR4tV8wZ1bN6cY3hJ5pL0sD2gA4eU for the CI bot",
+     "token: [REDACTED:github_token] for the CI bot"),
+    (f"aws_secret_access_key = {AWS_SECRET}\nregion = us-east-1",
+     "aws_secret_access_key = [REDACTED:aws_secret_key]\nregion = us-east-1"),
+    ("Visa 4111 1111 1111 1111, expires 12/27",
+     "Visa [REDACTED:payment_card], expires 12/27"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "expected"), AROUND, ids=[a[0][:40] for a in AROUND])
+def test_only_the_secret_goes(text, expected):
+    clean, kinds = redaction.redact(text, rules())
+    assert clean == expected and len(kinds) == 1
+
+
+# Normal memories that look a little like secrets: nothing may change.
+KEPT = [
+    # numbers that are not card numbers
+    "order 4111111111111112 shipped",  # 16 digits, Luhn check fails
+    "invoice 1234 5678 9012 3456 is paid",  # Luhn fails
+    "epoch 1700000000000 ms, 1700000000000000000 ns",  # no card starts with 1
+    "IMEI 490154203237518",  # Luhn-valid, but 15 digits starting with 4 is no card
+    "IBAN FR76 3000 6000 0112 3456 7890 189",  # groups inside a longer run
+    "price 4111111111111111.50",  # a decimal number
+    "tracking 9400111899223397658538",  # 22 digits
+    "call +1 415 555 0132, +44 20 7946 0958 or (415) 555-0132",
+    "meeting on 2024-05-01 at 14:30, invoice 2024-000123, ISBN 978-3-16-148410-0",
+    "uuid 123e4567-e89b-12d3-a456-426614174000",
+    "commit 3f786850e387550fdab836ed7e6dc881de23001b",  # 40 characters, no key id nearby
+    "docs at https://hooks.slack.com/services/ explain webhooks",
+    # secret-ish words that hold no secret
+    "1Password: the manager the team uses",
+    "LastPass: we moved away from it",
+    "boarding_pass: seat 12A",
+    "max_tokens=4096 and token_count: 512",
+    "The API token is valid for 30 days",
+    "The password is stored in Vault under ops/db",
+    "The session token was refreshed at 10:00",
+    "Note about the token: it expires on Friday",
+    "The token is a unit of text, about 4 characters",
+    "def login(password: str) -> bool",
+    "CI sets DB_PASSWORD=${{ secrets.DB_PASSWORD }} and API_KEY: <your-api-key>",
+]
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_normal_memories_are_not_mangled(text):
+    assert redaction.redact(text, rules()) == (text, [])
+
+
+def test_card_numbers_need_a_card_prefix_and_the_luhn_check():
+    assert redaction.is_card_number("4111 1111 1111 1111")
+    assert redaction.is_card_number("3782-822463-10005")
+    assert not redaction.is_card_number("4111 1111 1111 1112")  # check digit wrong
+    assert not redaction.is_card_number("1111 1111 1111 1117")  # Luhn-valid, no card network
+    assert not redaction.is_card_number("411111111111")  # too short
+
+
+def test_a_metadata_key_that_names_a_secret_hides_its_value():
+    metadata = {
+        "aws_secret_access_key": AWS_SECRET,
+        "db": {"password": "hunter2", "port": 5432, "host": "db1"},
+        "pin_code": 4821,
+        "credentials": ["admin", "Sup3rS3cret"],
+        "api_key": "sk-proj-Q2eKz8Lm4Np7Rs9Tv3Wy5Ab1Cd6Ef0Gh",
+        "token_count": 512,
+        "boarding_pass": "12A",
+        "note": "",
+    }
+    clean, kinds = redaction.redact_value(metadata, rules())
+    assert clean == {
+        "aws_secret_access_key": "[REDACTED:password]",
+        "db": {"password": "[REDACTED:password]", "port": 5432, "host": "db1"},
+        "pin_code": "[REDACTED:password]",
+        "credentials": ["[REDACTED:password]", "[REDACTED:password]"],
+        "api_key": "[REDACTED:api_key]",
+        "token_count": 512,
+        "boarding_pass": "12A",
+        "note": "",
+    }
+    assert kinds == ["api_key", "password"]
+    off = redaction.compile_rules(disabled=["password"])
+    assert redaction.redact_value({"password": "hunter2"}, off) == ({"password": "hunter2"}, [])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a-" * 50_000,  # a scheme-like run with no "://" (was quadratic)
+        "a_" * 50_000,
+        "password: " + "ab " * 33_000,
+        "password" + " " * 100_000 + "x",
+        "my password is " + "a." * 50_000,
+        "4111 " * 20_000,
+        ("AKIAQ7XK2M4P9R3T6V8W " + "a" * 39 + " ") * 1_500,
+        "hooks.slack.com/services/" + "a/" * 50_000,
+    ],
+    ids=["dashes", "underscores", "value", "spaces", "prose", "digits", "akia", "webhook"],
+)
+def test_redaction_time_grows_linearly(text):
+    """Redaction runs before the length limits, so a hostile 100 kB must not stall it."""
+    started = time.perf_counter()
+    redaction.redact(text, rules())
+    assert time.perf_counter() - started < 3.0
+
+
 def _all_text(data_dir: Path) -> bytes:
     """Every byte of every file in the data dir (ledger, WAL, keyword index, Chroma)."""
     return b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
@@ -131,6 +320,37 @@ async def test_secrets_never_reach_the_stores_or_search(service, settings):
     assert fts_hits == len(secrets)
     for secret in [*secrets, "b3BlbnNzaC1rZXkt"]:
         assert secret not in replies
+        assert secret.encode() not in stored, f"{secret} reached the disk"
+
+
+@pytest.mark.anyio
+async def test_issue_20_forms_never_reach_the_stores_search_or_export(service, settings):
+    samples = [
+        f"ops credential aws_secret_access_key = {AWS_SECRET}",
+        f"ops credential Password :  {PASSPHRASE}",
+        "ops credential card 4111 1111 1111 1111 for the team lunch",
+        "ops credential card 5555-5555-5555-4444 for travel",
+        f"ops credential alerts go to https://hooks.slack.com/services/{WEBHOOK_PATH}",
+    ]
+    metadata = {"aws_secret_access_key": AWS_SECRET, "card": "4012 8888 8888 1881"}
+    async with Client(create_server(service)) as client:
+        for text in samples:
+            added = await client.call_tool(
+                "add_memory", {"content": text, "user_id": "ops", "metadata": metadata}
+            )
+            assert not added.is_error, added.content
+            assert added.structured_content["redacted"], text
+        found = await client.call_tool(
+            "search_memory", {"query": "ops credential", "user_id": "ops", "limit": 100}
+        )
+    assert len(found.structured_content["results"]) == len(samples)
+    exported = str(list(service.export_records(user_id="ops")))
+    service.close()
+    stored = _all_text(settings.data_dir)
+    secrets = [AWS_SECRET, "horse battery staple", WEBHOOK_PATH, "4012 8888 8888 1881"]
+    secrets += ["4111 1111 1111 1111", "5555-5555-5555-4444"]
+    for secret in secrets:
+        assert secret not in str(found.structured_content) and secret not in exported
         assert secret.encode() not in stored, f"{secret} reached the disk"
 
 

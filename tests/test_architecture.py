@@ -49,7 +49,6 @@ PENDING = {
     ("indexing.reindex", "ledger.sqlite"),
     ("indexing.reindex", "vectors.chroma"),
     ("indexing.reindex", "embeddings.local"),
-    ("cli.main", "mcp.server"),
 }
 # Third-party engines and who may import them.
 ENGINES = {

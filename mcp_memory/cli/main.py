@@ -6,6 +6,7 @@ Logs go to stderr: in stdio mode stdout carries the MCP protocol and nothing els
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 
 from mcp_memory import __version__
 from mcp_memory.config import Settings, load_settings
+from mcp_memory.consolidation.summary import consolidate_summary
 from mcp_memory.errors import InvalidInput, MemoryServiceError
 
 DESCRIPTION = """\
@@ -172,14 +174,9 @@ def _service(settings: Settings):
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from mcp_memory.mcp.server import check_network_security, serve
-
-    check_network_security(settings)
-    service = _service(settings)
-    try:
-        serve(settings, service)
-    finally:
-        service.close()
+    # The MCP layer is the command line's sibling, not a layer below it: it is loaded by name,
+    # by this command alone, so no other command imports the MCP SDK.
+    importlib.import_module("mcp_memory.mcp.serve").run_server(settings)
     return 0
 
 
@@ -227,8 +224,6 @@ def cmd_consolidate(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
-    from mcp_memory.mcp.server import consolidate_summary
-
     print(consolidate_summary(result, undo_hint="mcp-memory consolidate --undo {}"))
     for action in result.actions:
         others = f" <- {', '.join(action.other_ids)}" if action.other_ids else ""

@@ -8,7 +8,7 @@ from mcp.client import Client
 from mcp_memory import service as service_module
 from mcp_memory.config import load_settings
 from mcp_memory.factory import build_service
-from mcp_memory.mcp.server import create_server
+from mcp_memory.mcp.app import create_server
 
 
 def test_reconcile_re_embeds_missing_vectors_and_drops_orphans(service):

@@ -15,8 +15,10 @@ from contextlib import asynccontextmanager
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 
 from mcp_memory import __version__
+from mcp_memory.mcp.arguments import strict_arguments
 from mcp_memory.mcp.calls import Activity, AppState
 from mcp_memory.mcp.profiles import profile_tools
 from mcp_memory.mcp.prompts import register_prompts
@@ -58,12 +60,20 @@ def create_server(
 
 def published_tool(name: str) -> Tool:
     """The tool ``name`` as the server publishes it: its docstring, without the source's
-    indentation, as description, and its output schema in compact form (``schema.py``)."""
+    indentation, as description; arguments it does not take refused (``strict_arguments``),
+    as its input schema says; its output schema in compact form (``schema.py``)."""
     fn, annotations = TOOLS[name]
     tool = Tool.from_function(
         fn, description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations
     )
-    metadata = tool.fn_metadata
-    if metadata.output_schema is not None:
-        metadata.output_schema = compact_schema(metadata.output_schema)
-    return tool
+    built = tool.fn_metadata
+    arguments = strict_arguments(built.arg_model)
+    metadata = FuncMetadata(
+        arg_model=arguments,
+        output_model=built.output_model,
+        output_schema=built.output_schema and compact_schema(built.output_schema),
+        wrap_output=built.wrap_output,
+    )
+    return tool.model_copy(
+        update={"parameters": arguments.model_json_schema(by_alias=True), "fn_metadata": metadata}
+    )

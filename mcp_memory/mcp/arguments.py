@@ -1,16 +1,25 @@
-"""The arguments of the tools, as the agent reads them in each tool's input schema.
+"""The arguments of the tools, as the agent reads them in each tool's input schema, and the
+rules every tool's arguments follow.
 
 Each argument type carries its description (and, for a choice, the allowed values; for a
 number, its bounds), written once and shared by every tool that takes the argument. The schema
-only informs the agent: the service checks every value itself and says what was wrong.
+mostly informs the agent: the service checks every value itself and says what was wrong.
+
+Two mistakes never reach the service, because the SDK's argument model would let them through
+unnoticed: an argument the tool does not take (a misspelt ``userid`` would be dropped, and the
+memory stored in the global scope) and a boolean given for a number (``limit=true`` would read
+as 1). ``strict_arguments`` turns the SDK's model of a tool's arguments into one that refuses
+both with a message naming the argument; its schema says ``additionalProperties: false``.
 """
 
 from __future__ import annotations
 
+from difflib import get_close_matches
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
 from mcp_memory.models import Category, ListOrder, MemoryType, Retention, Stage
 
@@ -111,3 +120,54 @@ UndoRun = Annotated[
     str | None,
     Field(description="A run_id from an earlier consolidate: put back what it changed."),
 ]
+
+
+class _Refusing(BaseModel):
+    """Mixed into a tool's argument model: other arguments are refused, booleans are not
+    numbers. Both are checked before the fields, so the message is about the mistake."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_and_booleans(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        names = [field.alias or name for name, field in cls.model_fields.items()]
+        if unknown := [key for key in data if key not in names]:
+            raise PydanticCustomError(
+                "unknown_argument", "{message}", {"message": unknown_arguments(unknown, names)}
+            )
+        for name, field in cls.model_fields.items():
+            value = data.get(field.alias or name)
+            if isinstance(value, bool) and _takes_number(field.annotation):
+                raise PydanticCustomError(
+                    "bool_not_number",
+                    "argument '{name}' must be a number, not true or false",
+                    {"name": field.alias or name},
+                )
+        return data
+
+
+def _takes_number(annotation: Any) -> bool:
+    return any(t in (int, float) for t in get_args(annotation) or (annotation,))
+
+
+def unknown_arguments(unknown: list[str], names: list[str]) -> str:
+    """What to tell the agent about arguments the tool does not take: the nearest valid name
+    of each, or else the names it takes."""
+    said, lost = [], False
+    for key in unknown:
+        nearest = get_close_matches(key.lower(), names, n=1, cutoff=0.6)
+        said.append(
+            f"unknown argument {key!r}" + (f": did you mean {nearest[0]!r}?" if nearest else "")
+        )
+        lost = lost or not nearest
+    text = "; ".join(said)
+    return f"{text} (the arguments are {', '.join(names)})" if lost else text
+
+
+def strict_arguments(model: type[BaseModel]) -> type[BaseModel]:
+    """The SDK's argument model of a tool (same name, fields and schema), refusing arguments
+    it does not declare and booleans for numbers."""
+    return create_model(model.__name__, __base__=(model, _Refusing), __module__=model.__module__)

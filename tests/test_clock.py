@@ -15,7 +15,7 @@ from mcp_memory.clock import from_iso, to_iso, to_utc
 from mcp_memory.config import load_settings
 from mcp_memory.errors import InvalidInput
 from mcp_memory.factory import LEDGER_FILE, build_service
-from mcp_memory.mcp.server import create_server
+from mcp_memory.mcp.app import create_server
 
 FIRST = datetime(1, 1, 1, tzinfo=UTC)
 LAST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)

@@ -15,6 +15,7 @@ from typing import Any
 
 from mcp_memory import __version__
 from mcp_memory.config import Settings, load_settings
+from mcp_memory.consolidation.summary import consolidate_summary
 from mcp_memory.errors import InvalidInput, MemoryServiceError
 
 DESCRIPTION = """\
@@ -172,14 +173,9 @@ def _service(settings: Settings):
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from mcp_memory.mcp.server import check_network_security, serve
+    from mcp_memory.mcp.serve import run_server  # this command alone loads the MCP SDK
 
-    check_network_security(settings)
-    service = _service(settings)
-    try:
-        serve(settings, service)
-    finally:
-        service.close()
+    run_server(settings)
     return 0
 
 
@@ -227,8 +223,6 @@ def cmd_consolidate(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
-    from mcp_memory.mcp.server import consolidate_summary
-
     print(consolidate_summary(result, undo_hint="mcp-memory consolidate --undo {}"))
     for action in result.actions:
         others = f" <- {', '.join(action.other_ids)}" if action.other_ids else ""

@@ -1,6 +1,6 @@
 """Background jobs on a timer beside a running server: scheduled consolidation.
 
-Off unless configured (``consolidation.schedule.every_hours``); server.py decides whether the
+Off unless configured (``consolidation.schedule.every_hours``); mcp/serve.py decides whether the
 transport allows it (network servers do, a stdio session only when ``in_stdio`` is set). The
 job runs in a worker thread so the event loop keeps serving clients; a failure is logged and
 the next run comes at the next interval.

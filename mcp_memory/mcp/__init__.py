@@ -1,0 +1,12 @@
+"""The MCP layer: the tools of the contract over stdio, SSE and streamable HTTP.
+
+The only package that imports the MCP SDK. One concern per module:
+
+- ``app``: ``create_server``, the server of one process over one ``MemoryService``.
+- ``tools``: the nine tools; ``arguments``: what each argument means to the agent.
+- ``calls``: how a request reaches the service (grant, worker thread, activity, errors).
+- ``schema``: the compact output schemas; ``profiles``: which tools a server publishes.
+- ``resources`` and ``prompts``: the read-only views and the ``use_memory`` prompt.
+- ``security`` and ``auth``: who may use a network server.
+- ``serve``: the transport, the warm-up after the handshake, the consolidation schedule.
+"""

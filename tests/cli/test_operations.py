@@ -16,7 +16,8 @@ from mcp_memory.config import Settings, load_settings
 from mcp_memory.errors import ConfigError, IndexMismatch
 from mcp_memory.factory import build_service, chroma_catalog, reindex_store
 from mcp_memory.indexing.reindex import current_collection, target_key
-from mcp_memory.mcp.server import CORE_TOOLS, create_server
+from mcp_memory.mcp.app import create_server
+from mcp_memory.mcp.profiles import CORE_TOOLS
 from tests.integration.scenario import CONTRACT_TOOLS
 
 FACTS = [

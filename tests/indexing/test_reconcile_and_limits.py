@@ -8,7 +8,7 @@ from mcp.client import Client
 from mcp_memory.config import load_settings
 from mcp_memory.factory import build_service
 from mcp_memory.indexing import sync as sync_module
-from mcp_memory.mcp.server import create_server
+from mcp_memory.mcp.app import create_server
 from mcp_memory.models import Scope
 from mcp_memory.policy.filters import memory_filter
 

@@ -20,7 +20,7 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
 from mcp_memory.cli.main import _parser
-from mcp_memory.mcp.server import CORE_TOOLS
+from mcp_memory.mcp.profiles import CORE_TOOLS
 from tests.integration.conftest import server_command, server_env
 from tests.integration.scenario import CONTRACT_TOOLS
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp.client import Client
 
-from mcp_memory.mcp.server import create_server
+from mcp_memory.mcp.app import create_server
 from tests.integration.scenario import CONTRACT_TOOLS
 
 SPECIAL_STRINGS = [

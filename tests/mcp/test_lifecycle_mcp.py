@@ -14,7 +14,8 @@ from mcp.client import Client
 from mcp_memory.clock import to_iso
 from mcp_memory.config import load_settings
 from mcp_memory.consolidation import schedule
-from mcp_memory.mcp.server import create_server, schedule_hours, with_schedule
+from mcp_memory.mcp.app import create_server
+from mcp_memory.mcp.serve import schedule_hours, with_schedule
 
 
 @pytest.fixture

@@ -4,11 +4,15 @@ import copy
 import json
 import threading
 
+import anyio
 import jsonschema
 import pytest
 from mcp.client import Client
 
-from mcp_memory.mcp.server import Activity, compact_schema, create_server, warm_up_after_handshake
+from mcp_memory.mcp.app import create_server
+from mcp_memory.mcp.calls import Activity
+from mcp_memory.mcp.schema import compact_schema
+from mcp_memory.mcp.serve import warm_up_after_handshake
 from mcp_memory.models import SearchResult
 from tests.integration.scenario import exercise_every_tool, refuse_bad_input
 
@@ -104,3 +108,23 @@ async def test_output_schemas_are_compact_and_accept_what_the_tools_return(servi
         for variant in (schema, original):
             assert jsonschema.Draft202012Validator(variant).is_valid(instance) is valid
     assert compact_schema(original) == schema
+
+
+@pytest.mark.anyio
+async def test_the_warm_up_starts_once_the_client_has_listed_the_tools(service, monkeypatch):
+    """The handshake alone does not start it; the first tools/list does (long before wait_s)."""
+    started = threading.Event()
+    embed_query = service.embedder.embed_query
+
+    def first_embedding(text):
+        started.set()
+        return embed_query(text)
+
+    monkeypatch.setattr(service.embedder, "embed_query", first_embedding)
+    activity = Activity()
+    mcp = create_server(service, activity=activity)
+    warm_up_after_handshake(mcp, service, wait_s=600, activity=activity)
+    async with Client(mcp) as client:
+        assert not started.is_set()
+        await client.list_tools()
+        assert await anyio.to_thread.run_sync(started.wait, 60)

@@ -11,7 +11,7 @@ from mcp.client import Client
 
 from mcp_memory.config import RedactionSettings, load_settings
 from mcp_memory.factory import build_service
-from mcp_memory.mcp.server import create_server
+from mcp_memory.mcp.app import create_server
 from mcp_memory.policy import redaction
 
 # Real-looking secrets (random, not live), each with the kind it must be reported as.

@@ -2,14 +2,17 @@
 
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from mcp_memory.config import Settings, load_settings
 from mcp_memory.errors import InvalidInput, MemoryNotFound
 from mcp_memory.factory import build_service
 from mcp_memory.models import EventKind, Scope, Stage
 from mcp_memory.policy.filters import memory_filter
 from mcp_memory.policy.validation import content_hash
+from tests.engines import ENGINES
 
 FACTS = {
     "coffee": "Alice drinks her coffee black with no sugar",
@@ -27,6 +30,13 @@ QUESTIONS = {
     "job": "What is her profession?",
     "hobby": "What does she do for fun on Saturdays?",
 }
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Every test of the service suite runs on every storage engine (tests/engines.py)."""
+    overrides = ENGINES[request.param](request, tmp_path)
+    return load_settings(data_dir=tmp_path / "data", **overrides)
 
 
 @pytest.fixture

@@ -148,17 +148,12 @@ def run_baselines(convs: list[Conversation], embed: PreEmbedder) -> dict[str, Ta
 
 
 def load_in_process(convs: list[Conversation], embed: PreEmbedder, data_dir: Path):
-    """A MemoryService on its own data dir, loaded with every turn through ``add``.
-
-    Bulk load: each add leaves its vector write queued (the ledger's outbox) and one
-    ``sync_index`` writes them in batches, which saves a Chroma round trip per turn; the
-    stored memories and vectors are the same as with one-by-one writes."""
+    """A MemoryService on its own data dir, loaded with every turn through ``add`` (each add
+    hands its vector to the write-behind thread, which writes them in batches)."""
     service = build_service(load_settings(data_dir=data_dir), embedder=embed)
-    service._write_index = lambda *args: None
     for conv in convs:
         for turn in conv.turns:
             service.add(**add_kwargs(conv, turn))
-    del service._write_index
     service.sync_index()
     return service
 

@@ -17,12 +17,14 @@ fresh process (first search). Results print as a table and are saved under bench
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import random
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -43,7 +45,6 @@ from mcp_memory.cli.main import for_bulk
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.factory import CHROMA_DIR, build_embedder, build_service
 from mcp_memory.vectors.chroma import scoped_file
-from mcp_memory.vectors.scoped import ScopedVectors
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -168,12 +169,9 @@ class Floor:
     def __init__(self, data_dir: Path, embedder=None):
         self.embedder = embedder or build_embedder(load_settings(data_dir=data_dir))
         self.embedder.embed(["warm up"])
-        scoped = ScopedVectors(
-            data_dir / CHROMA_DIR / scoped_file(Settings().vector.collection),
-            self.embedder.dimension,
-        )
-        rows = scoped._conn.execute("SELECT id, user_id, vector FROM vectors").fetchall()
-        scoped.close()
+        path = data_dir / CHROMA_DIR / scoped_file(Settings().vector.collection)
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            rows = conn.execute("SELECT id, user_id, vector FROM vectors").fetchall()
         self.users = np.array([r[1] for r in rows])
         self.matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(
             len(rows), -1

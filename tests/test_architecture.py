@@ -13,16 +13,18 @@ from pathlib import Path
 PACKAGE = Path(__file__).parent.parent / "mcp_memory"
 
 EVERYTHING = {
-    *("errors", "clock", "lru", "models", "config", "store", "policy", "embeddings", "ledger"),
+    *("errors", "clock", "lru", "tokens", "models", "config", "store", "policy"),
+    *("embeddings", "ledger"),
     *("vectors", "search", "consolidation", "transfer", "indexing", "service", "factory"),
     *("mcp", "cli"),
 }
-CORE = {"errors", "clock", "lru", "models", "config", "store"}
+CORE = {"errors", "clock", "lru", "tokens", "models", "config", "store"}
 # What each unit of mcp_memory may import from mcp_memory (besides itself).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "clock": {"errors"},
     "lru": set(),
+    "tokens": set(),
     "models": {"errors", "clock"},
     "config": {"errors"},
     "store": {"errors", "clock", "models"},

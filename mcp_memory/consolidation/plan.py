@@ -24,8 +24,9 @@ import numpy as np
 
 from mcp_memory.config import ConsolidationSettings, RetentionSettings
 from mcp_memory.models import ConsolidationAction, Memory, Retention, Stage
-from mcp_memory.policy import importance, lifecycle
+from mcp_memory.policy import lifecycle
 from mcp_memory.policy.validation import content_hash
+from mcp_memory.tokens import tokens
 
 _TIER_RANK = {r: i for i, r in enumerate(Retention)}
 _STAGE_RANK = {s: i for i, s in enumerate(Stage)}
@@ -309,7 +310,7 @@ def plan_redundant(
 ) -> list[tuple[str, tuple[str, ...], float]]:
     """(kept id, removed ids, lowest Jaccard) groups: texts whose word sets overlap at least
     ``threshold`` fold into the richest (most distinct words, then longest, then oldest)."""
-    words = {m.id: frozenset(importance.words(m.content)) for m in memories}
+    words = {m.id: frozenset(tokens(m.content)) for m in memories}
     order = sorted(
         range(len(memories)),
         key=lambda i: (-len(words[memories[i].id]), -len(memories[i].content), i),

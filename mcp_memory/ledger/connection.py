@@ -65,6 +65,21 @@ class Connection:
                 raise
             self._conn.execute("COMMIT")
 
+    @contextmanager
+    def traced(self) -> Iterator[list[str]]:
+        """Every statement this connection runs meanwhile, in order, as SQLite expands it: how
+        a test or a profile sees what a call costs (a search's reads, a cache that holds)."""
+        seen: list[str] = []
+        self._conn.set_trace_callback(seen.append)
+        try:
+            yield seen
+        finally:
+            self._conn.set_trace_callback(None)
+
+    def query_plan(self, sql: str) -> list[str]:
+        """SQLite's plan for one statement (``EXPLAIN QUERY PLAN``), a line per step."""
+        return [row[3] for row in self._read("EXPLAIN QUERY PLAN " + sql)]
+
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()

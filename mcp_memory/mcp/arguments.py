@@ -126,7 +126,7 @@ class _Refusing(BaseModel):
     """Mixed into a tool's argument model: other arguments are refused, booleans are not
     numbers. Both are checked before the fields, so the message is about the mistake."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     @model_validator(mode="before")
     @classmethod

@@ -1,27 +1,19 @@
-"""Scoring: how important a new memory is, and the word tokens shared by the text heuristics.
+"""How important a new memory is, when the caller does not say.
 
-Pure functions over plain values; the weights come in as arguments (from ``Settings``). How a
-search ranks its candidates is ``retrieval.py``.
+A pure function over plain values; the weights come in as arguments (from ``Settings``). How a
+search ranks its candidates is ``search/ranking.py``.
 """
 
 from __future__ import annotations
 
-import re
-
 from mcp_memory.config import ImportanceSettings
-
-_WORD = re.compile(r"[\w']+", re.UNICODE)
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased word tokens: the unit of length and keyword heuristics."""
-    return _WORD.findall(text.lower())
+from mcp_memory.tokens import tokens as word_tokens
 
 
 def importance_of(content: str, category: str, policy: ImportanceSettings) -> float:
     """Importance when the caller gives none: category base, strong words, length; in [0, 1]."""
     score = policy.category_base.get(category, policy.category_base.get("general", 0.5))
-    tokens = words(content)
+    tokens = word_tokens(content)
     strong = {w.lower() for w in policy.strong_words}
     if strong.intersection(tokens):
         score += policy.strong_word_boost

@@ -20,7 +20,7 @@ import numpy as np
 from mcp_memory.config import RankingSettings
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.models import SearchHit
-from mcp_memory.search import ranking
+from mcp_memory.search import language, ranking
 from mcp_memory.search.context import neighbours_in
 from mcp_memory.search.sessions import Key, SessionOrders
 from mcp_memory.store.ledger import KeywordIndex, MemoryReader, SessionStore
@@ -146,10 +146,10 @@ class SearchPipeline:
     def _keywords(self, query: str, flt: MemoryFilter, pool: int) -> _Keywords:
         """The query's content words, those worth looking up (a word most of the scope holds
         is left out: ``search_terms``) and the keyword index's best matches for them."""
-        asked = ranking.content_terms(query)
+        asked = language.content_terms(query)
         counts = self.ledger.term_counts(asked, flt.scope)
         every_stage = self.ledger.count(MemoryFilter(scope=flt.scope))
-        words = ranking.search_terms(
+        words = language.search_terms(
             asked, counts, every_stage, self.weights.keyword_lookup_max_share
         )
         return _Keywords(words, counts, every_stage, self.keyword_seeds(words, counts, flt, pool))

@@ -102,39 +102,38 @@ def test_term_matches_and_keyword_search_follow_content_updates(ledger) -> None:
     assert ledger.keyword_search(["kite"], USER, 5) == []
 
 
-def test_term_counts_are_read_once_per_change_of_the_keyword_index(ledger, monkeypatch):
+def test_term_counts_are_read_once_per_change_of_the_keyword_index(ledger):
     """A term's document count is kept until a memory is added, deleted, moved or its text
     changes, by this connection or another; touching access counts keeps it."""
     a = _add(ledger, _memory("The kite flew", 0))
-    counted: list[str] = []
-    real = ledger._read
-    monkeypatch.setattr(
-        ledger, "_read",
-        lambda sql, params=(): (counted.append(sql) if "COUNT(*) FROM memories_fts" in sql
-                                else None) or real(sql, params),
-    )  # fmt: skip
-    assert ledger.term_counts(["kite"], USER.scope) == {"kite": 1}
-    assert ledger.term_counts(["kite"], USER.scope) == {"kite": 1}
-    ledger.touch([a], T0)
-    assert ledger.term_counts(["kite"], USER.scope) == {"kite": 1}
-    assert len(counted) == 1
-    other = Ledger(ledger.path)
-    try:
-        _add(other, _memory("Another kite", 1))
-        assert ledger.term_counts(["kite"], USER.scope) == {"kite": 2}
-        moved = other.get(a).model_copy(update={"user_id": "u2"})
-        other.save(moved, content_hash(moved.content), EventKind.UPDATE)
+    with ledger.traced() as statements:
         assert ledger.term_counts(["kite"], USER.scope) == {"kite": 1}
-        changed = other.get(a).model_copy(update={"user_id": "u1", "content": "A red balloon"})
-        other.save(changed, content_hash(changed.content), EventKind.UPDATE)
         assert ledger.term_counts(["kite"], USER.scope) == {"kite": 1}
-        assert ledger.term_counts(["balloon"], USER.scope) == {"balloon": 1}
-        other.delete(other.get(a), T0)
-        assert ledger.term_counts(["balloon"], USER.scope) == {"balloon": 0}
-    finally:
-        other.close()
-    assert ledger.term_counts(["kite"], Scope(user_id="u2")) == {"kite": 0}
-    assert len(counted) == 7
+        ledger.touch([a], T0)
+        assert ledger.term_counts(["kite"], USER.scope) == {"kite": 1}
+        assert _counted(statements) == 1
+        other = Ledger(ledger.path)
+        try:
+            _add(other, _memory("Another kite", 1))
+            assert ledger.term_counts(["kite"], USER.scope) == {"kite": 2}
+            moved = other.get(a).model_copy(update={"user_id": "u2"})
+            other.save(moved, content_hash(moved.content), EventKind.UPDATE)
+            assert ledger.term_counts(["kite"], USER.scope) == {"kite": 1}
+            changed = other.get(a).model_copy(update={"user_id": "u1", "content": "A red balloon"})
+            other.save(changed, content_hash(changed.content), EventKind.UPDATE)
+            assert ledger.term_counts(["kite"], USER.scope) == {"kite": 1}
+            assert ledger.term_counts(["balloon"], USER.scope) == {"balloon": 1}
+            other.delete(other.get(a), T0)
+            assert ledger.term_counts(["balloon"], USER.scope) == {"balloon": 0}
+        finally:
+            other.close()
+        assert ledger.term_counts(["kite"], Scope(user_id="u2")) == {"kite": 0}
+    assert _counted(statements) == 7
+
+
+def _counted(statements: list[str]) -> int:
+    """How many of these statements counted a term's documents in the keyword index."""
+    return sum("COUNT(*) FROM memories_fts" in sql for sql in statements)
 
 
 def _around(ledger, ids, window, flt):

@@ -27,7 +27,7 @@ PARTS = {
     "StateStore": state.StateStore,
 }
 # Public members of the SQLite ledger that are its own business, not the service's.
-ENGINE_ONLY = {"transaction", "migrate", "path", "access_log_days"}
+ENGINE_ONLY = {"transaction", "migrate", "path", "access_log_days", "traced", "query_plan"}
 
 
 def members(protocol: type) -> dict[str, object]:

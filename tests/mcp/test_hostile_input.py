@@ -7,6 +7,9 @@ the store exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+
 import jsonschema
 import pytest
 from anyio.from_thread import start_blocking_portal
@@ -57,13 +60,15 @@ json_values = st.recursive(
 
 
 def _snapshot(service) -> tuple:
-    read = service.ledger._read
-    return (
-        [tuple(r) for r in read("SELECT * FROM memories ORDER BY seq")],
-        read("SELECT COUNT(*) FROM history")[0][0],
-        [tuple(r) for r in read("SELECT * FROM index_queue ORDER BY memory_id")],
-        service.index.count(),
-    )
+    """Every row of the ledger a refused call could change, read through a connection of its
+    own, and the number of vectors."""
+    with contextlib.closing(sqlite3.connect(service.ledger.path)) as conn:
+        return (
+            conn.execute("SELECT * FROM memories ORDER BY seq").fetchall(),
+            conn.execute("SELECT COUNT(*) FROM history").fetchone()[0],
+            conn.execute("SELECT * FROM index_queue ORDER BY memory_id").fetchall(),
+            service.index.count(),
+        )
 
 
 @pytest.mark.parametrize("tool", sorted(CONTRACT_TOOLS))

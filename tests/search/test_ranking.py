@@ -12,7 +12,7 @@ import pytest
 
 from mcp_memory.config import RankingSettings
 from mcp_memory.factory import build_service
-from mcp_memory.search import ranking
+from mcp_memory.search import language, ranking
 from mcp_memory.search.context import neighbours_in
 
 NOW = datetime(2026, 1, 15, tzinfo=UTC)
@@ -28,24 +28,24 @@ def cand(
 
 
 def test_query_understanding_finds_names_times_and_dates() -> None:
-    assert ranking.names_in("What did Caroline's sister research in Paris?") == {
+    assert language.names_in("What did Caroline's sister research in Paris?") == {
         "caroline",
         "paris",
     }
-    assert ranking.names_in("What did she research?") == frozenset()
-    assert ranking.speaker_of("Nate: I love it") == "nate"
-    assert ranking.speaker_of("The meeting is at 10: room 4") is None
-    assert ranking.asks_when("When did Ana move to Lisbon?")
-    assert ranking.asks_when("How long has he been vegan?")
-    assert not ranking.asks_when("Where did Ana move?")
-    assert ranking.mentions_time("I went there yesterday")
-    assert ranking.mentions_time("We met in March 2021")
-    assert not ranking.mentions_time("I like green tea")
+    assert language.names_in("What did she research?") == frozenset()
+    assert language.speaker_of("Nate: I love it") == "nate"
+    assert language.speaker_of("The meeting is at 10: room 4") is None
+    assert language.asks_when("When did Ana move to Lisbon?")
+    assert language.asks_when("How long has he been vegan?")
+    assert not language.asks_when("Where did Ana move?")
+    assert language.mentions_time("I went there yesterday")
+    assert language.mentions_time("We met in March 2021")
+    assert not language.mentions_time("I like green tea")
     ((start, end),) = ranking.query_periods("What happened on 25 February, 2022?")
     assert (start.date().isoformat(), (end - start).days) == ("2022-02-25", 1)
     ((start, end),) = ranking.query_periods("What did she buy in June 2023?")
     assert (start.date().isoformat(), end.date().isoformat()) == ("2023-06-01", "2023-07-01")
-    assert ranking.content_terms("What is the name of her dog?") == ["name", "dog"]
+    assert language.content_terms("What is the name of her dog?") == ["name", "dog"]
 
 
 def test_context_lifts_the_reply_to_a_matching_question() -> None:
@@ -213,9 +213,9 @@ def test_keyword_index_follows_updates(service) -> None:
     mid = service.add("My locker combination is 3917 and the key is blue.", user_id="u1").id
     service.add("Lockers are cleaned on Fridays.", user_id="u1")
     service.update(mid, content="My padlock code is 5581 and the key is red.")
-    terms = ranking.content_terms("5581")
+    terms = language.content_terms("5581")
     assert [i for i, _ in service.ledger.keyword_search(terms, _user_filter("u1"), 5)] == [mid]
-    old = ranking.content_terms("3917")
+    old = language.content_terms("3917")
     assert service.ledger.keyword_search(old, _user_filter("u1"), 5) == []
     assert _top(service, "what is the 5581 code for?", limit=1) == [mid]
 
@@ -233,7 +233,7 @@ def test_merge_keeps_one_memory_in_keyword_search_and_context(service) -> None:
     ).id  # fmt: skip
     result = service.consolidate(user_id="u1")
     assert result.duplicates_merged == 1
-    terms = ranking.content_terms("Zephyrfall")
+    terms = language.content_terms("Zephyrfall")
     assert [i for i, _ in service.ledger.keyword_search(terms, _user_filter("u1"), 10)] == [ids[1]]
     window = _around(service.ledger, [ids[3]], 2, _user_filter("u1"))
     assert sorted(window[ids[3]]) == [(-2, ids[1]), (-1, ids[2])]
@@ -253,7 +253,7 @@ def test_keyword_index_and_context_survive_a_restart(settings, embedder, clock) 
         assert [i for i, _ in after] == [i for i, _ in before]
         assert [s for _, s in after] == pytest.approx([s for _, s in before])
         assert ids[1] in [i for i, _ in after]
-        terms = ranking.content_terms("Zephyrfall")
+        terms = language.content_terms("Zephyrfall")
         assert [i for i, _ in second.ledger.keyword_search(terms, _user_filter("u1"), 5)] == [
             ids[1]
         ]
@@ -331,12 +331,14 @@ def _reply_and_question(service, weights) -> None:
 
 def test_words_most_memories_hold_are_left_out_but_the_rarest_always_stays():
     counts = {"user": 930, "salmon": 12, "grilled": 40}
-    assert ranking.search_terms(["user", "salmon", "grilled"], counts, 1000, 0.5) == [
+    assert language.search_terms(["user", "salmon", "grilled"], counts, 1000, 0.5) == [
         "salmon",
         "grilled",
     ]
-    assert ranking.search_terms(["user", "like"], {"user": 930, "like": 600}, 1000, 0.5) == ["like"]
-    assert ranking.search_terms([], {}, 1000, 0.5) == []
+    assert language.search_terms(["user", "like"], {"user": 930, "like": 600}, 1000, 0.5) == [
+        "like"
+    ]
+    assert language.search_terms([], {}, 1000, 0.5) == []
 
 
 @pytest.mark.parametrize("both", [6, 3])

@@ -97,19 +97,14 @@ def test_a_scoped_search_reads_its_scope_once(service, monkeypatch):
 def test_no_statement_of_a_search_scans_the_memories_table(store):
     """Every read of a search is a keyed lookup (the keyword index is searched by term): a
     scan of ``memories`` or of one of its indexes grows with the store."""
-    conn = store.ledger._conn
-    statements: list[str] = []
-    conn.set_trace_callback(statements.append)
-    try:
+    with store.ledger.traced() as statements:
         store.search("what does Alice drink?", user_id="alice")
         store.search("what does Alice drink?")
-    finally:
-        conn.set_trace_callback(None)
     reads = [sql for sql in statements if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
     assert any("WITH keys" in sql for sql in reads)  # the sessions' member lists were read
     for sql in reads:
-        for row in conn.execute("EXPLAIN QUERY PLAN " + sql):
-            assert not re.match(r"SCAN (memories|m)( |$)", row[3]), (row[3], sql)
+        for step in store.ledger.query_plan(sql):
+            assert not re.match(r"SCAN (memories|m)( |$)", step), (step, sql)
 
 
 def test_scoped_search_applies_other_filters_and_hides_archived(store):

@@ -4,8 +4,8 @@ Where the file comes from, first match wins: ``--config PATH``, ``MCP_MEMORY_CON
 ``config.toml`` in the user config dir if it exists. Environment variables override the file:
 ``MCP_MEMORY_DATA_DIR=/x``, nested keys with a double underscore
 (``MCP_MEMORY_RANKING__RECENCY_WEIGHT=0.1``). Every key and its default is listed, commented, in
-``config.example.toml``; only ``server.py`` and ``cli.py`` read settings, everything below them
-takes explicit arguments.
+``config.example.toml``. Only the entry points (``mcp/``, ``cli/``, through ``factory.py``) read
+settings; everything below them takes explicit arguments.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ class RankingSettings(_Section):
     candidate_pool: int = Field(50, ge=1, le=2000)
     keyword_lookup_max_share: float = Field(0.5, gt=0, le=1)
     keyword_all_terms_over: int = Field(5_000, ge=0)
-    # hybrid retrieval (see retrieval.py and the [ranking] section of config.example.toml)
+    # hybrid retrieval (see search/ranking.py and the [ranking] section of config.example.toml)
     context_semantic_weight: float = Field(0.5, ge=0)
     context_keyword_weight: float = Field(1.5, ge=0)
     context_seeds: int = Field(15, ge=1, le=2000)

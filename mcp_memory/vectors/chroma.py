@@ -219,11 +219,28 @@ class ChromaIndex:
         found = self._scoped.vectors(ids) if self._scoped is not None else {}
         rest = [i for i in ids if i not in found]
         if rest:
-            got = self._collection.get(ids=rest, include=["embeddings"])
-            found.update(
-                (i, np.asarray(v, dtype=np.float32))
-                for i, v in zip(got["ids"], got["embeddings"], strict=True)
-            )
+            found.update(self._get_vectors(rest))
+        return found
+
+    def _get_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Chroma's stored vectors of these ids. Chroma may answer a ``get`` with fewer
+        embeddings than ids (seen under concurrent writes; chroma-core/chroma#1265), and then
+        they cannot be paired: each id is asked again on its own, and one with no embedding is
+        left out, as an id the index does not hold."""
+        got = self._collection.get(ids=list(ids), include=["embeddings"])
+        vectors = got["embeddings"]
+        if vectors is not None and len(vectors) == len(got["ids"]):
+            return {
+                i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], vectors, strict=True)
+            }
+        logger.warning(
+            "Chroma returned %d ids but fewer vectors; reading them one by one", len(got["ids"])
+        )
+        found = {}
+        for memory_id in got["ids"]:
+            one = self._collection.get(ids=[memory_id], include=["embeddings"])
+            if one["embeddings"] is not None and len(one["embeddings"]) == len(one["ids"]) == 1:
+                found[memory_id] = np.asarray(one["embeddings"][0], dtype=np.float32)
         return found
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:

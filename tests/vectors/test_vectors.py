@@ -111,3 +111,25 @@ def test_the_scan_reads_every_vector_of_the_scope_block_by_block(tmp_path):
     blocks = list(scoped.blocks({"user_id": "u", "session_id": "a"}, size=1))
     assert [ids for ids, _ in blocks] == [["m0"], ["m3"]]
     assert np.allclose(blocks[1][1][0], unit(1, 3, 0))
+
+
+def test_vectors_survive_a_chroma_get_that_answers_fewer_embeddings_than_ids(tmp_path, monkeypatch):
+    """Chroma may answer ``get`` with fewer embeddings than ids (seen under concurrent writes,
+    chroma-core/chroma#1265); the ids cannot be paired with them, so each is read again alone
+    instead of failing the search that asked."""
+    from chromadb.api.models.Collection import Collection
+
+    index = ChromaIndex(tmp_path, "mem", model="m", dimension=3, scoped=False)
+    index.upsert([VectorRecord("a", unit(1, 0, 0)), VectorRecord("b", unit(0, 1, 0))])
+    real_get = Collection.get
+
+    def short_answer(self, *args, **kwargs):
+        got = real_get(self, *args, **kwargs)
+        if len(got["ids"]) > 1:
+            got["embeddings"] = got["embeddings"][:1]
+        return got
+
+    monkeypatch.setattr(Collection, "get", short_answer)
+    found = index.vectors(["a", "b"])
+    assert sorted(found) == ["a", "b"]
+    assert np.allclose(found["b"], unit(0, 1, 0))

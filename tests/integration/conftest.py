@@ -172,8 +172,10 @@ def http_server(tmp_path_factory) -> Iterator[NetworkServer]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def secure_server(tmp_path_factory) -> Iterator[NetworkServer]:
+    """One http server with an admin token and a token bound to alice, shared by the files
+    that attack it (each test uses users of its own)."""
     root = tmp_path_factory.mktemp("secure")
     config = root / "config.toml"
     config.write_text(CONFIG)

@@ -238,6 +238,13 @@ class TokenSettings(_Section):
 
 class SecuritySettings(_Section):
     tokens: list[TokenSettings] = []
+    # With no tokens, a network server generates one here on first start (owner-only, 0600),
+    # and requires it; see mcp_memory/policy/tokens.py.
+    token_file: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_config_dir(APP_NAME)) / "token"
+    )
+    # Serve without any token (`serve --no-auth`): loopback addresses only.
+    no_auth: bool = False
     allowed_hosts: list[str] = []
     allowed_origins: list[str] = []
     max_request_bytes: int = Field(1_048_576, ge=1024)
@@ -306,7 +313,7 @@ class Settings(BaseSettings):
     ranking: RankingSettings = RankingSettings()
     consolidation: ConsolidationSettings = ConsolidationSettings()
     server: ServerSettings = ServerSettings()
-    security: SecuritySettings = SecuritySettings()
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     redaction: RedactionSettings = RedactionSettings()
     performance: PerformanceSettings = PerformanceSettings()
 

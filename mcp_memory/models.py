@@ -263,15 +263,27 @@ class StatsResult(BaseModel):
     by_retention: dict[str, int]
     age_distribution: AgeDistribution
     average_importance: float
-    vectors_indexed: int
-    pending_index: int
+    vectors_indexed: int = Field(
+        description="Vectors in the index: all of them without a scope; with one, how many of "
+        "the scope's memories have theirs."
+    )
+    pending_index: int = Field(
+        description="Index changes committed and not yet applied (with a scope: those of the "
+        "scope's memories)."
+    )
     index_in_sync: bool = Field(
         True,
-        description="Whether the vector index holds exactly the ledger's memories (no pending "
-        "changes, equal counts); false until start-up or `mcp-memory doctor --repair` fixes it.",
+        description="Whether the vector index holds exactly the ledger's memories (of the scope, "
+        "if one is given): nothing pending, every memory with its vector; false until start-up "
+        "or `mcp-memory doctor --repair` fixes it.",
     )
     embedder: str
-    storage_bytes: int
+    storage_bytes: int | None = Field(
+        description="The data directory's size on disk; null with a scope (the files hold "
+        "every scope together)."
+    )
     last_consolidation: ConsolidationRun | None = Field(
-        None, description="The latest consolidation run that changed this scope, if any."
+        None,
+        description="The latest consolidation run over this scope or a part of it, if any (a "
+        "run over a wider scope is not shown: its figures cover memories outside).",
     )

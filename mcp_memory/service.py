@@ -34,6 +34,7 @@ from mcp_memory.config import (
 from mcp_memory.consolidation.runner import Consolidator
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.errors import InvalidInput, MemoryNotFound
+from mcp_memory.indexing.figures import index_figures
 from mcp_memory.indexing.guard import IndexGuard
 from mcp_memory.indexing.sync import INDEX_GENERATION as INDEX_GENERATION
 from mcp_memory.indexing.sync import IndexSync, guarded_index, while_loading
@@ -377,14 +378,17 @@ class MemoryService:
 
 
 def _stats(service: MemoryService, scope: Scope, now: datetime) -> StatsResult:
-    """The stats of a scope: the ledger's aggregates, the index's state, the last run."""
+    """The stats of a scope: the ledger's aggregates, the index's state, the last run; every
+    figure of that scope alone (``indexing/figures.py``), so a caller confined to one scope
+    learns nothing of the others. The data dir's size belongs to the whole store only."""
     ledger = service.ledger
     flt = MemoryFilter(scope=scope)
     agg = ledger.stats(flt)
     day, week, month = ledger.count_created_since(
         flt, [now - timedelta(days=1), now - timedelta(days=7), now - timedelta(days=30)]
     )
-    data_dir = service.data_dir
+    figures = index_figures(ledger, service.index, flt)
+    whole_store = not any(scope.model_dump().values())
     return StatsResult(
         total_memories=agg["total"],
         by_user={(k or "(none)"): v for k, v in agg["by_user"].items()},
@@ -399,13 +403,18 @@ def _stats(service: MemoryService, scope: Scope, now: datetime) -> StatsResult:
             older=agg["total"] - month,
         ),
         average_importance=round(agg["average_importance"], 4),
-        vectors_indexed=(vectors := service.index.count()),
-        pending_index=(pending := ledger.count_pending()),
-        index_in_sync=pending == 0 and vectors == ledger.count(MemoryFilter()),
+        vectors_indexed=figures.vectors,
+        pending_index=figures.pending,
+        index_in_sync=figures.in_sync,
         embedder=service.embedder.name,
-        storage_bytes=_dir_size(data_dir) if data_dir else ledger.size_bytes(),
+        storage_bytes=_storage_bytes(service) if whole_store else None,
         last_consolidation=service.consolidator.last_run(flt.scope),
     )
+
+
+def _storage_bytes(service: MemoryService) -> int:
+    data_dir = service.data_dir
+    return _dir_size(data_dir) if data_dir else service.ledger.size_bytes()
 
 
 def _dir_size(path: Path) -> int:

@@ -38,6 +38,9 @@ NOTES = {
     "distributed/cloud deployment) ...",
     "vector.headers": '... and extra HTTP headers, e.g. { x-chroma-token = "..." }.',
     "server.transport": "stdio (the client starts the server), sse or http.",
+    "security.token_file": "With no [[security.tokens]], a network server generates its token "
+    "here on first start (readable by you alone) and requires it; --no-auth opts out on "
+    "loopback only.",
     "server.tools": '"full" (all nine tools) or "core" (add_memory, search_memory, '
     "consolidate, stats): fewer tools, less of the client's context.",
 }

@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to bind for sse/http (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port for sse/http (default 8765)")
+    serve.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="sse/http without a bearer token (loopback only; by default a token is required, "
+        "generated on first start)",
+    )
 
     stats = commands.add_parser("stats", parents=[common], help="show what is stored")
     _scope_args(stats)
@@ -141,6 +147,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(getattr(args, "config", None), **overrides)
     if server:
         settings = settings.model_copy(update={"server": settings.server.model_copy(update=server)})
+    if getattr(args, "no_auth", False):
+        security = settings.security.model_copy(update={"no_auth": True})
+        settings = settings.model_copy(update={"security": security})
     return settings
 
 
@@ -196,7 +205,7 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
         ("pending index", result.pending_index),
         ("index in sync", result.index_in_sync),
         ("embedder", result.embedder),
-        ("storage", f"{result.storage_bytes / 1_048_576:.1f} MiB"),
+        ("storage", _mib(result.storage_bytes)),
         ("data dir", settings.data_dir),
     ]
     if last := result.last_consolidation:
@@ -215,6 +224,10 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     for title, value in rows:
         print(f"{title:<{width}}  {value}")
     return 0
+
+
+def _mib(size: int | None) -> str:
+    return "- (whole store only)" if size is None else f"{size / 1_048_576:.1f} MiB"
 
 
 def cmd_consolidate(settings: Settings, args: argparse.Namespace) -> int:

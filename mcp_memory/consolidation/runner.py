@@ -30,6 +30,7 @@ from mcp_memory.models import (
     Scope,
     Stage,
 )
+from mcp_memory.policy import access
 from mcp_memory.policy.validation import ID_PATTERN, content_hash
 from mcp_memory.store.ledger import LedgerStore
 from mcp_memory.store.records import JournalEntry, MemoryFilter, RowWrite, RunRecord
@@ -183,7 +184,7 @@ class Consolidator:
             raise InvalidInput("undo must be a run_id returned by consolidate")
         with self._lock:
             found = self.ledger.run(run_id)
-            if found is None:
+            if found is None or not access.admits(Scope(**found[0].scope)):
                 raise InvalidInput(
                     f"no consolidation run '{run_id}': use a run_id that consolidate returned "
                     "(dry runs are not recorded; runs older than journal_keep_days are forgotten)"
@@ -205,13 +206,12 @@ class Consolidator:
             return ConsolidateResult.model_validate({**run.summary, "undone": True})
 
     def last_run(self, scope: Scope) -> ConsolidationRun | None:
-        """The latest journaled run whose scope filter overlaps this one."""
-        wanted = scope.model_dump()
+        """The latest journaled run over this scope or a part of it: one that fixed every id
+        the scope fixes, to the same value. A run over a wider scope (a global one, or another
+        user's) is left out: its counts and id belong to memories outside this scope."""
+        wanted = {k: v for k, v in scope.model_dump().items() if v is not None}
         for run in self.ledger.recent_runs():
-            if all(
-                run.scope.get(k) is None or v is None or run.scope.get(k) == v
-                for k, v in wanted.items()
-            ):
+            if all(run.scope.get(k) == v for k, v in wanted.items()):
                 return to_run_info(run)
         return None
 

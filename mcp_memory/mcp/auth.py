@@ -6,19 +6,25 @@ the MCP application sees a byte of it. Tokens are compared as SHA-256 digests in
 The matching token's ``Grant`` (the scopes it is bound to) is put in the ASGI scope under
 ``GRANT_KEY``, where the MCP layer picks it up for the tool call (see ``access.py``).
 
-Also here: ``is_loopback``, the check that refuses to serve a non-loopback address without
-tokens.
+The token is also named as the request's ``user`` (the SDK's ``AuthenticatedUser``, one
+principal per token): the SDK's SSE and streamable-HTTP transports bind each session to the
+principal that opened it, so a request carrying another token to that session is answered
+404, as if the session did not exist, and reaches nothing. Without it, any valid token could
+post into another client's SSE session (the reply going to that client's stream).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+
 from mcp_memory.policy.access import Grant
+from mcp_memory.policy.tokens import is_loopback as is_loopback
 
 GRANT_KEY = "mcp_memory.grant"
 
@@ -37,11 +43,14 @@ class BearerAuth:
 
     def __init__(self, app: ASGIApp, tokens: Iterable[tuple[str, Grant]]):
         self.app = app
-        self._tokens = [(_digest(secret), grant) for secret, grant in tokens]
+        self._tokens = [
+            (_digest(secret), grant, _principal(n, grant))
+            for n, (secret, grant) in enumerate(tokens)
+        ]
         if not self._tokens:
             raise ValueError("BearerAuth needs at least one token")
 
-    def _grant(self, header: bytes | None) -> Grant | None:
+    def _match(self, header: bytes | None) -> tuple[Grant, AuthenticatedUser] | None:
         if not header:
             return None
         scheme, _, value = header.decode("latin-1").partition(" ")
@@ -49,9 +58,9 @@ class BearerAuth:
             return None
         digest = _digest(value.strip())
         found = None
-        for known, grant in self._tokens:
+        for known, grant, user in self._tokens:
             if hmac.compare_digest(known, digest):
-                found = grant
+                found = (grant, user)
         return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -59,11 +68,11 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         header = dict(scope.get("headers") or []).get(b"authorization")
-        grant = self._grant(header)
-        if grant is None and scope["type"] == "websocket":
+        match = self._match(header)
+        if match is None and scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        if grant is None:
+        if match is None:
             await send(
                 {
                     "type": "http.response.start",
@@ -76,15 +85,11 @@ class BearerAuth:
             )
             await send({"type": "http.response.body", "body": b""})
             return
-        scope[GRANT_KEY] = grant
+        scope[GRANT_KEY], scope["user"] = match
         await self.app(scope, receive, send)
 
 
-def is_loopback(host: str) -> bool:
-    """Whether binding ``host`` only accepts connections from this machine."""
-    if host in ("localhost", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def _principal(number: int, grant: Grant) -> AuthenticatedUser:
+    """The SDK's user for the ``number``-th token: sessions are bound to its client id."""
+    client_id = f"token-{number}:{grant.name}"
+    return AuthenticatedUser(AccessToken(token="", client_id=client_id, scopes=[]))

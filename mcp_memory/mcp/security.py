@@ -1,37 +1,78 @@
-"""Who may use a network server: the refusal to serve the network unprotected, the bearer
-tokens and their grants, and the Host/Origin checks against DNS rebinding.
+"""Who may use a network server: the bearer tokens it requires and their grants, what the
+user is told about a generated token, and the Host/Origin checks against DNS rebinding.
 
+A network transport always requires a token (``policy/tokens.py`` decides which: the
+configured ones, else one generated on first start), unless ``--no-auth`` on loopback.
 ``auth.py`` beside it is the token check itself (a plain ASGI middleware); this module decides,
 from the settings, what a network transport is wrapped in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
-from mcp_memory.config import SecuritySettings, ServerSettings, Settings
-from mcp_memory.errors import ConfigError
-from mcp_memory.mcp.auth import BearerAuth, is_loopback
+from mcp_memory.config import SecuritySettings, ServerSettings, Settings, TokenSettings
+from mcp_memory.mcp.auth import BearerAuth
 from mcp_memory.policy.access import Grant
+from mcp_memory.policy.tokens import RequiredTokens, is_loopback, required_tokens
+
+
+def network_tokens(settings: Settings) -> RequiredTokens:
+    """The tokens the configured network transport requires (none for stdio), the generated
+    one created on first start; refuses ``--no-auth`` off loopback (``ConfigError``)."""
+    if settings.server.transport == "stdio":
+        return RequiredTokens()
+    return required_tokens(settings)
 
 
 def check_network_security(settings: Settings) -> None:
-    """Refuse a network server that anyone on the network could use: no token, not loopback."""
-    cfg = settings.server
-    if cfg.transport != "stdio" and not settings.security.tokens and not is_loopback(cfg.host):
-        raise ConfigError(
-            f"refusing to serve {cfg.transport} on {cfg.host} without a bearer token: anyone "
-            "who can reach it could read and change every memory. Add a token to the config "
-            '([[security.tokens]] with token = "<at least 16 characters>") or set '
-            "MCP_MEMORY_SECURITY__TOKENS, or bind 127.0.0.1"
+    """Refuse, before anything loads, a network server that would serve without a token off
+    loopback (``--no-auth`` on another address); create the generated token if needed."""
+    network_tokens(settings)
+
+
+def token_notice(settings: Settings, required: RequiredTokens) -> str | None:
+    """What to tell the user on stderr about a generated token: where it is and how to give
+    it to a client (in full when it was created just now, one line afterwards)."""
+    path, cfg = required.generated, settings.server
+    if cfg.transport != "stdio" and settings.security.no_auth:
+        return (
+            f"mcp-memory: serving {cfg.host} without a token (--no-auth): any process or "
+            "user on this machine can read and change every memory"
         )
+    if path is None:
+        return None
+    host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    url = f"http://{host}:{cfg.port}/{'sse' if cfg.transport == 'sse' else 'mcp'}"
+    header = f"Authorization: Bearer <the token in {path}>"
+    if not required.created:
+        return f"mcp-memory: clients must send the header {header} (README: Client set-up)"
+    return "\n".join(
+        [
+            f"mcp-memory: generated a bearer token for network clients in {path} (readable by "
+            "you alone); every request must carry it, as the header",
+            f"    {header}",
+            "  Claude Code:",
+            f"    claude mcp add --transport {cfg.transport} memory {url} "
+            f'--header "Authorization: Bearer $(cat {path})"',
+            '  Cursor (~/.cursor/mcp.json), in "mcpServers":',
+            f'    "memory": {{ "url": "{url}", '
+            '"headers": { "Authorization": "Bearer <token>" } }',
+            '  VS Code (.vscode/mcp.json), in "servers":',
+            f'    "memory": {{ "type": "{cfg.transport}", "url": "{url}", '
+            '"headers": { "Authorization": "Bearer <token>" } }',
+            "  Tokens of your own (e.g. one per user): [security] tokens in the config file; "
+            "--no-auth serves loopback without any.",
+        ]
+    )
 
 
-def grants(security: SecuritySettings) -> list[tuple[str, Grant]]:
-    """(secret, grant) for each configured token."""
+def grants(tokens: Sequence[TokenSettings]) -> list[tuple[str, Grant]]:
+    """(secret, grant) for each token."""
     return [
         (
             t.token.get_secret_value(),
@@ -41,7 +82,7 @@ def grants(security: SecuritySettings) -> list[tuple[str, Grant]]:
                 agent_id=None if t.agent_id is None else frozenset(t.agent_id),
             ),
         )
-        for t in security.tokens
+        for t in tokens
     ]
 
 
@@ -61,13 +102,18 @@ def transport_security(
     return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
 
 
-def http_app(mcp: MCPServer, settings: Settings) -> Any:
-    """The ASGI app of a network transport, behind the bearer-token check when tokens are set."""
+def http_app(
+    mcp: MCPServer, settings: Settings, tokens: Sequence[TokenSettings] | None = None
+) -> Any:
+    """The ASGI app of a network transport, behind the bearer-token check unless ``tokens`` is
+    empty (``--no-auth``); by default the tokens ``network_tokens`` requires."""
     cfg, security = settings.server, settings.security
+    if tokens is None:
+        tokens = network_tokens(settings).tokens
     options = dict(
         max_request_body_size=security.max_request_bytes,
         transport_security=transport_security(cfg, security),
         host=cfg.host,
     )
     app = mcp.sse_app(**options) if cfg.transport == "sse" else mcp.streamable_http_app(**options)
-    return BearerAuth(app, grants(security)) if security.tokens else app
+    return BearerAuth(app, grants(tokens)) if tokens else app

@@ -1,29 +1,30 @@
 """Running the server: the transport, the warm-up after the handshake, and the consolidation
 schedule beside it.
 
-``run_server`` is what ``mcp-memory serve`` calls: it refuses an unprotected network server before
-anything loads, builds the process's one service, serves until the client or a signal stops it,
+``run_server`` is what ``mcp-memory serve`` calls: it settles the tokens a network server
+requires (refusing ``--no-auth`` off loopback) before anything loads, builds the process's one service, serves until the client or a signal stops it,
 and closes the service.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 
-from mcp_memory.config import Settings
+from mcp_memory.config import Settings, TokenSettings
 from mcp_memory.consolidation import schedule
 from mcp_memory.consolidation.summary import consolidate_summary
 from mcp_memory.factory import build_service
 from mcp_memory.mcp.app import create_server
 from mcp_memory.mcp.calls import Activity
-from mcp_memory.mcp.security import check_network_security, http_app
+from mcp_memory.mcp.security import http_app, network_tokens, token_notice
 from mcp_memory.models import Scope
 from mcp_memory.service import MemoryService
 
@@ -31,18 +32,27 @@ logger = logging.getLogger(__name__)
 
 
 def run_server(settings: Settings) -> None:
-    """Serve the configured transport with a service built from ``settings``, then close it."""
-    check_network_security(settings)
+    """Serve the configured transport with a service built from ``settings``, then close it.
+
+    The tokens a network transport requires are settled first (a generated one created, and
+    the user told where it is and how to give it to a client), before anything loads."""
+    required = network_tokens(settings)
+    if notice := token_notice(settings, required):
+        print(notice, file=sys.stderr, flush=True)
     service = build_service(settings)
     try:
-        serve(settings, service)
+        serve(settings, service, required.tokens)
     finally:
         service.close()
 
 
-def serve(settings: Settings, service: MemoryService) -> None:
-    """Run the server on the configured transport until the client or a signal stops it."""
-    check_network_security(settings)
+def serve(
+    settings: Settings, service: MemoryService, tokens: Sequence[TokenSettings] | None = None
+) -> None:
+    """Run the server on the configured transport until the client or a signal stops it,
+    requiring ``tokens`` on a network transport (default: those ``network_tokens`` says)."""
+    if tokens is None:
+        tokens = network_tokens(settings).tokens
     activity = Activity()
     mcp = create_server(service, tools=settings.server.tools, activity=activity)
     warm_up_after_handshake(mcp, service, settings.performance.warm_up_wait_s, activity)
@@ -53,7 +63,7 @@ def serve(settings: Settings, service: MemoryService) -> None:
         import uvicorn
 
         config = uvicorn.Config(
-            http_app(mcp, settings),
+            http_app(mcp, settings, tokens),
             host=cfg.host,
             port=cfg.port,
             log_level=settings.log_level.lower(),

@@ -8,8 +8,8 @@ so every tool, present or future, is covered:
 - ``confine`` (called by ``validation.scope``, which every scoped call goes through): a scope
   argument outside the grant is refused; an absent one is filled with the grant's value, so a
   bound token reads and writes only inside its scopes.
-- ``admits`` (called when a memory is fetched by id): a memory outside the grant looks exactly
-  like one that does not exist.
+- ``admits`` (called when a memory is fetched by id, and when a consolidation run is undone): a
+  memory (or a run) outside the grant looks exactly like one that does not exist.
 
 No grant (stdio, or a token bound to nothing) means full access.
 """
@@ -98,6 +98,7 @@ def confine(scope: Scope) -> Scope:
     return scope if grant is None else grant.confine(scope)
 
 
-def admits(memory: Memory) -> bool:
+def admits(memory: Memory | Scope) -> bool:
+    """Whether the caller may see this memory (or what was done over this scope)."""
     grant = current()
     return grant is None or grant.admits(memory)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from pathlib import Path
 
 import platformdirs
 import pytest
@@ -258,10 +259,12 @@ def test_config_template_lists_every_key_with_its_default(tmp_path):
         re.sub(r"^# (\w+ = |\[[\w.]+\])", r"\1", line) for line in text.splitlines()
     )
     data = tomllib.loads(uncommented)
-    paths = {"data_dir": True, "embedding": {"cache_dir"}}  # the machine's own directories
+    paths = {"data_dir": True, "embedding": {"cache_dir"}, "security": {"token_file"}}
     assert Settings(**data).model_dump(exclude=paths) == Settings().model_dump(exclude=paths)
     assert data["data_dir"] == platformdirs.user_data_dir("mcp-memory")
     assert data["embedding"]["cache_dir"] == platformdirs.user_cache_dir("mcp-memory")
+    token_file = Path(platformdirs.user_config_dir("mcp-memory")) / "token"
+    assert data["security"]["token_file"] == str(token_file)
     assert data["vector"]["backend"] == "embedded" and data["server"]["tools"] == "full"
     with pytest.raises(FileExistsError):
         config_template.write(path)

@@ -13,15 +13,34 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from mcp.client import Client
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.processes import stop_process
 
 STARTUP_DEADLINE_S = 120
+
+ADMIN = "admin-token-5f1c9e0a7b3d"
+ALICE = "alice-token-8e2d4b6a1c0f"
+CONFIG = f"""
+[[security.tokens]]
+name = "admin"
+token = "{ADMIN}"
+
+[[security.tokens]]
+name = "alice-app"
+token = "{ALICE}"
+user_id = ["alice"]
+"""
 
 
 @pytest.fixture
@@ -50,16 +69,37 @@ def free_port() -> int:
 
 @dataclass
 class NetworkServer:
-    """A running `mcp-memory serve --transport sse|http` process."""
+    """A running `mcp-memory serve --transport sse|http` process, and where it keeps the token
+    it generates when none is configured."""
 
     process: subprocess.Popen
     port: int
+    transport: str
+    token_file: Path
     stderr_lines: list[str] = field(default_factory=list)
     pump: threading.Thread | None = None
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def token(self) -> str:
+        """The generated token the server requires."""
+        return self.token_file.read_text(encoding="utf-8").strip()
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self, token: str | None = None) -> Client:
+        """An MCP client of this server's transport sending ``token`` (default: the generated
+        one); its HTTP client is closed with it."""
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        if self.transport == "sse":
+            return Client(sse_client(f"{self.base}/sse", headers=headers))
+        http = create_mcp_http_client(headers=headers)
+        return Client(_closing(http, streamable_http_client(f"{self.base}/mcp", http_client=http)))
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -69,18 +109,30 @@ class NetworkServer:
             self.process.stderr.close()
 
 
-def start_network_server(transport: str, data_dir: Path, *extra: str) -> NetworkServer:
-    """Spawn the server and return once it says it is accepting connections."""
+@asynccontextmanager
+async def _closing(http: Any, transport: Any) -> AsyncIterator[Any]:
+    async with http, transport as streams:
+        yield streams
+
+
+def start_network_server(
+    transport: str, data_dir: Path, *extra: str, token_file: Path | None = None
+) -> NetworkServer:
+    """Spawn the server and return once it says it is accepting connections. Without a
+    configured token it generates one in ``token_file`` (default: beside the data dir)."""
     port = free_port()
+    token_file = token_file or data_dir.with_name(data_dir.name + ".token")
+    env = server_env(data_dir)
+    env["MCP_MEMORY_SECURITY__TOKEN_FILE"] = str(token_file)
     process = subprocess.Popen(
         [*server_command(), "serve", "--transport", transport, "--port", str(port), *extra],
-        env=server_env(data_dir),
+        env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    server = NetworkServer(process, port)
+    server = NetworkServer(process, port, transport, token_file)
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -116,5 +168,17 @@ def sse_server(tmp_path_factory) -> Iterator[NetworkServer]:
 @pytest.fixture(scope="module")
 def http_server(tmp_path_factory) -> Iterator[NetworkServer]:
     server = start_network_server("http", tmp_path_factory.mktemp("http-data"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_server(tmp_path_factory) -> Iterator[NetworkServer]:
+    """One http server with an admin token and a token bound to alice, shared by the files
+    that attack it (each test uses users of its own)."""
+    root = tmp_path_factory.mktemp("secure")
+    config = root / "config.toml"
+    config.write_text(CONFIG)
+    server = start_network_server("http", root / "data", "--config", str(config))
     yield server
     server.stop()

@@ -3,8 +3,9 @@
 Every JSON block of the "Client set-up" section must parse. Each stdio entry is spawned as a
 client would spawn it (the placeholder path replaced by this environment's `mcp-memory`, and
 the data dir pointed at a temporary one) and must list the tools; each HTTP URL is connected to
-on a running `mcp-memory serve --transport http` (port replaced by the test server's). The
-`claude mcp add` lines are checked the same way.
+on a running `mcp-memory serve --transport http` (port replaced by the test server's) with the
+snippet's headers, the token placeholder filled with the token the server generated, and is
+refused without them. The `claude mcp add` lines are checked the same way.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 from mcp_memory.cli.main import _parser
+from mcp_memory.config import Settings
 from mcp_memory.mcp.profiles import CORE_TOOLS
 from tests.integration.conftest import server_command, server_env
 from tests.integration.scenario import CONTRACT_TOOLS
@@ -29,6 +35,9 @@ pytestmark = pytest.mark.anyio
 README = Path(__file__).parents[2] / "README.md"
 PLACEHOLDER = "/absolute/path/to/.venv/bin/mcp-memory"
 README_URL = "http://127.0.0.1:8765/mcp"
+README_TOKEN_FILE = "~/.config/mcp-memory/token"
+TOKEN = re.compile(r"\$\{(?:input|env):[\w-]+\}|\$\(cat ~/\.config/mcp-memory/token\)")
+TOKEN_PLACEHOLDER = re.compile(rf"Bearer (?:{TOKEN.pattern})")
 
 
 def section(title: str) -> str:
@@ -62,7 +71,18 @@ def claude_code_lines() -> list[list[str]]:
     return [shlex.split(line) for line in lines if line.startswith("claude mcp add")]
 
 
-def test_every_snippet_parses_and_names_a_real_command():
+def claude_http_line() -> tuple[str, dict[str, str]]:
+    """The URL and headers of the `claude mcp add --transport http` line."""
+    (line,) = [words for words in claude_code_lines() if "--transport" in words]
+    assert line[line.index("--transport") + 1] == "http"
+    headers = dict(
+        line[n + 1].split(": ", 1) for n, word in enumerate(line) if word in ("--header", "-H")
+    )
+    (url,) = [word for word in line if word.startswith("http://")]
+    return url, headers
+
+
+def test_every_snippet_parses_and_names_a_real_command(monkeypatch):
     assert len(blocks("json")) >= 6
     assert len(stdio_entries()) >= 4 and len(url_entries()) >= 2
     for entry in stdio_entries():
@@ -70,10 +90,19 @@ def test_every_snippet_parses_and_names_a_real_command():
         assert _parser().parse_args(entry["args"]).command == "serve"
     for entry in url_entries():
         assert entry["url"] == README_URL and entry.get("type", "http") == "http"
-    stdio, http = claude_code_lines()
+        assert TOKEN_PLACEHOLDER.fullmatch(entry["headers"]["Authorization"]), entry
+    stdio = next(words for words in claude_code_lines() if "--" in words)
     assert stdio[stdio.index("--") + 1] == PLACEHOLDER
     assert _parser().parse_args(stdio[stdio.index("--") + 2 :]).command == "serve"
-    assert http[http.index("--transport") + 1] == "http" and http[-1] == README_URL
+    url, headers = claude_http_line()
+    assert url == README_URL and TOKEN_PLACEHOLDER.fullmatch(headers["Authorization"])
+    monkeypatch.delenv("XDG_CONFIG_HOME")  # the README names the default token file
+    assert Settings().security.token_file == Path(README_TOKEN_FILE).expanduser()
+
+
+def with_token(headers: dict[str, str], token: str) -> dict[str, str]:
+    """The headers with the README's placeholder (an input, a variable, `$(cat FILE)`) filled."""
+    return {name: TOKEN.sub(token, value) for name, value in headers.items()}
 
 
 async def test_stdio_snippets_start_the_server(tmp_path):
@@ -97,9 +126,17 @@ async def test_stdio_snippets_start_the_server(tmp_path):
         assert names == wanted, entry
 
 
-async def test_http_snippets_reach_the_server(http_server):
-    urls = {e["url"] for e in url_entries()} | {claude_code_lines()[1][-1]}
-    for url in urls:
-        async with Client(url.replace(":8765/", f":{http_server.port}/")) as client:
+async def test_http_snippets_reach_the_server_with_the_token(http_server):
+    snippets = [(e["url"], e["headers"]) for e in url_entries()] + [claude_http_line()]
+    for url, headers in snippets:
+        url = url.replace(":8765/", f":{http_server.port}/")
+        async with (
+            create_mcp_http_client(headers=with_token(headers, http_server.token)) as http,
+            Client(streamable_http_client(url, http_client=http)) as client,
+        ):
             names = {t.name for t in (await client.list_tools()).tools}
         assert names == CONTRACT_TOOLS
+        with pytest.raises(urllib.error.HTTPError) as refused:  # the header is what lets it in
+            urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST"))
+        with refused.value:
+            assert refused.value.code == 401

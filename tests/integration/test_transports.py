@@ -6,7 +6,6 @@ import time
 
 import pytest
 from mcp.client import Client
-from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters
 
 from tests.integration.conftest import server_command, server_env
@@ -55,23 +54,23 @@ async def test_stdio_memories_persist_across_restart(tmp_path):
 
 
 async def test_sse_every_tool_and_bad_input(sse_server):
-    async with Client(sse_client(f"{sse_server.base}/sse")) as client:
+    async with sse_server.client() as client:
         await exercise_every_tool(client, "dana")
         await refuse_bad_input(client, "erin")
 
 
 async def test_http_every_tool_and_bad_input(http_server):
-    async with Client(f"{http_server.base}/mcp") as client:
+    async with http_server.client() as client:
         await exercise_every_tool(client, "dana")
         await refuse_bad_input(client, "erin")
 
 
 async def test_http_clients_share_one_store(http_server):
-    async with Client(f"{http_server.base}/mcp") as writer:
+    async with http_server.client() as writer:
         added = await writer.call_tool(
             "add_memory", {"content": "Standup moved to 9:30", "user_id": "team"}
         )
-    async with Client(f"{http_server.base}/mcp") as reader:
+    async with http_server.client() as reader:
         found = await reader.call_tool(
             "search_memory", {"query": "when is standup", "user_id": "team"}
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
@@ -25,15 +23,16 @@ async def test_stdio_every_tool_and_bad_input(tmp_path):
         await refuse_bad_input(client, "erin")
 
 
-async def test_stdio_answers_the_handshake_before_the_model_loads(tmp_path):
-    started = time.monotonic()
+async def test_stdio_lists_the_tools_then_answers_the_first_search(tmp_path):
+    """A spawned server lists the tools and answers a search on a fresh store. That the
+    handshake and the list come before the model loads is held in process, without a clock
+    (tests/mcp/test_server.py: the warm-up starts once the client has listed the tools); how
+    soon is measured by benchmarks/first_use.py, not asserted here."""
     async with Client(stdio_params(tmp_path)) as client:
         tools = await client.list_tools()
-        listed_after = time.monotonic() - started
         result = await client.call_tool("search_memory", {"query": "anything"})
         assert not result.is_error and result.structured_content["results"] == []
-    # A generous bound that only a server loading the model before the handshake would miss.
-    assert len(tools.tools) == 9 and listed_after < 4.0, listed_after
+    assert len(tools.tools) == 9
 
 
 async def test_stdio_memories_persist_across_restart(tmp_path):

@@ -150,11 +150,6 @@ def test_imported_dates_meet_the_same_rule(service):
             service.check_records([{**record, **fields}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service.py (being split) does not pass its limits to validation.timestamp yet, so "
-    "add_memory and search apply the default earliest_year, not the configured one",
-)
 def test_add_and_search_follow_the_configured_earliest_year(tmp_path, embedder, clock):
     settings = load_settings(data_dir=tmp_path / "data", limits={"earliest_year": 1})
     service = build_service(settings, embedder=embedder, clock=clock)

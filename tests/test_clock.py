@@ -203,3 +203,6 @@ async def test_an_old_date_is_a_clear_tool_error_and_search_keeps_working(servic
             assert "is outside the accepted dates" in text and "Traceback" not in text, text
         found = await client.call_tool("search_memory", {"query": "memory", "user_id": "ann"})
         assert not found.is_error and len(found.structured_content["results"]) == 1
+        edge = "What happened on 9999-12-31, in December 9999 or in May 0000?"
+        found = await client.call_tool("search_memory", {"query": edge, "user_id": "ann"})
+        assert not found.is_error, found.content

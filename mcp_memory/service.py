@@ -115,7 +115,10 @@ class MemoryService:
         self.searcher = SearchPipeline(
             ledger, index, embedder, policy.ranking, perf.exact_search_max
         )
-        records = RecordPolicy(policy.limits, policy.importance, policy.retention)
+        records = RecordPolicy(
+            policy.limits, policy.importance, policy.retention, self._redaction_rules,
+            policy.redaction.replacement,
+        )  # fmt: skip
         self.bulk = Bulk(
             ledger, embedder, records, clock, self.index_sync.write, self.flush, self.searcher.judge
         )

@@ -21,6 +21,7 @@ from mcp_memory.config import Settings, config_file_path
 from mcp_memory.errors import MemoryServiceError, UnreadableMemory
 from mcp_memory.indexing.reindex import current_collection, interrupted_reindex
 from mcp_memory.store.records import MemoryFilter
+from mcp_memory.vectors.chroma_files import folder_bytes, leftover_segments, remove_leftovers
 
 Status = Literal["ok", "warn", "fail"]
 PACKAGES = ("mcp", "chromadb", "onnxruntime", "sentence-transformers", "torch", "pydantic", "numpy")
@@ -162,7 +163,29 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
         checks.extend(_index_checks(service, where, vec.collection, repair))
     finally:
         service.close()
+    if vec.backend == "embedded":
+        checks.extend(check_leftovers(settings.data_dir.expanduser() / CHROMA_DIR, repair))
     return checks
+
+
+def check_leftovers(path, repair: bool) -> list[Check]:
+    """Folders of deleted collections that embedded Chroma left on disk (``chroma_files``);
+    a row only when there are some."""
+    folders = leftover_segments(path)
+    if not folders:
+        return []
+    found = f"{len(folders)} folder(s) of deleted collections, {folder_bytes(folders) / 1_048_576:.1f} MiB"
+    if repair:
+        remove_leftovers(path)
+        return [Check("index leftovers", "ok", f"removed {found} from {path}")]
+    return [
+        Check(
+            "index leftovers",
+            "warn",
+            f"{found}, in {path}",
+            "run `mcp-memory doctor --repair` to remove them",
+        )
+    ]
 
 
 def check_rows(ledger, path) -> Check:

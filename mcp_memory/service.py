@@ -93,6 +93,7 @@ class MemoryService:
         data_dir: Path | None = None,
     ):
         self.ledger = ledger
+        ledger.rehash(validation.content_hash, validation.HASH_SCHEME)  # older duplicate rules
         self.embedder = embedder
         self.policy = policy = policy or Policy()
         self.clock = clock

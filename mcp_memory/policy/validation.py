@@ -191,10 +191,31 @@ def _metadata_value(item: Any, key: str, depth: int, limits: LimitSettings) -> N
     )
 
 
+HASH_SCHEME = "nfkc-casefold-spaces-end-stops/2"
+"""Names ``normalise_text``'s rules: a store records the scheme its content hashes follow, and
+hashes made under another are recomputed when it opens (``MemoryWriter.rehash``)."""
+
+_END_STOPS = ".!。 "
+"""Trailing characters that do not make a text another memory (after NFKC, which turns
+'！' into '!' and '…' into '...'): full stops and exclamation marks. A question mark does."""
+
+
 def normalise_text(text: str) -> str:
-    """The form in which two texts count as exact duplicates: NFKC, case-folded, spaces collapsed."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    """The form in which two texts count as exact duplicates: NFKC, case-folded, spaces
+    collapsed, trailing full stops and exclamation marks dropped ("I am allergic to peanuts",
+    "i am allergic to  peanuts." and "I am allergic to peanuts!!" are one memory)."""
+    flat = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return flat.rstrip(_END_STOPS) or flat
 
 
 def content_hash(text: str) -> str:
     return sha256(normalise_text(text).encode()).hexdigest()
+
+
+def noise(text: str) -> int:
+    """How much of a text's form ``normalise_text`` ignores beyond one closing mark: spaces
+    past single ones, and repeated end stops ("peanuts!!" 1, "peanuts." 0). Of exact
+    duplicates, a merge keeps the least noisy."""
+    flat = " ".join(text.split())
+    ending = len(flat) - len(flat.rstrip(_END_STOPS))
+    return len(text) - len(flat) + max(0, ending - 1)

@@ -110,5 +110,24 @@ def test_ids_and_scopes():
 
 
 def test_duplicate_normalisation():
-    assert validation.content_hash("Hello   World") == validation.content_hash("hello world")
-    assert validation.content_hash("hello world") != validation.content_hash("hello world!")
+    """Case, spaces and trailing full stops or exclamation marks do not count (README, Tools);
+    a question mark, inner punctuation and every other character do."""
+    same = [
+        "Hello   World",
+        "hello world",
+        "Hello world.",
+        "HELLO WORLD!!",
+        "hello world ！",
+        "hello world…",
+    ]
+    assert {validation.content_hash(t) for t in same} == {validation.content_hash("hello world")}
+    for other in ("hello world?", "hello, world", "hello world 2", "hello world:"):
+        assert validation.content_hash(other) != validation.content_hash("hello world"), other
+    assert validation.content_hash("...") != validation.content_hash("!")  # nothing but stops
+    assert [validation.noise(t) for t in ("a b.", "a b", "a b!!", "a  b", "a b?")] == [
+        0,
+        0,
+        1,
+        1,
+        0,
+    ]

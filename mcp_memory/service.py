@@ -260,7 +260,7 @@ class MemoryService:
     ) -> SearchResult:  # fmt: skip
         """The memories that best answer ``query`` within the filters, best first."""
         now, limits = self.clock(), self.policy.limits
-        text = validation.content(query, limits, field="query")
+        text = validation.query(query, limits)
         limit = validation.limit(limit, limits)
         min_score = filters.min_score(min_score)
         flt = filters.memory_filter(

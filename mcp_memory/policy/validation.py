@@ -26,20 +26,34 @@ METADATA_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,64}$')
 E = TypeVar("E", bound=StrEnum)
 
 
-def content(text: Any, limits: LimitSettings, field: str = "content") -> str:
-    """Non-empty text within the length limit, stripped of surrounding whitespace."""
-    if not isinstance(text, str):
+def content(text: Any, limits: LimitSettings) -> str:
+    """A memory's text: non-empty, within ``max_content_chars``, stripped of surrounding
+    whitespace."""
+    return _text(
+        text, "content", limits.max_content_chars, "give the text to remember",
+        "shorten it or split it into several memories",
+    )  # fmt: skip
+
+
+def query(text: Any, limits: LimitSettings) -> str:
+    """A search's query: non-empty, within ``max_query_chars``, stripped."""
+    return _text(
+        text, "query", limits.max_query_chars, "give the words to search for",
+        "keep the words that say what you are looking for",
+    )  # fmt: skip
+
+
+def _text(value: Any, field: str, maximum: int, if_empty: str, if_long: str) -> str:
+    if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string")
-    text = text.strip()
-    if not text:
-        raise InvalidInput(f"{field} is empty: give the text to remember")
-    maximum = limits.max_content_chars if field == "content" else limits.max_query_chars
-    if len(text) > maximum:
+    value = value.strip()
+    if not value:
+        raise InvalidInput(f"{field} is empty: {if_empty}")
+    if len(value) > maximum:
         raise InvalidInput(
-            f"{field} is {len(text)} characters long, over the limit of {maximum}: "
-            "shorten it or split it into several memories"
+            f"{field} is {len(value)} characters long, over the limit of {maximum}: {if_long}"
         )
-    return text
+    return value
 
 
 def memory_id(value: Any) -> str:

@@ -19,6 +19,16 @@ def test_content_is_stripped_and_bounded():
         validation.content("x" * 51, LIMITS)
 
 
+def test_a_search_query_has_its_own_wording(service):
+    """Not add's "give the text to remember" / "split it into several memories"."""
+    with pytest.raises(InvalidInput, match="query is empty: give the words to search for"):
+        service.search("   ")
+    too_long = "x" * (service.policy.limits.max_query_chars + 1)
+    with pytest.raises(InvalidInput, match=r"query is .* over the limit") as error:
+        service.search(too_long)
+    assert "memor" not in str(error.value)
+
+
 def test_enum_error_lists_allowed_values():
     assert validation.choice("episodic", MemoryType, "memory_type") is MemoryType.episodic
     with pytest.raises(InvalidInput, match="episodic, semantic, procedural"):

@@ -116,10 +116,8 @@ class MemoryService:
         self.searcher = SearchPipeline(
             ledger, index, embedder, policy.ranking, perf.exact_search_max
         )
-        records = RecordPolicy(
-            policy.limits, policy.importance, policy.retention, self._redaction_rules,
-            policy.redaction.replacement,
-        )  # fmt: skip
+        redaction = self._redaction_rules, policy.redaction.replacement
+        records = RecordPolicy(policy.limits, policy.importance, policy.retention, *redaction)
         self.bulk = Bulk(
             ledger, embedder, records, clock, self.index_sync.write, self.flush, self.searcher.judge
         )

@@ -244,7 +244,7 @@ def test_merge_keeps_one_memory_in_keyword_search_and_context(service) -> None:
     )  # fmt: skip
     assert dup.duplicate_of == ids[1]
     twin = service.add(
-        "Joanna: definitely zephyrfall chronicles, I have played it for two hundred hours!",
+        "Joanna: definitely zephyrfall chronicles, I have played it for two hundred hours or so",
         user_id="u1", session_id="s1", created_at="2026-01-15T10:00:09+00:00",
     ).id  # fmt: skip
     result = service.consolidate(user_id="u1")

@@ -10,6 +10,7 @@ carrying the message unchanged, so each message says what was wrong and what to 
 - ``StoreUnavailable``: a store cannot be opened or written (disk full, permissions...).
 - ``Conflict``: memories changed while an operation planned on them; nothing was changed.
 - ``AccessDenied``: the caller's token is bound to other scopes than the ones asked for.
+- ``UnreadableMemory``: a stored row cannot be decoded (damaged by hand or an old version).
 
 Expected outcomes, such as no search hits or an exact duplicate, are values, not exceptions.
 """
@@ -52,3 +53,17 @@ class Conflict(MemoryServiceError):
 
 class AccessDenied(MemoryServiceError, PermissionError):
     """The caller's token may not use the scope asked for; nothing was read or changed."""
+
+
+class UnreadableMemory(MemoryServiceError):
+    """A stored memory's row cannot be decoded (a column damaged outside this program, or
+    written by an older version). Reads of many memories skip it with a warning; ``doctor``
+    lists it."""
+
+    def __init__(self, memory_id: str, problem: str):
+        super().__init__(
+            f"memory '{memory_id}' cannot be read from the store ({problem}): "
+            "`mcp-memory doctor` says how to repair or remove it"
+        )
+        self.memory_id = memory_id
+        self.problem = problem

@@ -94,6 +94,7 @@ class MemoryService:
         data_dir: Path | None = None,
     ):
         self.ledger = ledger
+        ledger.rehash(validation.content_hash, validation.HASH_SCHEME)  # older duplicate rules
         self.embedder = embedder
         self.policy = policy = policy or Policy()
         self.clock = clock
@@ -116,7 +117,8 @@ class MemoryService:
         self.searcher = SearchPipeline(
             ledger, index, embedder, policy.ranking, perf.exact_search_max
         )
-        records = RecordPolicy(policy.limits, policy.importance, policy.retention)
+        redaction = self._redaction_rules, policy.redaction.replacement
+        records = RecordPolicy(policy.limits, policy.importance, policy.retention, *redaction)
         self.bulk = Bulk(
             ledger, embedder, records, clock, self.index_sync.write, self.flush, self.searcher.judge
         )
@@ -257,7 +259,7 @@ class MemoryService:
     ) -> SearchResult:  # fmt: skip
         """The memories that best answer ``query`` within the filters, best first."""
         now, limits = self.clock(), self.policy.limits
-        text = validation.content(query, limits, field="query")
+        text = validation.query(query, limits)
         limit = validation.limit(limit, limits)
         min_score = filters.min_score(min_score)
         flt = filters.memory_filter(

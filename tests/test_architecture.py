@@ -46,7 +46,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 # Third-party engines and who may import them.
 ENGINES = {
-    "sqlite3": {"ledger", "vectors.scoped"},
+    "sqlite3": {"ledger", "vectors.scoped", "vectors.chroma_files"},
     "chromadb": {"vectors.chroma"},
     "mcp": {"mcp"},
     "starlette": {"mcp"},

@@ -150,11 +150,6 @@ def test_imported_dates_meet_the_same_rule(service):
             service.check_records([{**record, **fields}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service.py (being split) does not pass its limits to validation.timestamp yet, so "
-    "add_memory and search apply the default earliest_year, not the configured one",
-)
 def test_add_and_search_follow_the_configured_earliest_year(tmp_path, embedder, clock):
     settings = load_settings(data_dir=tmp_path / "data", limits={"earliest_year": 1})
     service = build_service(settings, embedder=embedder, clock=clock)
@@ -208,3 +203,6 @@ async def test_an_old_date_is_a_clear_tool_error_and_search_keeps_working(servic
             assert "is outside the accepted dates" in text and "Traceback" not in text, text
         found = await client.call_tool("search_memory", {"query": "memory", "user_id": "ann"})
         assert not found.is_error and len(found.structured_content["results"]) == 1
+        edge = "What happened on 9999-12-31, in December 9999 or in May 0000?"
+        found = await client.call_tool("search_memory", {"query": edge, "user_id": "ann"})
+        assert not found.is_error, found.content

@@ -18,8 +18,10 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from mcp_memory.config import Settings, config_file_path
-from mcp_memory.errors import MemoryServiceError
+from mcp_memory.errors import MemoryServiceError, UnreadableMemory
 from mcp_memory.indexing.reindex import current_collection, interrupted_reindex
+from mcp_memory.store.records import MemoryFilter
+from mcp_memory.vectors.chroma_files import folder_bytes, leftover_segments, remove_leftovers
 
 Status = Literal["ok", "warn", "fail"]
 PACKAGES = ("mcp", "chromadb", "onnxruntime", "sentence-transformers", "torch", "pydantic", "numpy")
@@ -132,7 +134,7 @@ def check_model(settings: Settings):
 
 def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     """The ledger, the vector backend, the collection's model, and ledger/index agreement."""
-    from mcp_memory.factory import CHROMA_DIR, build_service
+    from mcp_memory.factory import CHROMA_DIR, LEDGER_FILE, build_service
 
     vec = settings.vector
     where = (
@@ -157,10 +159,57 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
                 f"{service.ledger.size_bytes() / 1_048_576:.1f} MiB",
             )
         )
+        checks.append(check_rows(service.ledger, settings.data_dir.expanduser() / LEDGER_FILE))
         checks.extend(_index_checks(service, where, vec.collection, repair))
     finally:
         service.close()
+    if vec.backend == "embedded":
+        checks.extend(check_leftovers(settings.data_dir.expanduser() / CHROMA_DIR, repair))
     return checks
+
+
+def check_leftovers(path, repair: bool) -> list[Check]:
+    """Folders of deleted collections that embedded Chroma left on disk (``chroma_files``);
+    a row only when there are some."""
+    folders = leftover_segments(path)
+    if not folders:
+        return []
+    found = f"{len(folders)} folder(s) of deleted collections, {folder_bytes(folders) / 1_048_576:.1f} MiB"
+    if repair:
+        remove_leftovers(path)
+        return [Check("index leftovers", "ok", f"removed {found} from {path}")]
+    return [
+        Check(
+            "index leftovers",
+            "warn",
+            f"{found}, in {path}",
+            "run `mcp-memory doctor --repair` to remove them",
+        )
+    ]
+
+
+def check_rows(ledger, path) -> Check:
+    """Every memory row decodes: searches, lists and exports skip one that does not (with a
+    warning in the log), so this is where it is seen."""
+    every = ledger.ids(MemoryFilter())
+    read = {m.id for batch in ledger.iter_memories(MemoryFilter()) for m in batch}
+    problems = []
+    for memory_id in (i for i in every if i not in read):
+        try:
+            ledger.get(memory_id)  # added or deleted meanwhile by another process: fine
+        except UnreadableMemory as exc:
+            problems.append(exc)
+    if not problems:
+        return Check("memory rows", "ok", f"all {len(every)} readable")
+    ids = ", ".join(f"'{p.memory_id}'" for p in problems[:20])
+    return Check(
+        "memory rows",
+        "fail",
+        f"{len(problems)} cannot be read and are skipped by search, list and export: "
+        + "; ".join(f"{p.memory_id}: {p.problem}" for p in problems[:5]),
+        f"restore them from an export or a backup, or remove them: sqlite3 {path} "
+        f'"DELETE FROM memories WHERE id IN ({ids})", then `mcp-memory doctor --repair`',
+    )
 
 
 def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:

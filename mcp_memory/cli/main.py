@@ -346,6 +346,9 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
         f"Imported {report.imported} memories; skipped {report.skipped} already present.",
         file=sys.stderr,
     )
+    if report.redacted:
+        kinds = ", ".join(f"{kind} in {n}" for kind, n in sorted(report.redacted.items()))
+        print(f"Secrets cut out before storing (records per kind): {kinds}.", file=sys.stderr)
     return 0
 
 

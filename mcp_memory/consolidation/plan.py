@@ -25,7 +25,7 @@ import numpy as np
 from mcp_memory.config import ConsolidationSettings, RetentionSettings
 from mcp_memory.models import ConsolidationAction, Memory, Retention, Stage
 from mcp_memory.policy import lifecycle
-from mcp_memory.policy.validation import content_hash
+from mcp_memory.policy.validation import content_hash, noise, normalise_text
 from mcp_memory.tokens import tokens
 
 _TIER_RANK = {r: i for i, r in enumerate(Retention)}
@@ -338,6 +338,12 @@ def plan_redundant(
     return groups
 
 
+def _richness(memory: Memory, keep: Memory) -> tuple[int, int, bool]:
+    """Which text a merge keeps: the most text once normalised, then (of exact duplicates)
+    the least noisy form ("peanuts." over "peanuts!!"), then the kept memory's."""
+    return len(normalise_text(memory.content)), -noise(memory.content), memory is keep
+
+
 def merged(keep: Memory, absorbed: Sequence[Memory], now: datetime) -> Memory:
     """The memory that results from folding ``absorbed`` into ``keep``."""
     group = [keep, *absorbed]
@@ -347,7 +353,7 @@ def merged(keep: Memory, absorbed: Sequence[Memory], now: datetime) -> Memory:
     accessed = [m.last_accessed for m in group if m.last_accessed]
     return keep.model_copy(
         update={
-            "content": max(group, key=lambda m: (len(m.content), m is keep)).content,
+            "content": max(group, key=lambda m: _richness(m, keep)).content,
             "importance_score": max(m.importance_score for m in group),
             "metadata": metadata,
             "access_count": sum(m.access_count for m in group),

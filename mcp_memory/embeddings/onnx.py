@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ PROBES = (
     "word " * 400,
 )
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+logger = logging.getLogger(__name__)
 
 
 class Unsupported(Exception):
@@ -76,6 +80,12 @@ def converted(spec: Pipeline, cache_dir: Path) -> Path:
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    logger.info(
+        "converting the embedding model in %s for ONNX Runtime, once on this machine: this "
+        "takes 5-30 s (torch loads it; nothing is downloaded), later starts reuse it from %s",
+        spec.directory, target.parent,
+    )  # fmt: skip
+    started = time.monotonic()
     handle, scratch = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
     os.close(handle)
     try:
@@ -84,6 +94,7 @@ def converted(spec: Pipeline, cache_dir: Path) -> Path:
         os.replace(scratch, target)
     finally:
         Path(scratch).unlink(missing_ok=True)
+    logger.info("embedding model converted in %.1f s", time.monotonic() - started)
     return target
 
 

@@ -99,6 +99,8 @@ class IndexSync:
         # The sync lock: held while the outbox is applied (see ``writing`` for the order).
         self.lock = threading.RLock()
         self.write_behind = WriteBehind(self.write_handed_over, quiet_s, max_delay_s)
+        # What was queued before this process wrote anything: an interrupted run's leftovers.
+        self.left_queued = ledger.count_pending()
 
     def hand_over(self, memory_id: str, text: str, vector: np.ndarray) -> None:
         """Leave the vector of a memory whose outbox entry is committed to the background
@@ -146,20 +148,26 @@ class IndexSync:
             memories = self.ledger.count(MemoryFilter())
             if memories <= FULL_CHECK_MAX or memories != self.index.count():
                 before = self.index_report()
-                # Pending entries are not damage: a concurrent write may have queued one.
                 if before.missing or before.orphans:
+                    # Queued entries are not damage: a concurrent write may have queued one.
+                    queued = {mid for mid, _ in self.ledger.pending_index()}
+                    missing = [mid for mid in before.missing if mid not in queued]
+                    orphans = [mid for mid in before.orphans if mid not in queued]
                     self.repair_index()
-                    done["repaired"] = {
-                        "missing": len(before.missing),
-                        "orphans": len(before.orphans),
-                    }
+                    if missing or orphans:
+                        done["repaired"] = {"missing": len(missing), "orphans": len(orphans)}
         done["keyword_index_rebuilt"] = not self.ledger.keyword_index_ok(
             full=memories <= FULL_CHECK_MAX
         )
         if done["keyword_index_rebuilt"]:
             self.ledger.rebuild_keyword_index()
-        if done["applied"] or done["repaired"] or done["keyword_index_rebuilt"]:
-            logger.warning("start-up reconciled the stores after an interruption: %s", done)
+        # Entries this process queued itself (adds before the index opened) are normal use.
+        left, self.left_queued = self.left_queued, 0
+        if left or done["repaired"] or done["keyword_index_rebuilt"]:
+            logger.warning(
+                "start-up reconciled the stores after an interruption: %s",
+                {**done, "left_queued": left},
+            )
         return done
 
     def sync_index(self, batch: int = 256) -> int:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,9 @@ from mcp_memory.ledger.rows import (
 )
 from mcp_memory.models import EventKind, Memory
 from mcp_memory.store.records import ImportRow
+
+HASH_SCHEME = "content_hash_scheme"
+"""The state key naming the rules the stored content hashes follow (``rehash``)."""
 
 PRUNE_EVERY = 1000
 """Touches between two prunings of the access log (consolidation runs prune it too)."""
@@ -150,6 +153,26 @@ class MemoryWriter(Connection):
             _import_history(conn, stored)
             enqueue_upserts(conn, [row.memory for row in stored])
         return outcome
+
+    def rehash(self, content_hash: Callable[[str], str], scheme: str) -> int:
+        """Recompute every stored content hash with ``content_hash`` unless the store records
+        ``scheme`` as the one they follow, then record it; one transaction. Returns how many
+        hashes changed."""
+        if self._read("SELECT 1 FROM state WHERE key = ? AND value = ?", (HASH_SCHEME, scheme)):
+            return 0
+        with self.transaction() as conn:
+            done = conn.execute("SELECT value FROM state WHERE key = ?", (HASH_SCHEME,)).fetchone()
+            if done is not None and done[0] == scheme:
+                return 0  # another process did it meanwhile
+            rows = conn.execute("SELECT seq, content, content_hash FROM memories").fetchall()
+            changed = [(new, seq) for seq, text, old in rows if (new := content_hash(text)) != old]
+            conn.executemany("UPDATE memories SET content_hash = ? WHERE seq = ?", changed)
+            conn.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (HASH_SCHEME, scheme),
+            )
+        return len(changed)
 
 
 def _present_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:

@@ -294,6 +294,37 @@ MIGRATIONS: tuple[Migration, ...] = (
     END;
     """,
     ),
+    # 11: dates before year 1000 written by earlier versions without their leading zeros
+    # (``999-06-01T...``, clock.py) are read, but sort after '1...' in a date filter; each date
+    # column gets its zeros back. (The journal's priors are pydantic JSON, always four digits.)
+    # Idempotent, so its place among other helpers' migrations does not matter.
+    Migration(
+        "dates before year 1000 zero-padded",
+        """
+    UPDATE memories SET created_at = substr('000', 1, 5 - instr(created_at, '-')) || created_at
+        WHERE created_at GLOB '[0-9]-*' OR created_at GLOB '[0-9][0-9]-*'
+            OR created_at GLOB '[0-9][0-9][0-9]-*';
+    UPDATE memories SET updated_at = substr('000', 1, 5 - instr(updated_at, '-')) || updated_at
+        WHERE updated_at GLOB '[0-9]-*' OR updated_at GLOB '[0-9][0-9]-*'
+            OR updated_at GLOB '[0-9][0-9][0-9]-*';
+    UPDATE memories
+        SET last_accessed = substr('000', 1, 5 - instr(last_accessed, '-')) || last_accessed
+        WHERE last_accessed GLOB '[0-9]-*' OR last_accessed GLOB '[0-9][0-9]-*'
+            OR last_accessed GLOB '[0-9][0-9][0-9]-*';
+    UPDATE history SET at = substr('000', 1, 5 - instr(at, '-')) || at
+        WHERE at GLOB '[0-9]-*' OR at GLOB '[0-9][0-9]-*' OR at GLOB '[0-9][0-9][0-9]-*';
+    UPDATE access_log SET at = substr('000', 1, 5 - instr(at, '-')) || at
+        WHERE at GLOB '[0-9]-*' OR at GLOB '[0-9][0-9]-*' OR at GLOB '[0-9][0-9][0-9]-*';
+    UPDATE consolidation_runs SET at = substr('000', 1, 5 - instr(at, '-')) || at
+        WHERE at GLOB '[0-9]-*' OR at GLOB '[0-9][0-9]-*' OR at GLOB '[0-9][0-9][0-9]-*';
+    UPDATE consolidation_runs SET undone_at = substr('000', 1, 5 - instr(undone_at, '-')) || undone_at
+        WHERE undone_at GLOB '[0-9]-*' OR undone_at GLOB '[0-9][0-9]-*'
+            OR undone_at GLOB '[0-9][0-9][0-9]-*';
+    UPDATE index_queue SET queued_at = substr('000', 1, 5 - instr(queued_at, '-')) || queued_at
+        WHERE queued_at GLOB '[0-9]-*' OR queued_at GLOB '[0-9][0-9]-*'
+            OR queued_at GLOB '[0-9][0-9][0-9]-*';
+    """,
+    ),
 )
 
 

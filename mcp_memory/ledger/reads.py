@@ -7,10 +7,10 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from mcp_memory.clock import from_iso, to_iso
+from mcp_memory.clock import to_iso
 from mcp_memory.ledger.connection import Connection, chunked, marks
 from mcp_memory.ledger.filters import ORDER_SQL, counts_answer, counts_cover, render
-from mcp_memory.ledger.rows import COLUMNS, to_event, to_memory
+from mcp_memory.ledger.rows import COLUMNS, readable, to_candidate, to_event, to_memory
 from mcp_memory.models import HistoryEvent, ListOrder, Memory
 from mcp_memory.store.records import CandidateRow, MemoryFilter
 
@@ -28,7 +28,8 @@ class MemoryReader(Connection):
         found: dict[str, Memory] = {}
         for chunk in chunked(ids):
             sql = f"SELECT {COLUMNS} FROM memories WHERE id IN ({marks(len(chunk))}) AND {where}"
-            found.update((row["id"], to_memory(row)) for row in self._read(sql, [*chunk, *params]))
+            rows = self._read(sql, [*chunk, *params])
+            found.update((memory.id, memory) for memory in readable(rows, to_memory))
         return found
 
     def filter_ids(self, ids: Sequence[str], flt: MemoryFilter) -> set[str]:
@@ -51,7 +52,7 @@ class MemoryReader(Connection):
             "LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
-        return [to_memory(row) for row in rows], total
+        return readable(rows, to_memory), total
 
     def count(self, flt: MemoryFilter) -> int:
         """How many memories match; from the running counts when they can tell (no scan)."""
@@ -72,7 +73,7 @@ class MemoryReader(Connection):
     def all_memories(self, flt: MemoryFilter) -> list[Memory]:
         where, params = render(flt)
         sql = f"SELECT {COLUMNS} FROM memories WHERE {where} ORDER BY created_at, seq"
-        return [to_memory(row) for row in self._read(sql, params)]
+        return readable(self._read(sql, params), to_memory)
 
     def iter_memories(self, flt: MemoryFilter, batch: int = 1000) -> Iterator[list[Memory]]:
         """Every matching memory in insertion order, a batch at a time (keyset pagination)."""
@@ -87,7 +88,7 @@ class MemoryReader(Connection):
             if not rows:
                 return
             last = rows[-1]["seq"]
-            yield [to_memory(row) for row in rows]
+            yield readable(rows, to_memory)
 
     def history(self, memory_id: str) -> list[HistoryEvent]:
         rows = self._read(
@@ -119,12 +120,12 @@ class MemoryReader(Connection):
         where, params = render(flt)
         found: dict[str, CandidateRow] = {}
         for chunk in chunked(ids):
-            for row in self._read(
+            rows = self._read(
                 "SELECT id, content, importance_score, created_at, session_id, seq FROM memories "
                 f"WHERE id IN ({marks(len(chunk))}) AND {where}",
                 [*chunk, *params],
-            ):
-                found[row[0]] = CandidateRow(row[1], row[2], from_iso(row[3]), bool(row[4]), row[5])
+            )
+            found.update(readable(rows, to_candidate))
         return found
 
     def stats(self, flt: MemoryFilter) -> dict[str, Any]:

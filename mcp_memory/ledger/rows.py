@@ -4,13 +4,19 @@ write one row (insert, update, history event), shared by every write path."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp_memory.clock import from_iso, to_iso
+from mcp_memory.errors import UnreadableMemory
 from mcp_memory.models import EventKind, HistoryEvent, Memory, Stage
-from mcp_memory.store.records import RunRecord
+from mcp_memory.store.records import CandidateRow, RunRecord
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COLUMNS = (
     "id, content, user_id, agent_id, session_id, memory_type, category, metadata, "
@@ -60,6 +66,52 @@ def insert_values(memory: Memory, content_hash: str) -> tuple[Any, ...]:
 
 
 def to_memory(row: sqlite3.Row) -> Memory:
+    """The memory a row holds; ``UnreadableMemory`` (naming the column) if it cannot be
+    decoded."""
+    try:
+        return _decode_memory(row)
+    except (ValueError, TypeError) as exc:
+        raise UnreadableMemory(row["id"], _problem(row, exc)) from None
+
+
+def to_candidate(row: sqlite3.Row) -> tuple[str, CandidateRow]:
+    """A ``Ledger.candidates`` row (id, content, importance_score, created_at, session_id,
+    seq): its id and what ranking reads; ``UnreadableMemory`` if it cannot be decoded."""
+    try:
+        return row[0], CandidateRow(row[1], float(row[2]), from_iso(row[3]), bool(row[4]), row[5])
+    except (ValueError, TypeError) as exc:
+        raise UnreadableMemory(row[0], _problem(row, exc)) from None
+
+
+def readable(rows: Iterable[sqlite3.Row], decode: Callable[[sqlite3.Row], T]) -> list[T]:
+    """The rows that decode, in order; each one that does not is left out with a warning
+    (a damaged row must not break every search, list or export that meets it)."""
+    found = []
+    for row in rows:
+        try:
+            found.append(decode(row))
+        except UnreadableMemory as exc:
+            logger.warning("skipped: %s", exc)
+    return found
+
+
+def _problem(row: sqlite3.Row, exc: Exception) -> str:
+    """Which column of a memory row fails to decode, and its value."""
+    checks: dict[str, Callable[[Any], object]] = {
+        "created_at": from_iso, "updated_at": from_iso, "last_accessed": from_iso,
+        "metadata": json.loads, "lifecycle_stage": Stage, "importance_score": float,
+    }  # fmt: skip
+    names = set(row.keys())  # a Row's ``in`` looks at values, not names
+    for column, decode in checks.items():
+        if column in names and row[column] is not None:
+            try:
+                decode(row[column])
+            except (ValueError, TypeError):
+                return f"{column} {str(row[column])[:40]!r} is not valid"
+    return str(exc).splitlines()[0][:200]
+
+
+def _decode_memory(row: sqlite3.Row) -> Memory:
     return Memory(
         id=row["id"],
         content=row["content"],

@@ -2,14 +2,22 @@
 
 Both are URI templates so that the handler gets the request context: reads go through
 ``service_for(ctx)`` and so stay confined to the caller's token grant, like tool calls.
-``memory://stats`` matches the stats template with no scope given.
+``memory://stats`` matches the stats template with no scope given, and is also named in the
+resource list (``list_stats``), where clients that attach resources look.
 """
 
 from __future__ import annotations
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import Resource
 
 from mcp_memory.mcp.calls import read, service_for
+
+STATS_URI = "memory://stats"
+STATS_DESCRIPTION = (
+    "What is stored: counts by user, type, category, stage and retention, ages, average "
+    "importance and the index state (the stats tool's reply, as JSON)."
+)
 
 
 async def stats_resource(
@@ -34,11 +42,12 @@ def register_resources(mcp: MCPServer) -> None:
         "memory://stats{?user_id,agent_id,session_id}",
         name="memory-stats",
         title="Memory statistics",
-        description="What is stored (optionally within ?user_id=...&agent_id=...&session_id=...): "
-        "counts by user, type, category, stage and retention, ages, average importance and the "
-        "index state (the stats tool's reply, as JSON). Read memory://stats for everything.",
+        description=STATS_DESCRIPTION
+        + " Within a scope: ?user_id=...&agent_id=...&session_id=...; "
+        "read memory://stats for everything.",
         mime_type="application/json",
     )(stats_resource)
+    list_stats(mcp)
     mcp.resource(
         "memory://memories/{id}",
         name="memory",
@@ -47,3 +56,19 @@ def register_resources(mcp: MCPServer) -> None:
         "JSON (reading it counts as an access, like get_memory).",
         mime_type="application/json",
     )(memory_resource)
+
+
+def list_stats(mcp: MCPServer) -> None:
+    """Name ``memory://stats`` in ``resources/list`` too. Not as a static resource: the SDK
+    reads those without the request context, so outside the caller's token grant; a read of
+    it is answered by the stats template."""
+    listed = mcp.list_resources
+
+    async def list_resources() -> list[Resource]:
+        stats = Resource(
+            uri=STATS_URI, name="memory-stats", title="Memory statistics",
+            description=STATS_DESCRIPTION, mime_type="application/json",
+        )  # fmt: skip
+        return [*await listed(), stats]
+
+    mcp.list_resources = list_resources  # type: ignore[method-assign]

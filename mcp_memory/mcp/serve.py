@@ -31,6 +31,13 @@ from mcp_memory.service import MemoryService
 logger = logging.getLogger(__name__)
 
 
+TERMINAL_NOTE = (
+    "mcp-memory serve speaks MCP over stdio: it is meant to be started by an MCP client "
+    "(Claude Desktop, Claude Code, Cursor, ...; see the README's Quick start), not typed at. "
+    "Waiting for a client on stdin; Ctrl-C quits."
+)
+
+
 def run_server(settings: Settings) -> None:
     """Serve the configured transport with a service built from ``settings``, then close it.
 
@@ -39,6 +46,8 @@ def run_server(settings: Settings) -> None:
     required = network_tokens(settings)
     if notice := token_notice(settings, required):
         print(notice, file=sys.stderr, flush=True)
+    if settings.server.transport == "stdio" and sys.stdin.isatty():
+        print(TERMINAL_NOTE, file=sys.stderr, flush=True)  # a person, not a client, ran it
     service = build_service(settings)
     try:
         serve(settings, service, required.tokens)

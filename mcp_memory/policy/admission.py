@@ -79,7 +79,7 @@ def new_memory(
     created = (
         now
         if created_at is None
-        else validation.timestamp(created_at, "created_at", now, allow_future=False)
+        else validation.timestamp(created_at, "created_at", now, allow_future=False, limits=limits)
     )
     return Memory(
         id=uuid.uuid4().hex,

@@ -40,8 +40,8 @@ def memory_filter(
         if category is None
         else validation.choice(category, Category, "category").value,
         metadata=validation.metadata(metadata, limits),
-        since=None if since is None else validation.timestamp(since, "since", now),
-        until=None if until is None else validation.timestamp(until, "until", now),
+        since=None if since is None else validation.timestamp(since, "since", now, limits=limits),
+        until=None if until is None else validation.timestamp(until, "until", now, limits=limits),
         stages=stages,
         exclude_stages=() if include_archived or stages else ARCHIVED,
     )

@@ -26,20 +26,34 @@ METADATA_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,64}$')
 E = TypeVar("E", bound=StrEnum)
 
 
-def content(text: Any, limits: LimitSettings, field: str = "content") -> str:
-    """Non-empty text within the length limit, stripped of surrounding whitespace."""
-    if not isinstance(text, str):
+def content(text: Any, limits: LimitSettings) -> str:
+    """A memory's text: non-empty, within ``max_content_chars``, stripped of surrounding
+    whitespace."""
+    return _text(
+        text, "content", limits.max_content_chars, "give the text to remember",
+        "shorten it or split it into several memories",
+    )  # fmt: skip
+
+
+def query(text: Any, limits: LimitSettings) -> str:
+    """A search's query: non-empty, within ``max_query_chars``, stripped."""
+    return _text(
+        text, "query", limits.max_query_chars, "give the words to search for",
+        "keep the words that say what you are looking for",
+    )  # fmt: skip
+
+
+def _text(value: Any, field: str, maximum: int, if_empty: str, if_long: str) -> str:
+    if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string")
-    text = text.strip()
-    if not text:
-        raise InvalidInput(f"{field} is empty: give the text to remember")
-    maximum = limits.max_content_chars if field == "content" else limits.max_query_chars
-    if len(text) > maximum:
+    value = value.strip()
+    if not value:
+        raise InvalidInput(f"{field} is empty: {if_empty}")
+    if len(value) > maximum:
         raise InvalidInput(
-            f"{field} is {len(text)} characters long, over the limit of {maximum}: "
-            "shorten it or split it into several memories"
+            f"{field} is {len(value)} characters long, over the limit of {maximum}: {if_long}"
         )
-    return text
+    return value
 
 
 def memory_id(value: Any) -> str:
@@ -191,10 +205,31 @@ def _metadata_value(item: Any, key: str, depth: int, limits: LimitSettings) -> N
     )
 
 
+HASH_SCHEME = "nfkc-casefold-spaces-end-stops/2"
+"""Names ``normalise_text``'s rules: a store records the scheme its content hashes follow, and
+hashes made under another are recomputed when it opens (``MemoryWriter.rehash``)."""
+
+_END_STOPS = ".!。 "
+"""Trailing characters that do not make a text another memory (after NFKC, which turns
+'！' into '!' and '…' into '...'): full stops and exclamation marks. A question mark does."""
+
+
 def normalise_text(text: str) -> str:
-    """The form in which two texts count as exact duplicates: NFKC, case-folded, spaces collapsed."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    """The form in which two texts count as exact duplicates: NFKC, case-folded, spaces
+    collapsed, trailing full stops and exclamation marks dropped ("I am allergic to peanuts",
+    "i am allergic to  peanuts." and "I am allergic to peanuts!!" are one memory)."""
+    flat = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return flat.rstrip(_END_STOPS) or flat
 
 
 def content_hash(text: str) -> str:
     return sha256(normalise_text(text).encode()).hexdigest()
+
+
+def noise(text: str) -> int:
+    """How much of a text's form ``normalise_text`` ignores beyond one closing mark: spaces
+    past single ones, and repeated end stops ("peanuts!!" 1, "peanuts." 0). Of exact
+    duplicates, a merge keeps the least noisy."""
+    flat = " ".join(text.split())
+    ending = len(flat) - len(flat.rstrip(_END_STOPS))
+    return len(text) - len(flat) + max(0, ending - 1)

@@ -323,7 +323,6 @@ _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 def query_periods(query: str) -> list[tuple[datetime, datetime]]:
     """The calendar days or months a query names ("on 25 May, 2023", "in June 2023"), as
     [start, end) periods in UTC. A day named without a year takes the year named elsewhere."""
-    periods: list[tuple[datetime, datetime]] = []
     years = re.findall(r"\b(?:19|20)\d\d\b", query)
     days: list[tuple[int, int, int]] = []
     for d, m, y in _DAY_MONTH_YEAR.findall(query):
@@ -333,18 +332,23 @@ def query_periods(query: str) -> list[tuple[datetime, datetime]]:
             days.append((int(y or years[-1]), _MONTH_NUMBER[m.lower()], int(d)))
     for y, m, d in _ISO_DATE.findall(query):
         days.append((int(y), int(m), int(d)))
-    for y, m, d in days:
-        try:
-            start = datetime(y, m, d, tzinfo=UTC)
-        except ValueError:
-            continue
-        periods.append((start, start + timedelta(days=1)))
+    periods = [p for y, m, d in days if (p := _period(y, m, d))]
     if not periods:
-        for m, y in _MONTH_YEAR.findall(query):
-            start = datetime(int(y), _MONTH_NUMBER[m.lower()], 1, tzinfo=UTC)
-            end = datetime(int(y) + (start.month == 12), start.month % 12 + 1, 1, tzinfo=UTC)
-            periods.append((start, end))
+        months = _MONTH_YEAR.findall(query)
+        periods = [p for m, y in months if (p := _period(int(y), _MONTH_NUMBER[m.lower()]))]
     return periods
+
+
+def _period(year: int, month: int, day: int = 0) -> tuple[datetime, datetime] | None:
+    """[start, end) of a day (of the month, without ``day``); None when it is not on the
+    calendar or ends past it ("9999-12-31", "December 9999", "May 0000", "30 February")."""
+    try:
+        start = datetime(year, month, day or 1, tzinfo=UTC)
+        if day:
+            return start, start + timedelta(days=1)
+        return start, datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def in_periods(
@@ -352,5 +356,5 @@ def in_periods(
 ) -> bool:
     """Whether a memory recorded at ``moment`` falls in a named period, or up to
     ``slack_days`` after it (a thing is often told a few days after it happened)."""
-    slack = timedelta(days=slack_days)
-    return any(start <= moment < end + slack for start, end in periods)
+    slack = timedelta(days=slack_days)  # compared with a difference: end + slack may overflow
+    return any(start <= moment and moment - end < slack for start, end in periods)

@@ -13,7 +13,7 @@ do not exist are skipped by reads of many ids, never an error. Timestamps are aw
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -83,6 +83,12 @@ class MemoryWriter(Protocol):
         same ``content_hash`` in its scope, stored before or earlier in the batch). A stored
         row gets its history (events already recorded are not repeated) or an ADD event, and
         an 'upsert' outbox entry."""
+        ...
+
+    def rehash(self, content_hash: Callable[[str], str], scheme: str) -> int:
+        """Recompute every stored content hash with ``content_hash`` unless the store records
+        ``scheme`` as the rules they follow, then record it, atomically; returns how many
+        changed. Called at start, so hashes made under older rules still find duplicates."""
         ...
 
 

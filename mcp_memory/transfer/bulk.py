@@ -9,8 +9,9 @@ import validates and stores a batch at a time (``check_records`` validates a who
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -42,10 +43,12 @@ class Encoder(Protocol):
 
 @dataclass
 class ImportReport:
-    """What an import did: memories stored, and records skipped as already present."""
+    """What an import did: memories stored, records skipped as already present, and how many
+    records had secrets cut out, by kind."""
 
     imported: int = 0
     skipped: int = 0
+    redacted: Counter[str] = field(default_factory=Counter)
 
 
 class Bulk:
@@ -74,32 +77,35 @@ class Bulk:
     def add_many(self, items: Sequence[dict[str, Any]], batch_size: int = 256) -> list[AddResult]:
         """``add`` for many memories (each a dict of its keyword arguments), batched.
 
-        Every item is validated before anything is stored; then each batch costs one batched
-        encode, one ledger transaction and one index write.
+        Every item is redacted and validated before anything is stored; then each batch costs
+        one batched encode, one ledger transaction and one index write.
         """
         now = self.clock()
-        rows = [self._item_row(number, item, now) for number, item in enumerate(items, 1)]
+        items = [self._item_row(number, item, now) for number, item in enumerate(items, 1)]
         results = []
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
-            outcome = self.store_batch(batch)
+        for start in range(0, len(items), batch_size):
+            batch = items[start : start + batch_size]
+            outcome = self.store_batch([row for row, _ in batch])
             existing = self.ledger.get_many([o for o in outcome if o is not None])
-            for row, dup in zip(batch, outcome, strict=True):
-                if dup is None:
-                    results.append(AddResult(id=row.memory.id, memory=row.memory))
-                else:
-                    results.append(AddResult(id=dup, memory=existing[dup], duplicate_of=dup))
+            for (row, kinds), dup in zip(batch, outcome, strict=True):
+                memory = row.memory if dup is None else existing[dup]
+                results.append(
+                    AddResult(id=memory.id, memory=memory, duplicate_of=dup, redacted=kinds)
+                )
         return results
 
-    def _item_row(self, number: int, item: Any, now: datetime) -> ImportRow:
-        """One ``add_many`` item validated into a row to store (an exact duplicate in its
-        scope skipped); an error names the item's number."""
+    def _item_row(self, number: int, item: Any, now: datetime) -> tuple[ImportRow, list[str]]:
+        """One ``add_many`` item, secrets redacted as ``add`` does, validated into a row to
+        store (an exact duplicate in its scope skipped), and the kinds of secret cut out; an
+        error names the item's number."""
         if not isinstance(item, dict) or "content" not in item:
             raise InvalidInput(f"item {number}: give a dict with at least 'content'")
         if unknown := sorted(set(item) - {"content", *admission.ADD_ARGS}):
             raise InvalidInput(f"item {number}: unknown argument(s) {', '.join(unknown)}")
         args = {"content": item["content"], **{k: item.get(k) for k in admission.ADD_ARGS}}
         policy = self.policy
+        kinds: Counter[str] = Counter()
+        args["content"], args["metadata"] = policy.redact(args["content"], args["metadata"], kinds)
         try:
             memory = admission.new_memory(
                 **{**args, "memory_type": args["memory_type"] or MemoryType.semantic,
@@ -108,7 +114,8 @@ class Bulk:
             )  # fmt: skip
         except (InvalidInput, TypeError) as exc:
             raise InvalidInput(f"item {number}: {exc}") from None
-        return ImportRow(memory, validation.content_hash(memory.content), dedupe=True)
+        row = ImportRow(memory, validation.content_hash(memory.content), dedupe=True)
+        return row, sorted(kinds)
 
     def import_records(
         self,
@@ -145,7 +152,7 @@ class Bulk:
     ) -> None:
         """Parse and store one batch; note one member of each session it touches (by the
         session's key) for judging."""
-        rows = parse_many(batch, self.policy, self.clock())
+        rows = parse_many(batch, self.policy, self.clock(), report.redacted)
         outcome = self.store_batch(rows)
         for row in rows:
             m = row.memory

@@ -6,11 +6,16 @@ and history. A record may also be minimal (``{"content": ..., "user_id": ...}``)
 it is added like ``add_memory`` would (importance and retention computed, an exact duplicate in
 its scope skipped); with an id it is stored as given, unless that id is already stored. Both
 rules make importing the same file twice change nothing.
+
+Secrets are redacted as ``add_memory`` redacts them (``policy/admission.py``), in the content,
+the metadata and every history event's copy of them: a file from elsewhere may hold any.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +25,7 @@ from pydantic import ValidationError
 from mcp_memory.config import ImportanceSettings, LimitSettings, RetentionSettings
 from mcp_memory.errors import InvalidInput
 from mcp_memory.models import Category, HistoryEvent, Memory, MemoryType, Retention, Stage
-from mcp_memory.policy import lifecycle, validation
+from mcp_memory.policy import admission, lifecycle, redaction, validation
 from mcp_memory.policy.importance import importance_of
 from mcp_memory.store.records import ImportRow
 
@@ -29,11 +34,22 @@ FIELDS = frozenset(Memory.model_fields) | {"history", "importance"}
 
 @dataclass(frozen=True)
 class RecordPolicy:
-    """What parsing a record needs from the settings."""
+    """What parsing a record needs from the settings; ``rules`` are the compiled redaction
+    rules (``admission.redaction_rules``; none: nothing is redacted)."""
 
     limits: LimitSettings
     importance: ImportanceSettings
     retention: RetentionSettings
+    rules: Sequence[redaction.Rule] = ()
+    replacement: str = redaction.DEFAULT_REPLACEMENT
+
+    def redact(self, content: Any, metadata: Any, found: Counter[str] | None) -> tuple[Any, Any]:
+        """Content and metadata with secrets cut out (``admission.redact``); each kind found
+        is counted once in ``found``."""
+        content, metadata, kinds = admission.redact(content, metadata, self.rules, self.replacement)
+        if found is not None:
+            found.update(kinds)
+        return content, metadata
 
 
 def to_record(memory: Memory, history: list[HistoryEvent]) -> dict[str, Any]:
@@ -43,8 +59,11 @@ def to_record(memory: Memory, history: list[HistoryEvent]) -> dict[str, Any]:
     return record
 
 
-def parse_record(record: Any, policy: RecordPolicy, now: datetime) -> ImportRow:
-    """Validate one record into a memory ready to store; raises ``InvalidInput`` naming the field."""
+def parse_record(
+    record: Any, policy: RecordPolicy, now: datetime, redacted: Counter[str] | None = None
+) -> ImportRow:
+    """Validate one record into a memory ready to store, secrets redacted (the kinds counted in
+    ``redacted``, once per record); raises ``InvalidInput`` naming the field."""
     if not isinstance(record, dict):
         raise InvalidInput("a record must be a JSON object with at least a 'content' field")
     unknown = sorted(set(record) - FIELDS)
@@ -52,6 +71,9 @@ def parse_record(record: Any, policy: RecordPolicy, now: datetime) -> ImportRow:
         raise InvalidInput(
             f"unknown field(s) {', '.join(unknown)}; a record may hold: {', '.join(sorted(FIELDS))}"
         )
+    kinds: Counter[str] = Counter()
+    content, metadata = policy.redact(record.get("content"), record.get("metadata"), kinds)
+    record = {**record, "content": content, "metadata": metadata}
     get = record.get
     text = validation.content(get("content"), policy.limits)
     scope = validation.scope(policy.limits, get("user_id"), get("agent_id"), get("session_id"))
@@ -64,7 +86,7 @@ def parse_record(record: Any, policy: RecordPolicy, now: datetime) -> ImportRow:
     retention = get("retention")
     created = _time(get("created_at"), "created_at", now, policy, now, allow_future=False)
     memory_id = get("id")
-    return ImportRow(
+    row = ImportRow(
         memory=Memory(
             id=uuid.uuid4().hex if memory_id is None else validation.memory_id(memory_id),
             content=text,
@@ -88,19 +110,25 @@ def parse_record(record: Any, policy: RecordPolicy, now: datetime) -> ImportRow:
             version=_count(get("version", 1), "version", minimum=1),
         ),
         content_hash=validation.content_hash(text),
-        history=_history(get("history"), now, policy),
+        history=_history(get("history"), now, policy, kinds),
         dedupe=memory_id is None,
     )
+    if redacted is not None:
+        redacted.update(set(kinds))
+    return row
 
 
 def parse_many(
-    records: list[tuple[int, Any]], policy: RecordPolicy, now: datetime
+    records: list[tuple[int, Any]],
+    policy: RecordPolicy,
+    now: datetime,
+    redacted: Counter[str] | None = None,
 ) -> list[ImportRow]:
     """Parse numbered records; an error names the record's number (its line in a file)."""
     rows = []
     for number, record in records:
         try:
-            rows.append(parse_record(record, policy, now))
+            rows.append(parse_record(record, policy, now, redacted))
         except InvalidInput as exc:
             raise InvalidInput(f"record {number}: {exc}") from None
     return rows
@@ -129,7 +157,10 @@ def _time(
     return validation.timestamp(value, field, now, allow_future, limits=policy.limits)
 
 
-def _history(value: Any, now: datetime, policy: RecordPolicy) -> list[HistoryEvent] | None:
+def _history(
+    value: Any, now: datetime, policy: RecordPolicy, found: Counter[str]
+) -> list[HistoryEvent] | None:
+    """The events of a record, each one's copy of the content and metadata redacted."""
     if value is None:
         return None
     if not isinstance(value, list):
@@ -142,4 +173,5 @@ def _history(value: Any, now: datetime, policy: RecordPolicy) -> list[HistoryEve
         raise InvalidInput(f"history event field {where}: {first['msg']}") from None
     for event in events:
         _time(event.at, "history event field at", now, policy, None)
+        event.content, event.metadata = policy.redact(event.content, event.metadata, found)
     return events

@@ -30,6 +30,7 @@ import numpy as np
 
 from mcp_memory.errors import IndexMismatch, StoreUnavailable
 from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord
+from mcp_memory.vectors.chroma_files import remove_leftovers
 from mcp_memory.vectors.scoped import ScopedVectors, delete_files
 
 logger = logging.getLogger(__name__)
@@ -323,11 +324,15 @@ class ChromaCatalog:
         return [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
 
     def drop(self, name: str) -> bool:
-        """Delete a collection and its local scoped copy; True when a collection was deleted."""
+        """Delete a collection, its local scoped copy and, embedded, the HNSW folder Chroma
+        leaves behind (``chroma_files``); True when a collection was deleted."""
         delete_files(self._path / scoped_file(name))
         if name not in self.names():
             return False
         self.client.delete_collection(name)
+        freed = remove_leftovers(self._path)
+        if freed:
+            logger.info("removed %.1f MB of deleted collections' files", freed / 1e6)
         return True
 
     def close(self) -> None:

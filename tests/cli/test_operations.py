@@ -67,7 +67,7 @@ async def test_resources_show_stats_and_one_memory(service):
         memory = await client.read_resource(f"memory://memories/{memory_id}")
         with pytest.raises(MCPError, match="not found"):
             await client.read_resource("memory://memories/0123456789abcdef0123456789abcdef")
-    assert listed == set()
+    assert listed == {"memory://stats"}
     assert templates == {"memory://stats{?user_id,agent_id,session_id}", "memory://memories/{id}"}
     assert json.loads(stats.contents[0].text)["total_memories"] == len(FACTS)
     assert stats.contents[0].mime_type == "application/json"

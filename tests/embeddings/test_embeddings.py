@@ -1,4 +1,5 @@
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mcp_memory.embeddings import onnx
 from mcp_memory.embeddings.local import LocalEmbedder, local_model_exists, resolve_model_path
 from mcp_memory.errors import ConfigError
 
@@ -53,6 +55,22 @@ def test_the_conversion_is_kept_and_a_new_process_starts_without_torch(embedder,
     )
     assert done.stdout.split() == ["onnx", "False", "384"]
     assert converted[0].stat().st_mtime_ns == stamp
+
+
+def test_a_conversion_first_says_what_it_does_and_how_long(tmp_path, monkeypatch, caplog):
+    """The one-time conversion (tested above) is seconds of silence otherwise; here the export
+    is stopped as it starts, to see what was logged by then."""
+    logged_before: list[str] = []
+
+    def stop(spec, target):
+        logged_before.append(caplog.text)
+        raise onnx.Unsupported("stopped")
+
+    monkeypatch.setattr(onnx, "_export", stop)
+    with caplog.at_level(logging.INFO), pytest.raises(onnx.Unsupported):
+        onnx.converted(onnx.pipeline(resolve_model_path(MODEL)), tmp_path)
+    assert "converting the embedding model in" in logged_before[0]
+    assert "takes 5-30 s" in logged_before[0]
 
 
 def test_a_model_onnx_cannot_serve_falls_back_to_torch(tmp_path, model_cache):

@@ -122,7 +122,7 @@ async def exercise_every_tool(client: Client, user: str) -> None:
     await call(
         client,
         "add_memory",
-        {"content": "Dana is allergic to shellfish!", "user_id": user},
+        {"content": "Dana is allergic to all shellfish", "user_id": user},
         schemas,
     )
     dry = await call(client, "consolidate", {"user_id": user, "dry_run": True}, schemas)

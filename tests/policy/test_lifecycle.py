@@ -189,14 +189,14 @@ def test_boost_needs_more_than_the_minimum_accesses():
 def test_merge_keeps_oldest_id_highest_importance_union_metadata_summed_accesses():
     old = mem("old", "The dog is called Rex", days_old=3, importance_score=0.4,
               metadata={"a": 1, "k": "old"}, access_count=2)  # fmt: skip
-    new = mem("new", "The dog is called Rex!", days_old=1, importance_score=0.9,
+    new = mem("new", "The dog is called Rex, a beagle", days_old=1, importance_score=0.9,
               metadata={"b": 2, "k": "new"}, access_count=3, retention="long_term")  # fmt: skip
     vectors = {"old": unit(0.0), "new": unit(0.1)}
     [action] = plan.plan([new, old], vectors, {}, NOW, RET, RULES)
     assert action.kind == "merge" and action.memory_id == "old"
     assert [m.id for m in action.removed] == ["new"]
     kept = action.after
-    assert kept.content == "The dog is called Rex!"  # the richer text
+    assert kept.content == "The dog is called Rex, a beagle"  # the richer text
     assert kept.importance_score == 0.9 and kept.access_count == 5
     assert kept.metadata == {"a": 1, "b": 2, "k": "old"}
     assert kept.created_at == old.created_at and kept.retention == Retention.long_term
@@ -208,6 +208,19 @@ def test_exact_duplicates_merge_whatever_the_vectors():
     b = mem("b", "  likes   TEA ", days_old=1)
     [action] = plan.plan([a, b], {}, {}, NOW, RET, RULES)
     assert (action.kind, action.memory_id, action.reason) == ("merge", "a", "exact duplicate")
+
+
+def test_exact_duplicates_keep_the_least_noisy_form():
+    """Trailing full stops and exclamation marks do not make another memory; the merge keeps
+    the cleanest form, the oldest one of equally clean forms."""
+    texts = ["I am allergic to peanuts!!", "i am allergic to  peanuts.", "I am allergic to peanuts"]
+    group = [mem(f"m{n}", t, days_old=3 - n) for n, t in enumerate(texts)]
+    [action] = plan.plan(group, {}, {}, NOW, RET, RULES)
+    assert (action.memory_id, action.reason) == ("m0", "exact duplicate")
+    assert action.after.content == "I am allergic to peanuts"
+    loud, stop = mem("a", "Peanuts!!", days_old=2), mem("b", "Peanuts.", days_old=1)
+    [action] = plan.plan([loud, stop], {}, {}, NOW, RET, RULES)
+    assert (action.memory_id, action.after.content) == ("a", "Peanuts.")
 
 
 def test_near_duplicate_threshold_is_inclusive_and_a_pair_just_under_stays():

@@ -19,6 +19,16 @@ def test_content_is_stripped_and_bounded():
         validation.content("x" * 51, LIMITS)
 
 
+def test_a_search_query_has_its_own_wording(service):
+    """Not add's "give the text to remember" / "split it into several memories"."""
+    with pytest.raises(InvalidInput, match="query is empty: give the words to search for"):
+        service.search("   ")
+    too_long = "x" * (service.policy.limits.max_query_chars + 1)
+    with pytest.raises(InvalidInput, match=r"query is .* over the limit") as error:
+        service.search(too_long)
+    assert "memor" not in str(error.value)
+
+
 def test_enum_error_lists_allowed_values():
     assert validation.choice("episodic", MemoryType, "memory_type") is MemoryType.episodic
     with pytest.raises(InvalidInput, match="episodic, semantic, procedural"):
@@ -110,5 +120,24 @@ def test_ids_and_scopes():
 
 
 def test_duplicate_normalisation():
-    assert validation.content_hash("Hello   World") == validation.content_hash("hello world")
-    assert validation.content_hash("hello world") != validation.content_hash("hello world!")
+    """Case, spaces and trailing full stops or exclamation marks do not count (README, Tools);
+    a question mark, inner punctuation and every other character do."""
+    same = [
+        "Hello   World",
+        "hello world",
+        "Hello world.",
+        "HELLO WORLD!!",
+        "hello world ！",
+        "hello world…",
+    ]
+    assert {validation.content_hash(t) for t in same} == {validation.content_hash("hello world")}
+    for other in ("hello world?", "hello, world", "hello world 2", "hello world:"):
+        assert validation.content_hash(other) != validation.content_hash("hello world"), other
+    assert validation.content_hash("...") != validation.content_hash("!")  # nothing but stops
+    assert [validation.noise(t) for t in ("a b.", "a b", "a b!!", "a  b", "a b?")] == [
+        0,
+        0,
+        1,
+        1,
+        0,
+    ]

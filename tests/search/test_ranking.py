@@ -48,6 +48,22 @@ def test_query_understanding_finds_names_times_and_dates() -> None:
     assert language.content_terms("What is the name of her dog?") == ["name", "dog"]
 
 
+def test_periods_at_the_ends_of_the_calendar_are_left_out() -> None:
+    """A query naming the last day or month of the calendar, or year 0, used to crash the
+    search (OverflowError, ValueError); such a period is not looked for."""
+    for query in ("What happened on 9999-12-31?", "in December 9999", "in May 0000"):
+        assert ranking.query_periods(query) == [], query
+    ((start, end),) = ranking.query_periods("What happened on 9999-12-30?")
+    last = datetime(9999, 12, 31, 12, tzinfo=UTC)
+    assert ranking.in_periods(last, [(start, end)], slack_days=7)  # end + 7 days is off the end
+    assert not ranking.in_periods(start.replace(year=9998), [(start, end)], slack_days=7)
+    ((start, end),) = ranking.query_periods("in November 9999")
+    assert end == datetime(9999, 12, 1, tzinfo=UTC)
+    memory = ranking.Candidate("m", "x", 0.5, 0.0, 0.5, last)
+    query = "What happened on 9999-12-30 or 9999-12-31, and in December 9999?"
+    assert [s.id for s in ranking.rank(query, [memory], {}, RankingSettings(), NOW)] == ["m"]
+
+
 def test_context_lifts_the_reply_to_a_matching_question() -> None:
     weights = RankingSettings(context_semantic_weight=1.0, importance_weight=0, recency_weight=0)
     question = cand("q", 0.9)
@@ -228,7 +244,7 @@ def test_merge_keeps_one_memory_in_keyword_search_and_context(service) -> None:
     )  # fmt: skip
     assert dup.duplicate_of == ids[1]
     twin = service.add(
-        "Joanna: definitely zephyrfall chronicles, I have played it for two hundred hours!",
+        "Joanna: definitely zephyrfall chronicles, I have played it for two hundred hours or so",
         user_id="u1", session_id="s1", created_at="2026-01-15T10:00:09+00:00",
     ).id  # fmt: skip
     result = service.consolidate(user_id="u1")

@@ -33,7 +33,7 @@ def _fill(service, clock):
     service.update(a.id, lifecycle_stage="archived")
     service.search("tea", user_id="alice")
     clock.advance(hours=1)
-    service.add("Bob likes long walks by the sea.", user_id="bob", session_id="s1")
+    service.add("Bob likes taking long walks by the sea", user_id="bob", session_id="s1")
     service.consolidate(user_id="bob")
     return service
 

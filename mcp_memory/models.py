@@ -108,6 +108,11 @@ class Memory(BaseModel):
     updated_at: datetime
     version: int = Field(description="1 when added, +1 on each update or merge.")
 
+    @property
+    def scope(self) -> Scope:
+        """The scope it was added with."""
+        return Scope(user_id=self.user_id, agent_id=self.agent_id, session_id=self.session_id)
+
 
 class AddResult(BaseModel):
     """Reply of add_memory."""

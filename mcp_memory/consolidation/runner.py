@@ -100,7 +100,7 @@ class Consolidator:
         facts = self._facts(memories, now)
         by_scope: dict[tuple[str, str, str], list[Memory]] = {}
         for memory in memories:
-            by_scope.setdefault(_key(memory), []).append(memory)
+            by_scope.setdefault(memory.scope.key(), []).append(memory)
         actions: list[plan.Action] = []
         for key in sorted(by_scope):
             group = by_scope[key]
@@ -235,10 +235,6 @@ def to_run_info(run: RunRecord) -> ConsolidationRun:
         counts=run.counts,
         undone_at=run.undone_at,
     )
-
-
-def _key(memory: Memory) -> tuple[str, str, str]:
-    return (memory.user_id or "", memory.agent_id or "", memory.session_id or "")
 
 
 def _journal(actions: Sequence[plan.Action]) -> list[JournalEntry]:

@@ -21,7 +21,6 @@ from mcp_memory.ledger.rows import (
     insert_values,
     kept_event_values,
     record_event,
-    scope_key,
     to_memory,
     update_row,
 )
@@ -54,7 +53,7 @@ class MemoryWriter(Connection):
             row = conn.execute(
                 f"SELECT {COLUMNS} FROM memories WHERE content_hash = ? AND user_id = ? "
                 "AND agent_id = ? AND session_id = ? ORDER BY seq LIMIT 1",
-                (content_hash, *scope_key(memory)),
+                (content_hash, *memory.scope.key()),
             ).fetchone()
             if row is not None:
                 return to_memory(row)
@@ -136,7 +135,7 @@ class MemoryWriter(Connection):
             stored: list[ImportRow] = []
             for row in rows:
                 memory = row.memory
-                key = (row.content_hash, *scope_key(memory))
+                key = (row.content_hash, *memory.scope.key())
                 if memory.id in present:
                     outcome.append(memory.id)
                     continue

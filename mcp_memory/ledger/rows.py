@@ -132,11 +132,6 @@ def _decode_memory(row: sqlite3.Row) -> Memory:
     )
 
 
-def scope_key(memory: Memory) -> tuple[str, str, str]:
-    """A memory's (user, agent, session) as stored: '' for an absent id."""
-    return (memory.user_id or "", memory.agent_id or "", memory.session_id or "")
-
-
 def event_values(
     memory: Memory, event: EventKind, at: datetime, details: dict[str, Any] | None
 ) -> tuple[Any, ...]:

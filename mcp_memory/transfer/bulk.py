@@ -157,7 +157,7 @@ class Bulk:
         for row in rows:
             m = row.memory
             if m.session_id:
-                sessions.setdefault((m.user_id, m.agent_id, m.session_id), m.id)
+                sessions.setdefault(m.scope.key(), m.id)
         stored = sum(o is None for o in outcome)
         report.imported += stored
         report.skipped += len(outcome) - stored

@@ -15,6 +15,7 @@ Methods are blocking; the MCP layer runs them in worker threads.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from mcp_memory.config import (
 )
 from mcp_memory.consolidation.runner import Consolidator
 from mcp_memory.embeddings.base import Embedder
-from mcp_memory.errors import InvalidInput, MemoryNotFound
+from mcp_memory.errors import InvalidInput, MemoryNotFound, StorageFull, StoreUnavailable
 from mcp_memory.indexing.guard import IndexGuard
 from mcp_memory.indexing.sync import INDEX_GENERATION as INDEX_GENERATION
 from mcp_memory.indexing.sync import IndexSync, guarded_index, while_loading
@@ -62,6 +63,8 @@ from mcp_memory.store.records import MemoryFilter
 from mcp_memory.store.vectors import VectorIndex
 from mcp_memory.transfer.bulk import Bulk, ImportReport
 from mcp_memory.transfer.records import RecordPolicy
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,11 @@ class MemoryService:
         """Load the model and, meanwhile, open the index and reconcile it with the ledger: call
         once at start (a first search needs only the model)."""
         while_loading(self.embedder, self.reconcile)
+
+    def verify_ledger(self) -> None:
+        """Run the ledger's integrity check now (the server does at start, in the background)
+        rather than before the first write; ``StoreDamaged`` names what is wrong."""
+        self.ledger.verify()
 
     def close(self) -> None:
         """Finish the queued vector writes (what fails stays in the outbox), then close."""
@@ -264,7 +272,10 @@ class MemoryService:
             category, metadata, since, until, now=now, include_archived=include_archived,
         )  # fmt: skip
         if self.ledger.count_pending():
-            self.sync_index()
+            try:
+                self.sync_index()
+            except StorageFull as exc:  # search what is indexed; the rest waits for space
+                logger.warning("searching without the queued index writes: %s", exc)
         hits = self.searcher.ranked(text, flt, limit, now)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
@@ -276,8 +287,13 @@ class MemoryService:
         return self.searcher.gather(query, flt, limit)
 
     def _accessed(self, memories: Sequence[Memory], now: datetime) -> None:
-        """Count an access of each memory returned, in the ledger and in the reply."""
-        self.ledger.touch([m.id for m in memories], now)
+        """Count an access of each memory returned, in the ledger and in the reply. Counts are
+        statistics: a ledger that refuses writes (a full disk, damage) skips them, and the
+        read still answers."""
+        try:
+            self.ledger.touch([m.id for m in memories], now)
+        except StoreUnavailable as exc:
+            logger.warning("access counts not recorded: %s", exc)
         for memory in memories:
             memory.access_count += 1
             memory.last_accessed = now

@@ -25,7 +25,7 @@ import numpy as np
 
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.indexing.guard import IndexGuard
-from mcp_memory.indexing.write_behind import WriteBehind
+from mcp_memory.indexing.write_behind import WriteBehind, log_failed_write
 from mcp_memory.models import IndexReport, Memory
 from mcp_memory.store.ledger import KeywordIndex, MemoryReader, Outbox, StateStore
 from mcp_memory.store.records import MemoryFilter
@@ -57,6 +57,7 @@ def guarded_index(
         generation=lambda: ledger.counter(INDEX_GENERATION),
         bump=lambda: ledger.bump_counter(INDEX_GENERATION),
         lock_path=data_dir / INDEX_LOCK_FILE if data_dir else None,
+        on_reset=ledger.requeue_all,
     )
 
 
@@ -120,10 +121,10 @@ class IndexSync:
             return
         try:
             self.sync_index()
-        except Exception:
+        except Exception as exc:
             if not quietly:
                 raise
-            logger.exception("vector index update failed; it stays queued and will be retried")
+            log_failed_write(exc)
 
     def write_handed_over(self) -> None:
         """The write-behind thread's work: the queue, if vectors handed over by ``add`` are
@@ -256,8 +257,8 @@ class IndexSync:
         """Apply index changes now; on failure they stay queued for ``sync_index``."""
         try:
             self.apply(entries, vectors, sources)
-        except Exception:
-            logger.exception("vector index update failed; it stays queued and will be retried")
+        except Exception as exc:
+            log_failed_write(exc)
 
 
 def _record(memory: Memory, vector: np.ndarray) -> VectorRecord:

@@ -156,11 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_config(None, args)
     try:
         settings = _settings(args)
-        logging.basicConfig(
-            level=settings.log_level,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        _log_to_stderr(settings.log_level)
         return COMMANDS[args.command](settings, args)
     except MemoryServiceError as exc:
         if args.command == "serve" and getattr(args, "transport", None) in (None, "stdio"):
@@ -172,6 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _log_to_stderr(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def os_error(exc: OSError) -> str:
@@ -202,6 +204,7 @@ def cmd_serve(
     from mcp_memory.mcp import serve  # this command alone loads the MCP SDK
 
     if settings is None:
+        _log_to_stderr(getattr(args, "log_level", "INFO"))
         serve.serve_unavailable(failure or StoreUnavailable("no settings"))
         return 1
     serve.run_server(settings)

@@ -128,8 +128,7 @@ class LocalEmbedder:
                 "embedding model %s loaded (%s, %d dimensions)",
                 self._name, runtime.kind, self._dimension,
             )  # fmt: skip
-        except BaseException as exc:  # reported to every caller of embed()
-            logger.error("%s", model_error(self._name, exc))
+        except BaseException as exc:  # reported, in one line, to every caller of embed()
             logger.debug("loading %s failed", self._name, exc_info=True)
             self._error = exc
         finally:
@@ -137,6 +136,8 @@ class LocalEmbedder:
 
     def _open_runtime(self) -> Runtime:
         path = resolve_model_path(self._name)
+        if not on_this_machine(path):
+            raise model_error(self._name, FileNotFoundError(path))
         if self._backend != "torch" and self._device == "cpu":
             try:
                 return _OnnxRuntime(path, self._cache_dir, self._threads, self._batch_size)
@@ -189,6 +190,26 @@ class LocalEmbedder:
         vector = self._batched_query(text)
         self._queries.put(text, vector)
         return vector
+
+
+def on_this_machine(name: str) -> bool:
+    """Whether a model can load without the network: a local directory, or a name whose files
+    the Hugging Face cache holds (a bare name, as sentence-transformers reads it, included).
+    Asked before loading anything, so that a mistyped name fails at once, not after the
+    seconds importing torch takes."""
+    if Path(name).expanduser().exists():
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # no hub client: let the runtime decide
+        return True
+    for repo in (name, f"sentence-transformers/{name}"):
+        try:
+            if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+                return True
+        except Exception:  # not a valid repository name
+            continue
+    return False
 
 
 def model_error(name: str, exc: BaseException) -> ConfigError:

@@ -144,7 +144,9 @@ class Connection:
         try:
             checker = sqlite3.connect(self.path, timeout=self._busy_timeout_ms / 1000)
             try:
-                rows = [row[0] for row in checker.execute(f"PRAGMA {pragma}")]
+                rows = [
+                    " ".join(str(row[0]).split()) for row in checker.execute(f"PRAGMA {pragma}")
+                ]
             finally:
                 checker.close()
         except sqlite3.DatabaseError as exc:

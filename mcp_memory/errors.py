@@ -98,8 +98,8 @@ class LedgerDamaged(StoreDamaged):
             f"the ledger {path} is damaged ({detail}), so nothing more is written to it: stop "
             "every mcp-memory process, then restore that file from a backup (and delete the "
             "-wal and -shm files beside it), or move it aside and `mcp-memory import` an "
-            "export; `sqlite3 FILE .recover` may salvage what is still readable (README, "
-            "Troubleshooting)"
+            "export; `mcp-memory export` or `sqlite3 FILE .dump` may salvage what is still "
+            "readable (README, Troubleshooting)"
         )
         self.path = path
         self.detail = detail

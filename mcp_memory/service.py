@@ -271,11 +271,12 @@ class MemoryService:
             limits, validation.scope(limits, user_id, agent_id, session_id), memory_type,
             category, metadata, since, until, now=now, include_archived=include_archived,
         )  # fmt: skip
-        if self.ledger.count_pending():
-            try:
-                self.sync_index()
-            except StorageFull as exc:  # search what is indexed; the rest waits for space
-                logger.warning("searching without the queued index writes: %s", exc)
+        try:
+            self.flush()  # this process's adds first: a search finds what was just added
+            if self.ledger.count_pending():  # a crash's leftovers; a rebuild is not waited for
+                self.index_sync.sync_index(wait=False)
+        except StorageFull as exc:  # search what is indexed; the rest waits for space
+            logger.warning("searching without the queued index writes: %s", exc)
         hits = self.searcher.ranked(text, flt, limit, now)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]

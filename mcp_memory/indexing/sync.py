@@ -163,17 +163,23 @@ class IndexSync:
             logger.warning("start-up reconciled the stores after an interruption: %s", done)
         return done
 
-    def sync_index(self, batch: int = 256) -> int:
+    def sync_index(self, batch: int = 256, wait: bool = True) -> int:
         """Apply every queued index change (an add's write-behind, or what a crash or a failed
-        write left); returns how many. Vectors an add handed over are used, not re-computed."""
+        write left); returns how many. Vectors an add handed over are used, not re-computed.
+        ``wait=False`` returns at once (0) if another thread is applying the queue: a rebuild
+        of the whole index (minutes for a large store) is not waited for."""
+        if not self.lock.acquire(blocking=wait):
+            return 0
         done = 0
-        with self.lock:
+        try:
             while entries := self.ledger.pending_index(limit=batch):
                 ids = [mid for mid, _ in entries]
                 vectors, sources = self.write_behind.take(ids)
                 self.apply(entries, vectors, sources)
                 self.write_behind.written(ids)
                 done += len(entries)
+        finally:
+            self.lock.release()
         return done
 
     def index_report(self) -> IndexReport:

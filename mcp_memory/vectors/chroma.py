@@ -121,6 +121,8 @@ class ChromaIndex:
         return self._chroma
 
     def _open(self) -> Any:
+        if self._short_of_space():  # opening may write (a new collection, Chroma's log)
+            raise self._reserve.full()
         self._client = self._connect()
         model, dimension = self._model
         collection = self._client.get_or_create_collection(
@@ -248,7 +250,7 @@ class ChromaIndex:
             return {}
         found = self._scoped.vectors(ids) if self._scoped is not None else {}
         rest = [i for i in ids if i not in found]
-        if rest:
+        if rest and not self._short_of_space():
             got = self._collection.get(ids=rest, include=["embeddings"])
             found.update(
                 (i, np.asarray(v, dtype=np.float32))
@@ -265,7 +267,10 @@ class ChromaIndex:
     @translated
     def all_ids(self) -> list[str]:
         """Ids held by both the HNSW collection and the scoped copy (one missing from either
-        counts as missing, so ``repair_index`` rewrites it to both)."""
+        counts as missing, so ``repair_index`` rewrites it to both). The scoped copy's alone
+        while the disk is under the reserve (it is written after Chroma, so it holds no more)."""
+        if self._short_of_space():
+            return self._scoped.all_ids()
         ids: list[str] = []
         while batch := self._collection.get(include=[], limit=5000, offset=len(ids))["ids"]:
             ids.extend(batch)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from mcp_memory.cli import doctor
@@ -98,3 +100,33 @@ def test_reindex_rebuilds_a_damaged_index(settings, embedder, clock, stored):
         assert service.stats().index_in_sync
     finally:
         service.close()
+
+
+def test_searches_do_not_wait_for_a_rebuild_in_progress(service):
+    """A rebuild re-embeds every memory (minutes for a large store) holding the sync lock;
+    a search meanwhile answers from what is indexed and the keywords, without waiting."""
+    added = service.add("The wifi password is taped under the router", user_id="tom")
+    service.flush()
+    service.ledger.requeue_all()  # as a rebuild starts
+    rebuilding, finish, answered = threading.Event(), threading.Event(), threading.Event()
+
+    def rebuild() -> None:
+        with service.index_sync.lock:
+            rebuilding.set()
+            finish.wait(60)
+
+    def search() -> None:
+        if service.search("wifi password", user_id="tom").results[0].id == added.id:
+            answered.set()
+
+    threads = [threading.Thread(target=rebuild), threading.Thread(target=search)]
+    threads[0].start()
+    assert rebuilding.wait(10)
+    threads[1].start()
+    try:
+        assert answered.wait(30), "the search waited for the rebuild"
+    finally:
+        finish.set()
+        for thread in threads:
+            thread.join(60)
+    assert service.ledger.count_pending() == 1  # left to the rebuild

@@ -34,7 +34,7 @@ from mcp_memory.config import (
 )
 from mcp_memory.consolidation.runner import Consolidator
 from mcp_memory.embeddings.base import Embedder
-from mcp_memory.errors import InvalidInput, MemoryNotFound, StorageFull, StoreUnavailable
+from mcp_memory.errors import InvalidInput, MemoryNotFound, StoreUnavailable
 from mcp_memory.indexing.guard import IndexGuard
 from mcp_memory.indexing.sync import INDEX_GENERATION as INDEX_GENERATION
 from mcp_memory.indexing.sync import IndexSync, guarded_index, while_loading
@@ -143,11 +143,6 @@ class MemoryService:
         """Load the model and, meanwhile, open the index and reconcile it with the ledger: call
         once at start (a first search needs only the model)."""
         while_loading(self.embedder, self.reconcile)
-
-    def verify_ledger(self) -> None:
-        """Run the ledger's integrity check now (the server does at start, in the background)
-        rather than before the first write; ``StoreDamaged`` names what is wrong."""
-        self.ledger.verify()
 
     def close(self) -> None:
         """Finish the queued vector writes (what fails stays in the outbox), then close."""
@@ -271,12 +266,7 @@ class MemoryService:
             limits, validation.scope(limits, user_id, agent_id, session_id), memory_type,
             category, metadata, since, until, now=now, include_archived=include_archived,
         )  # fmt: skip
-        try:
-            self.flush()  # this process's adds first: a search finds what was just added
-            if self.ledger.count_pending():  # a crash's leftovers; a rebuild is not waited for
-                self.index_sync.sync_index(wait=False)
-        except StorageFull as exc:  # search what is indexed; the rest waits for space
-            logger.warning("searching without the queued index writes: %s", exc)
+        self.index_sync.before_search()
         hits = self.searcher.ranked(text, flt, limit, now)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
@@ -288,9 +278,8 @@ class MemoryService:
         return self.searcher.gather(query, flt, limit)
 
     def _accessed(self, memories: Sequence[Memory], now: datetime) -> None:
-        """Count an access of each memory returned, in the ledger and in the reply. Counts are
-        statistics: a ledger that refuses writes (a full disk, damage) skips them, and the
-        read still answers."""
+        """Count an access of each memory returned, in the reply and in the ledger (statistics:
+        skipped when the ledger refuses writes, on a full disk or damage)."""
         try:
             self.ledger.touch([m.id for m in memories], now)
         except StoreUnavailable as exc:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mcp_memory.embeddings.base import Embedder
+from mcp_memory.errors import StorageFull
 from mcp_memory.indexing.guard import IndexGuard
 from mcp_memory.indexing.write_behind import WriteBehind, log_failed_write
 from mcp_memory.models import IndexReport, Memory
@@ -125,6 +126,17 @@ class IndexSync:
             if not quietly:
                 raise
             log_failed_write(exc)
+
+    def before_search(self) -> None:
+        """What a search applies first: this process's adds (so it finds what was just added),
+        then any queue left by a crash, unless another thread is applying it (a rebuild is
+        not waited for). On a full disk it searches what is indexed; the rest stays queued."""
+        try:
+            self.flush()
+            if self.ledger.count_pending():
+                self.sync_index(wait=False)
+        except StorageFull as exc:
+            logger.warning("searching without the queued index writes: %s", exc)
 
     def write_handed_over(self) -> None:
         """The write-behind thread's work: the queue, if vectors handed over by ``add`` are

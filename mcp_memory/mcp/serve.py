@@ -138,7 +138,7 @@ def warm_up_after_handshake(
 
     def warm_up() -> None:
         try:
-            service.verify_ledger()  # its own connection: no call waits for it
+            service.ledger.verify()  # on its own connection: no call waits for it
             listed.wait(wait_s)
             service.embedder.embed_query("warm up")
             activity.wait_idle(timeout=max(wait_s, 1.0))  # under steady load, not forever

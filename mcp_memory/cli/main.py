@@ -201,13 +201,13 @@ def cmd_serve(
 ) -> int:
     """Serve; with a ``failure`` (the settings did not load), say why on one line and answer
     every call of the stdio client with it (``mcp.serve.serve_unavailable``)."""
-    from mcp_memory.mcp import serve  # this command alone loads the MCP SDK
+    from mcp_memory.mcp.serve import run_server, serve_unavailable  # the one MCP importer
 
     if settings is None:
         _log_to_stderr(getattr(args, "log_level", "INFO"))
-        serve.serve_unavailable(failure or StoreUnavailable("no settings"))
+        serve_unavailable(failure or StoreUnavailable("no settings"))
         return 1
-    serve.run_server(settings)
+    run_server(settings)
     return 0
 
 

@@ -68,6 +68,15 @@ class VectorSettings(_Section):
     headers: dict[str, str] = {}
 
 
+class DiskSettings(_Section):
+    """The data dir's disk (``store.disk``)."""
+
+    # Writes are refused ("disk full") while the data dir's disk has less free space than this
+    # many MiB, and the vector index is not touched: Chroma can hang the whole server when a
+    # write meets a full disk. Memories already stored stay readable. 0: no reserve.
+    min_free_mb: float = Field(64, ge=0)
+
+
 class LimitSettings(_Section):
     max_content_chars: int = Field(10_000, ge=1)
     max_query_chars: int = Field(2_000, ge=1)
@@ -307,6 +316,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     embedding: EmbeddingSettings = EmbeddingSettings()
     vector: VectorSettings = VectorSettings()
+    disk: DiskSettings = DiskSettings()
     limits: LimitSettings = LimitSettings()
     importance: ImportanceSettings = ImportanceSettings()
     retention: RetentionSettings = RetentionSettings()

@@ -7,7 +7,11 @@ carrying the message unchanged, so each message says what was wrong and what to 
 - ``MemoryNotFound``: no memory has the given id (or it is outside the caller's scopes).
 - ``ConfigError``: the configuration file or environment holds a bad value.
 - ``IndexMismatch``: the vector index was built with another embedding model.
-- ``StoreUnavailable``: a store cannot be opened or written (disk full, permissions...).
+- ``StoreUnavailable``: a store cannot be opened or written (permissions, a lock...).
+  - ``StorageFull``: the data dir's disk is full (or under the reserve writes keep free).
+  - ``StoreDamaged``: a store's files are damaged. ``IndexDamaged``, the vector index's, is
+    raised by a vector engine and mended by rebuilding the index from the ledger; the ledger's
+    own damage is reported (restore a backup or an export), and it is no longer written to.
 - ``Conflict``: memories changed while an operation planned on them; nothing was changed.
 - ``AccessDenied``: the caller's token is bound to other scopes than the ones asked for.
 - ``UnreadableMemory``: a stored row cannot be decoded (damaged by hand or an old version).
@@ -45,6 +49,61 @@ class IndexMismatch(MemoryServiceError):
 
 class StoreUnavailable(MemoryServiceError):
     """A store could not be opened or written."""
+
+
+class StorageFull(StoreUnavailable):
+    """The disk holding ``path`` is full, or has less free space than the reserve writes keep.
+
+    Nothing was changed by the call that failed; what was acknowledged before stays, and vector
+    writes still queued in the ledger's outbox resume once there is space again.
+    """
+
+    def __init__(self, path: object, free_bytes: int | None = None, reserve_bytes: int = 0):
+        free = "" if free_bytes is None else f"{free_bytes / 1_048_576:.1f} MiB free"
+        if free and reserve_bytes:
+            free += (
+                f", under the {reserve_bytes / 1_048_576:.0f} MiB kept in reserve "
+                "(disk.min_free_mb)"
+            )
+        super().__init__(
+            f"disk full at {path}{': ' + free if free else ''}: free space on that disk (or "
+            "move data_dir elsewhere), then retry; nothing was changed by this call, memories "
+            "already stored are kept, and queued index writes resume by themselves"
+        )
+        self.path = path
+
+
+class StoreDamaged(StoreUnavailable):
+    """A store's files are damaged; the message names the file and what to do."""
+
+
+class IndexDamaged(StoreDamaged):
+    """The vector index's files are damaged. The index is derived from the ledger, so the
+    service rebuilds it (``IndexGuard``); raised by the vector engine, with ``path``."""
+
+    def __init__(self, path: object, detail: str):
+        super().__init__(
+            f"the vector index at {path} is damaged ({detail}): it is rebuilt from the ledger, "
+            "which holds every memory: run `mcp-memory doctor --repair` (a starting server "
+            "does it by itself)"
+        )
+        self.path = path
+        self.detail = detail
+
+
+class LedgerDamaged(StoreDamaged):
+    """The ledger (the source of truth) is damaged: nothing more is written to it."""
+
+    def __init__(self, path: object, detail: str):
+        super().__init__(
+            f"the ledger {path} is damaged ({detail}), so nothing more is written to it: stop "
+            "every mcp-memory process, then restore that file from a backup (and delete the "
+            "-wal and -shm files beside it), or move it aside and `mcp-memory import` an "
+            "export; `mcp-memory export` or `sqlite3 FILE .dump` may salvage what is still "
+            "readable (README, Troubleshooting)"
+        )
+        self.path = path
+        self.detail = detail
 
 
 class Conflict(MemoryServiceError):

@@ -5,6 +5,7 @@ The server and the CLI call ``build_service``; everything it builds takes explic
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -12,13 +13,23 @@ from mcp_memory.clock import Clock, utc_now
 from mcp_memory.config import Settings
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.embeddings.local import LocalEmbedder
+from mcp_memory.errors import IndexDamaged
 from mcp_memory.indexing.reindex import CurrentIndex, ReindexResult, reindex
 from mcp_memory.ledger import Ledger
 from mcp_memory.service import INDEX_GENERATION, MemoryService, Policy
+from mcp_memory.store.disk import Reserve, prepare_data_dir
 from mcp_memory.vectors.chroma import ChromaCatalog, Hnsw, embedded_client, http_client
+
+logger = logging.getLogger(__name__)
 
 LEDGER_FILE = "ledger.sqlite3"
 CHROMA_DIR = "chroma"
+
+
+def reserve(settings: Settings, local: bool = True) -> Reserve:
+    """The free space writes leave on the data dir's disk (none for a store elsewhere)."""
+    mib = settings.disk.min_free_mb if local else 0
+    return Reserve(settings.data_dir.expanduser(), int(mib * 1_048_576))
 
 
 def build_embedder(settings: Settings) -> LocalEmbedder:
@@ -38,12 +49,11 @@ def build_service(
     settings: Settings, embedder: Embedder | None = None, clock: Clock = utc_now
 ) -> MemoryService:
     """Open the ledger now; the vector index opens on first use (it needs the model's size)."""
-    data_dir = settings.data_dir.expanduser()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = prepare_data_dir(settings.data_dir)
     embedder = embedder or build_embedder(settings)
     vec = settings.vector
 
-    ledger = Ledger(data_dir / LEDGER_FILE)
+    ledger = Ledger(data_dir / LEDGER_FILE, reserve=reserve(settings))
 
     def open_index() -> CurrentIndex:
         # The guard the service holds says whether opening the HNSW graph is deferred
@@ -84,6 +94,7 @@ def chroma_catalog(
         hnsw=Hnsw(vec.hnsw_m, vec.hnsw_construction_ef, vec.hnsw_search_ef),
         scoped=vec.backend == "embedded",
         defer_open=defer_open,
+        reserve=reserve(settings, local=vec.backend == "embedded"),
     )
 
 
@@ -102,8 +113,9 @@ def reindex_store(
         embedder = build_embedder(settings.model_copy(update={"embedding": embedding}))
     service = build_service(settings, embedder=embedder)
     catalog = chroma_catalog(settings)
-    try:
-        result = reindex(
+
+    def rebuild() -> ReindexResult:
+        return reindex(
             service.ledger,
             embedder,
             settings.vector.collection,
@@ -112,6 +124,15 @@ def reindex_store(
             progress=progress,
             write_lock=service.index.writing,
         )
+
+    try:
+        try:
+            result = rebuild()
+        except IndexDamaged as damage:  # the old index is unreadable: start from nothing
+            logger.warning("%s; starting it afresh", damage)
+            with service.index.writing():
+                catalog.reset()
+            result = rebuild()
         with service.index.writing():  # other processes reopen their handles
             service.ledger.bump_counter(INDEX_GENERATION)
         return result

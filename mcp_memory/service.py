@@ -15,6 +15,7 @@ Methods are blocking; the MCP layer runs them in worker threads.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from mcp_memory.config import (
 )
 from mcp_memory.consolidation.runner import Consolidator
 from mcp_memory.embeddings.base import Embedder
-from mcp_memory.errors import InvalidInput, MemoryNotFound
+from mcp_memory.errors import InvalidInput, MemoryNotFound, StoreUnavailable
 from mcp_memory.indexing.figures import index_figures
 from mcp_memory.indexing.guard import IndexGuard
 from mcp_memory.indexing.sync import INDEX_GENERATION as INDEX_GENERATION
@@ -63,6 +64,8 @@ from mcp_memory.store.records import MemoryFilter
 from mcp_memory.store.vectors import VectorIndex
 from mcp_memory.transfer.bulk import Bulk, ImportReport
 from mcp_memory.transfer.records import RecordPolicy
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -266,8 +269,7 @@ class MemoryService:
             limits, validation.scope(limits, user_id, agent_id, session_id), memory_type,
             category, metadata, since, until, now=now, include_archived=include_archived,
         )  # fmt: skip
-        if self.ledger.count_pending():
-            self.sync_index()
+        self.index_sync.before_search()
         hits = self.searcher.ranked(text, flt, limit, now)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
@@ -279,8 +281,12 @@ class MemoryService:
         return self.searcher.gather(query, flt, limit)
 
     def _accessed(self, memories: Sequence[Memory], now: datetime) -> None:
-        """Count an access of each memory returned, in the ledger and in the reply."""
-        self.ledger.touch([m.id for m in memories], now)
+        """Count an access of each memory returned, in the reply and in the ledger (statistics:
+        skipped when the ledger refuses writes, on a full disk or damage)."""
+        try:
+            self.ledger.touch([m.id for m in memories], now)
+        except StoreUnavailable as exc:
+            logger.warning("access counts not recorded: %s", exc)
         for memory in memories:
             memory.access_count += 1
             memory.last_accessed = now

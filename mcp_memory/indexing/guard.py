@@ -22,6 +22,15 @@ The mechanism here:
 - **A reader-writer lock** inside the process: any number of threads use the handle at once;
   reopening it (done under the write lock, so no process writes the files meanwhile) waits
   until none does.
+
+**Damaged files mend themselves.** When the engine reports its files damaged (``IndexDamaged``:
+Chroma's SQLite file malformed, an HNSW graph that does not load), the guard, under the write
+lock, first looks again if another process changed the index meanwhile (it may have rebuilt it);
+otherwise it queues every memory in the ledger's outbox (``on_reset``), empties the engine
+(``reset``), bumps the counter so the other processes reopen, and retries the call once. The
+outbox then refills the index as it does after any crash (``IndexSync.sync_index``), and a
+rebuild cut short resumes where it stopped. ``heals = False`` (``doctor`` without ``--repair``)
+reports the damage instead.
 """
 
 from __future__ import annotations
@@ -31,10 +40,11 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
+from mcp_memory.errors import IndexDamaged
 from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorIndex, VectorRecord
 
 try:
@@ -43,6 +53,8 @@ except ImportError:  # pragma: no cover - Windows: the thread lock alone (one pr
     fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class _SharedLock:
@@ -96,7 +108,8 @@ class IndexGuard:
     """A ``VectorIndex`` that refreshes itself after other processes' writes and orders writes.
 
     ``generation`` reads the shared change counter and ``bump`` increments it and returns the
-    new value; ``lock_path`` is the file locked around writes (None: this process only).
+    new value; ``lock_path`` is the file locked around writes (None: this process only);
+    ``on_reset`` queues every memory for the index again (None: damage is not mended here).
     """
 
     def __init__(
@@ -105,6 +118,7 @@ class IndexGuard:
         generation: Callable[[], int],
         bump: Callable[[], int],
         lock_path: Path | None = None,
+        on_reset: Callable[[], object] | None = None,
     ):
         self._open = open_index
         self._generation = generation
@@ -118,7 +132,11 @@ class IndexGuard:
         self._wrote = False
         self._lock_file: Any = None
         self._deferred = False
+        self._on_reset = on_reset
+        self._healing = threading.local()
+        self.heals = on_reset is not None
         self.reopened = 0
+        self.rebuilt = 0
 
     # -- the handle --------------------------------------------------------------------------
 
@@ -219,21 +237,62 @@ class IndexGuard:
                 self._lock_file.close()
                 self._lock_file = None
 
+    # -- damaged files ------------------------------------------------------------------------
+
+    def _call(self, use: Callable[[VectorIndex], T], write: bool = False) -> T:
+        """``use`` the index (holding the write lock if ``write``); when the engine reports its
+        files damaged, rebuild it (``_rebuild``) and try once more."""
+        try:
+            return self._run(use, write)
+        except IndexDamaged as damage:
+            if not self._may_rebuild():
+                raise
+            self._rebuild(damage)
+        return self._run(use, write)
+
+    def _run(self, use: Callable[[VectorIndex], T], write: bool) -> T:
+        if not write:
+            with self._using() as index:
+                return use(index)
+        with self.writing(), self._using() as index:
+            self._wrote = True
+            return use(index)
+
+    def _may_rebuild(self) -> bool:
+        """Not while this thread uses the handle (it cannot be replaced under it), nor inside a
+        rebuild, nor when told not to (doctor without --repair)."""
+        return self.heals and not self._rw.held() and not getattr(self._healing, "active", False)
+
+    def _rebuild(self, damage: IndexDamaged) -> None:
+        """Empty the damaged engine and queue every memory to refill it (module docstring)."""
+        assert self._on_reset is not None
+        with self._locked():
+            if self._index is not None and self._generation() != self._seen:
+                self._refresh()  # another process changed (perhaps rebuilt) it: look again
+                return
+            reset = getattr(self._index, "reset", None)
+            if reset is None:
+                raise damage
+            logger.warning("%s; rebuilding it now", damage)
+            self._healing.active = True
+            try:
+                self._on_reset()  # first: a crash before the reset leaves the work queued
+                with self._rw.exclusive():
+                    reset()
+                self._seen = self._bump()
+                self.rebuilt += 1
+            finally:
+                self._healing.active = False
+
     # -- the VectorIndex protocol ------------------------------------------------------------
 
     def upsert(self, records: Sequence[VectorRecord]) -> None:
-        if not records:
-            return
-        with self.writing(), self._using() as index:
-            self._wrote = True
-            index.upsert(records)
+        if records:
+            self._call(lambda index: index.upsert(records), write=True)
 
     def delete(self, ids: Sequence[str]) -> None:
-        if not ids:
-            return
-        with self.writing(), self._using() as index:
-            self._wrote = True
-            index.delete(ids)
+        if ids:
+            self._call(lambda index: index.delete(ids), write=True)
 
     def query(
         self,
@@ -242,27 +301,21 @@ class IndexGuard:
         scope: dict[str, str] | None = None,
         ids: Sequence[str] | None = None,
     ) -> list[VectorHit]:
-        with self._using() as index:
-            return index.query(vector, k, scope=scope, ids=ids)
+        return self._call(lambda index: index.query(vector, k, scope=scope, ids=ids))
 
     def read_scope(
         self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None
     ) -> VectorBlock | None:
-        with self._using() as index:
-            return index.read_scope(scope, ids)
+        return self._call(lambda index: index.read_scope(scope, ids))
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        with self._using() as index:
-            return index.vectors(ids)
+        return self._call(lambda index: index.vectors(ids))
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        with self._using() as index:
-            return index.existing_ids(ids)
+        return self._call(lambda index: index.existing_ids(ids))
 
     def all_ids(self) -> list[str]:
-        with self._using() as index:
-            return index.all_ids()
+        return self._call(lambda index: index.all_ids())
 
     def count(self) -> int:
-        with self._using() as index:
-            return index.count()
+        return self._call(lambda index: index.count())

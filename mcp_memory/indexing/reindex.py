@@ -16,6 +16,7 @@ Nothing here knows the engine or the ledger: both come in as the protocols below
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -153,6 +154,17 @@ class CurrentIndex:
 
     def count(self) -> int:
         return self._read(lambda index: index.count())
+
+    def reset(self) -> None:
+        """Close the open indexes and empty the catalog (``IndexCatalog.reset``): its files
+        are damaged. The caller refills it from the ledger."""
+        with self._lock:
+            for held in (self._index, self._target):
+                if held is not None and held[1] is not None:
+                    with contextlib.suppress(Exception):  # damaged: it is deleted next
+                        held[1].close()
+            self._index = self._target = None
+        self._catalog.reset()
 
     def close(self) -> None:
         """Close the open indexes, then the catalog's client (an HTTP connection pool, an

@@ -24,8 +24,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from mcp_memory.embeddings.base import Embedder
+from mcp_memory.errors import StorageFull
 from mcp_memory.indexing.guard import IndexGuard
-from mcp_memory.indexing.write_behind import WriteBehind
+from mcp_memory.indexing.write_behind import WriteBehind, log_failed_write
 from mcp_memory.models import IndexReport, Memory
 from mcp_memory.store.ledger import KeywordIndex, MemoryReader, Outbox, StateStore
 from mcp_memory.store.records import MemoryFilter
@@ -57,6 +58,7 @@ def guarded_index(
         generation=lambda: ledger.counter(INDEX_GENERATION),
         bump=lambda: ledger.bump_counter(INDEX_GENERATION),
         lock_path=data_dir / INDEX_LOCK_FILE if data_dir else None,
+        on_reset=ledger.requeue_all,
     )
 
 
@@ -122,10 +124,21 @@ class IndexSync:
             return
         try:
             self.sync_index()
-        except Exception:
+        except Exception as exc:
             if not quietly:
                 raise
-            logger.exception("vector index update failed; it stays queued and will be retried")
+            log_failed_write(exc)
+
+    def before_search(self) -> None:
+        """What a search applies first: this process's adds (so it finds what was just added),
+        then any queue left by a crash, unless another thread is applying it (a rebuild is
+        not waited for). On a full disk it searches what is indexed; the rest stays queued."""
+        try:
+            self.flush()
+            if self.ledger.count_pending():
+                self.sync_index(wait=False)
+        except StorageFull as exc:
+            logger.warning("searching without the queued index writes: %s", exc)
 
     def write_handed_over(self) -> None:
         """The write-behind thread's work: the queue, if vectors handed over by ``add`` are
@@ -170,17 +183,23 @@ class IndexSync:
             )
         return done
 
-    def sync_index(self, batch: int = 256) -> int:
+    def sync_index(self, batch: int = 256, wait: bool = True) -> int:
         """Apply every queued index change (an add's write-behind, or what a crash or a failed
-        write left); returns how many. Vectors an add handed over are used, not re-computed."""
+        write left); returns how many. Vectors an add handed over are used, not re-computed.
+        ``wait=False`` returns at once (0) if another thread is applying the queue: a rebuild
+        of the whole index (minutes for a large store) is not waited for."""
+        if not self.lock.acquire(blocking=wait):
+            return 0
         done = 0
-        with self.lock:
+        try:
             while entries := self.ledger.pending_index(limit=batch):
                 ids = [mid for mid, _ in entries]
                 vectors, sources = self.write_behind.take(ids)
                 self.apply(entries, vectors, sources)
                 self.write_behind.written(ids)
                 done += len(entries)
+        finally:
+            self.lock.release()
         return done
 
     def index_report(self) -> IndexReport:
@@ -264,8 +283,8 @@ class IndexSync:
         """Apply index changes now; on failure they stay queued for ``sync_index``."""
         try:
             self.apply(entries, vectors, sources)
-        except Exception:
-            logger.exception("vector index update failed; it stays queued and will be retried")
+        except Exception as exc:
+            log_failed_write(exc)
 
 
 def _record(memory: Memory, vector: np.ndarray) -> VectorRecord:

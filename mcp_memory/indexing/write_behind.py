@@ -12,6 +12,10 @@ entry, which start-up reconciliation applies (re-embedding the text).
 the first): Chroma's upsert holds the GIL for all of its 10-50 ms at 100k memories, so written
 between two adds of a burst it stalled the next one (adds back to back took 20-31 ms instead of
 about 10). After the burst, the held vectors go in one write.
+
+A write that fails (a full disk, a store that cannot be opened) leaves its entries in the
+outbox, and the writer tries again by itself, after 1 s, then 2, 4... up to ``RETRY_MAX_S``,
+until it succeeds: when space returns, the index catches up without waiting for another call.
 """
 
 from __future__ import annotations
@@ -23,7 +27,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mcp_memory.errors import MemoryServiceError
+
 logger = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
 
 
 class WriteBehind:
@@ -81,16 +90,21 @@ class WriteBehind:
             thread.join()
 
     def _run(self) -> None:
+        retry: float | None = None  # seconds until the next try after a failure
         while True:
-            self._wake.wait()
-            self._wake.clear()
-            self._wait_for_a_pause()
+            if self._wake.wait(retry):
+                self._wake.clear()
+                self._wait_for_a_pause()
             if self._closed:
                 return
             try:
                 self._apply()
-            except Exception:
-                logger.exception("vector index update failed; it stays queued and will be retried")
+                retry = None
+            except Exception as exc:
+                retry = min(2 * retry, RETRY_MAX_S) if retry else RETRY_FIRST_S
+                log_failed_write(exc, f"retried in {retry:.0f} s")
+            if not self.holding():
+                retry = None
 
     def _wait_for_a_pause(self) -> None:
         """Until no hand-over has come for ``quiet_s``, ``max_delay_s`` have passed, or close."""
@@ -100,3 +114,12 @@ class WriteBehind:
             if left <= 0 or not self._wake.wait(min(self._quiet_s, left)):
                 return
             self._wake.clear()
+
+
+def log_failed_write(exc: BaseException, then: str = "retried later") -> None:
+    """Log a vector write that failed and stays queued: one line for a condition the message
+    explains (a full disk), the traceback for anything else."""
+    if isinstance(exc, MemoryServiceError):
+        logger.warning("vector index update failed, it stays queued (%s): %s", then, exc)
+    else:
+        logger.error("vector index update failed, it stays queued (%s)", then, exc_info=exc)

@@ -4,7 +4,8 @@ This package is the only code that writes SQL, one module per idea, each a part 
 over one shared connection (``connection``): the schema (``migrations``), a memory as a row
 (``rows``), filters rendered as SQL (``filters``), writing memories (``memories``) and reading
 them (``reads``), the index outbox (``outbox``), the keyword index (``keywords``), sessions
-(``sessions``), the lifecycle journal (``journal``) and shared state (``state``). Each part
+(``sessions``), the lifecycle journal (``journal``), shared state (``state``) and the file's
+integrity check (``integrity``). Each part
 implements the protocol of the same name in ``mcp_memory.store.ledger`` (``Ledger``, all of
 them: ``LedgerStore``); another engine implements the same protocols.
 The statements keep to what a second dialect (PostgreSQL) can follow; the SQLite-specific
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mcp_memory.ledger.integrity import Integrity
 from mcp_memory.ledger.journal import Journal
 from mcp_memory.ledger.keywords import KeywordIndex
 from mcp_memory.ledger.memories import MemoryWriter
@@ -30,19 +32,39 @@ from mcp_memory.ledger.reads import MemoryReader
 from mcp_memory.ledger.sessions import SessionStore
 from mcp_memory.ledger.state import StateStore
 from mcp_memory.lru import Bounded
+from mcp_memory.store.disk import Reserve
 
 __all__ = ["Ledger"]
 
 
 class Ledger(
-    Schema, MemoryWriter, MemoryReader, Outbox, KeywordIndex, StateStore, SessionStore, Journal
+    Schema,
+    MemoryWriter,
+    MemoryReader,
+    Outbox,
+    KeywordIndex,
+    StateStore,
+    SessionStore,
+    Journal,
+    Integrity,
 ):
     """SQLite access: one connection, serialised by a lock, shared by the service's threads.
 
-    Opening a ledger creates its file if needed and brings its schema up to date."""
+    Opening a ledger creates its file if needed and brings its schema up to date; ``reserve``
+    is the free space writes leave on its disk (``store.disk``). A file this call created is
+    removed again if its schema could not be written (a full disk), so that it is not taken
+    for a truncated ledger next time."""
 
-    def __init__(self, path: Path, busy_timeout_ms: int = 10_000):
-        super().__init__(path, busy_timeout_ms)
+    def __init__(self, path: Path, busy_timeout_ms: int = 10_000, reserve: Reserve | None = None):
+        created = not path.exists()
+        super().__init__(path, busy_timeout_ms, reserve)
         self._members = Bounded(capacity=4096)
         self._term_counts = Bounded(capacity=4096)
-        self.migrate()
+        try:
+            self.migrate()
+        except BaseException:
+            self.close()
+            if created:
+                for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+                    leftover.unlink(missing_ok=True)
+            raise

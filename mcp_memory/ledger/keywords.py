@@ -135,7 +135,7 @@ class KeywordIndex(StateStore):
             )[0]
             return indexed == memories
         try:
-            with self.transaction() as conn:
+            with self.transaction(derived=True) as conn:
                 conn.execute(
                     "INSERT INTO memories_fts(memories_fts, rank) VALUES ('integrity-check', 1)"
                 )

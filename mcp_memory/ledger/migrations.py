@@ -346,7 +346,10 @@ class Schema(Connection):
     """Bringing a store's schema up to date, and telling which version it is at."""
 
     def migrate(self) -> None:
-        """Apply the migrations this file has not yet applied; safe to call at every start."""
+        """Apply the migrations this file has not yet applied; safe to call at every start, and
+        no write at all when the schema is current."""
+        if self.schema_version == len(MIGRATIONS):
+            return
         with self.transaction() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):

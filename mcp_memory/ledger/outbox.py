@@ -55,3 +55,12 @@ class Outbox(Connection):
             return
         with self.transaction() as conn:
             conn.executemany("DELETE FROM index_queue WHERE memory_id = ? AND op = ?", entries)
+
+    def requeue_all(self) -> int:
+        """Queue an upsert of every memory (the vector index is being rebuilt)."""
+        with self.transaction() as conn:
+            return conn.execute(
+                "INSERT INTO index_queue (memory_id, op, queued_at) "
+                "SELECT id, 'upsert', updated_at FROM memories WHERE true "
+                "ON CONFLICT (memory_id) DO UPDATE SET op = 'upsert'"
+            ).rowcount

@@ -4,6 +4,12 @@ schedule beside it.
 ``run_server`` is what ``mcp-memory serve`` calls: it settles the tokens a network server
 requires (refusing ``--no-auth`` off loopback) before anything loads, builds the process's one service, serves until the client or a signal stops it,
 and closes the service.
+
+A stdio server that cannot start (a bad configuration, an unwritable or damaged store) still
+answers its client: a desktop client shows its user nothing of the server's stderr, only that
+the server went away. So it prints the reason on one line and then serves every tool, each call
+answered with that reason as a tool error, which the agent reads and can pass on
+(``serve_unavailable``). A network server exits instead: whoever runs it reads stderr.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp_memory.config import Settings, TokenSettings
 from mcp_memory.consolidation import schedule
 from mcp_memory.consolidation.summary import consolidate_summary
+from mcp_memory.errors import MemoryServiceError
 from mcp_memory.factory import build_service
 from mcp_memory.mcp.app import create_server
 from mcp_memory.mcp.calls import Activity
@@ -48,11 +55,49 @@ def run_server(settings: Settings) -> None:
         print(notice, file=sys.stderr, flush=True)
     if settings.server.transport == "stdio" and sys.stdin.isatty():
         print(TERMINAL_NOTE, file=sys.stderr, flush=True)  # a person, not a client, ran it
-    service = build_service(settings)
+    try:
+        service = build_service(settings)
+    except Exception as exc:
+        if settings.server.transport != "stdio":
+            raise
+        logger.debug("the service could not be built", exc_info=True)
+        serve_unavailable(exc, settings.server.tools)
+        return
     try:
         serve(settings, service, required.tokens)
     finally:
         service.close()
+
+
+class Unavailable:
+    """Stands in for a service that could not be built: every call raises the reason."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise MemoryServiceError(self.reason)
+
+        return refuse
+
+
+def unavailable_reason(failure: BaseException) -> str:
+    """The one line a failed start says: the core's message, or the exception's."""
+    text = str(failure) if isinstance(failure, MemoryServiceError) else None
+    text = text or f"{type(failure).__name__}: {failure}"
+    return (
+        f"mcp-memory could not start: {text}. Fix this, then restart the server (in a desktop "
+        "client: restart the app)"
+    )
+
+
+def serve_unavailable(failure: BaseException, tools: str = "full") -> None:
+    """Say why on one line of stderr, then answer every stdio call with it (module docstring)."""
+    reason = unavailable_reason(failure)
+    logger.error("%s", reason)
+    mcp = create_server(Unavailable(reason), tools=tools)  # type: ignore[arg-type]
+    anyio.run(mcp.run_stdio_async)
 
 
 def serve(
@@ -111,11 +156,14 @@ def warm_up_after_handshake(
     service.defer_index_open()
 
     def warm_up() -> None:
-        listed.wait(wait_s)
         try:
+            service.ledger.verify()  # on its own connection: no call waits for it
+            listed.wait(wait_s)
             service.embedder.embed_query("warm up")
             activity.wait_idle(timeout=max(wait_s, 1.0))  # under steady load, not forever
             service.reconcile()
+        except MemoryServiceError as exc:
+            logger.error("warm-up stopped: %s", exc)
         except Exception:
             logger.exception("warm-up failed; tool calls will report the cause")
 

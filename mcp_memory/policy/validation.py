@@ -21,6 +21,8 @@ from mcp_memory.models import Scope
 from mcp_memory.policy import access
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+LARGEST_INTEGER = 2**63 - 1
+"""The largest integer a store keeps (SQLite's and PostgreSQL's 64-bit integers)."""
 METADATA_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,64}$')
 
 E = TypeVar("E", bound=StrEnum)
@@ -94,20 +96,30 @@ def choice(value: Any, enum: type[E], field: str) -> E:
 
 def unit_interval(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise InvalidInput(f"{field} must be a number between 0 and 1, got {value!r}")
+        raise InvalidInput(f"{field} must be a number between 0 and 1, got {_shown(value)}")
     return float(value)
 
 
 def limit(value: Any, limits: LimitSettings, field: str = "limit") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limits.max_limit:
-        raise InvalidInput(f"{field} must be between 1 and {limits.max_limit}, got {value!r}")
+        raise InvalidInput(f"{field} must be between 1 and {limits.max_limit}, got {_shown(value)}")
     return value
 
 
 def offset(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"offset must be 0 or more, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= LARGEST_INTEGER:
+        raise InvalidInput(
+            f"offset must be between 0 and {LARGEST_INTEGER} (the total says how many there "
+            f"are), got {_shown(value)}"
+        )
     return value
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: a huge number by its size, not its 4,000 digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return f"a number of {value.bit_length()} bits"
+    return repr(value)[:80]
 
 
 def timestamp(
@@ -184,7 +196,14 @@ def metadata(value: Any, limits: LimitSettings) -> dict[str, Any]:
 
 def _metadata_value(item: Any, key: str, depth: int, limits: LimitSettings) -> None:
     """Check one value; ``depth`` counts the containers around it (the object itself is 1)."""
-    if item is None or isinstance(item, (str, bool, int)):
+    if item is None or isinstance(item, (str, bool)):
+        return
+    if isinstance(item, int):
+        if not -LARGEST_INTEGER - 1 <= item <= LARGEST_INTEGER:
+            raise InvalidInput(
+                f"metadata value under {key!r} is {_shown(item)}, outside the 64-bit integers a "
+                "store keeps: give it as a string"
+            )
         return
     if isinstance(item, float):
         if item != item or item in (float("inf"), float("-inf")):

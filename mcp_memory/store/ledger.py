@@ -181,6 +181,11 @@ class Outbox(Protocol):
         since it was read stays queued."""
         ...
 
+    def requeue_all(self) -> int:
+        """Queue an upsert of every memory, atomically, and return how many: the vector index
+        was lost (damaged files), and the outbox rebuilds it, resuming after a crash."""
+        ...
+
 
 class KeywordIndex(Protocol):
     """Keyword search over each memory's content, stemmed, within a scope. Callers pass plain
@@ -307,7 +312,23 @@ class StateStore(Protocol):
         ...
 
 
-class LedgerStore(MemoryStore, Outbox, KeywordIndex, SessionStore, Journal, StateStore, Protocol):
+class Integrity(Protocol):
+    """Whether the store's files are sound; a store that is not refuses writes."""
+
+    def check_integrity(self, full: bool = False) -> list[str]:
+        """The problems a check of the store finds (none: empty), the cheap check unless
+        ``full``. Once one has found problems, every write raises ``StoreDamaged``."""
+        ...
+
+    def verify(self) -> None:
+        """Run the cheap check now (else it runs before the first write); ``StoreDamaged``,
+        naming the file and what to do, when it finds problems."""
+        ...
+
+
+class LedgerStore(
+    MemoryStore, Outbox, KeywordIndex, SessionStore, Journal, StateStore, Integrity, Protocol
+):
     """The whole ledger, as the service composes it."""
 
     @property

@@ -124,3 +124,9 @@ class IndexCatalog(Protocol):
     def close(self) -> None:
         """Release the client the catalog's indexes share."""
         ...
+
+    def reset(self) -> None:
+        """Delete every index and what the engine keeps beside them, leaving an empty store:
+        its files were found damaged (``IndexDamaged``), and the ledger refills it. An engine
+        that cannot (a server's store) raises ``StoreDamaged`` saying what to do."""
+        ...

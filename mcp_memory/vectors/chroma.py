@@ -14,12 +14,19 @@ is the one module that imports ``chromadb``.
 Searches over everything use Chroma's HNSW graph; searches within a scope (or a filtered set of
 ids) are exact, over a copy of the vectors clustered by scope (``vectors.scoped``), because a
 filtered HNSW search slows down as the filter gets more selective.
+
+Failures that mean a full disk or damaged files become ``StorageFull`` and ``IndexDamaged``
+(``vectors.faults``); the catalog can ``reset`` a damaged embedded store to empty, for the
+service to rebuild from the ledger. While the disk is under the reserve (``store.disk``),
+Chroma is left alone: it can block holding the GIL when a write meets a full disk, so writes
+are refused (they stay in the ledger's outbox) and searches scan the scoped copy instead.
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
+import shutil
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -28,9 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from mcp_memory.errors import IndexMismatch, StoreUnavailable
+from mcp_memory.errors import IndexMismatch, StoreDamaged
+from mcp_memory.store.disk import Reserve
 from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord
+from mcp_memory.vectors.chroma_clients import close_client, embedded_client, forget_system
+from mcp_memory.vectors.chroma_clients import http_client as http_client
 from mcp_memory.vectors.chroma_files import remove_leftovers
+from mcp_memory.vectors.faults import translated
 from mcp_memory.vectors.scoped import ScopedVectors, delete_files
 
 logger = logging.getLogger(__name__)
@@ -77,7 +88,10 @@ class ChromaIndex:
         scoped: bool = True,
         connect: Callable[[], Any] | None = None,
         defer_open: Callable[[], bool] = lambda: False,
+        reserve: Reserve | None = None,
     ):
+        self._path = path
+        self._reserve = reserve or Reserve(path, 0)
         self._owns_client = connect is None
         self._connect = connect or (lambda: embedded_client(path))
         self._defer_open = defer_open
@@ -108,6 +122,8 @@ class ChromaIndex:
         return self._chroma
 
     def _open(self) -> Any:
+        if self._short_of_space():  # opening may write (a new collection, Chroma's log)
+            raise self._reserve.full()
         self._client = self._connect()
         model, dimension = self._model
         collection = self._client.get_or_create_collection(
@@ -151,9 +167,16 @@ class ChromaIndex:
             best = heapq.nlargest(k, found, key=lambda hit: hit.similarity)
         return best
 
+    def _short_of_space(self) -> bool:
+        """Whether to keep away from Chroma: its disk is under the reserve (and the scoped
+        copy can answer instead)."""
+        return self._scoped is not None and self._reserve.low()
+
+    @translated
     def upsert(self, records: Sequence[VectorRecord]) -> None:
         if not records:
             return
+        self._reserve.check()
         self._collection.upsert(
             ids=[r.id for r in records],
             embeddings=np.stack([r.vector for r in records]).astype(np.float32),
@@ -167,12 +190,15 @@ class ChromaIndex:
                 [(r.id, r.user_id, r.agent_id, r.session_id, r.vector) for r in records]
             )
 
+    @translated
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
+            self._reserve.check()
             self._collection.delete(ids=list(ids))
             if self._scoped is not None:
                 self._scoped.delete(ids)
 
+    @translated
     def read_scope(
         self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None
     ) -> VectorBlock | None:
@@ -181,6 +207,7 @@ class ChromaIndex:
             return None
         return VectorBlock(*self._scoped.read(scope, ids))
 
+    @translated
     def query(
         self,
         vector: np.ndarray,
@@ -190,9 +217,13 @@ class ChromaIndex:
     ) -> list[VectorHit]:
         """The k nearest vectors, optionally within a scope or a set of ids. Scanned exactly
         from the scoped copy while Chroma is not open, if opening is deferred or another
-        thread is opening it."""
+        thread is opening it, and while the disk is under the reserve."""
         if ids is not None and not ids:
             return []
+        if self._short_of_space():
+            if ids is not None:
+                return VectorBlock(*self._scoped.read(scope, ids)).nearest(vector, k)
+            return self._scan(vector, k, scope)
         closed = ids is None and self._scoped is not None and self._chroma is None
         if closed and (self._defer_open() or self._opening.locked()):
             return self._scan(vector, k, scope)
@@ -212,6 +243,7 @@ class ChromaIndex:
             for hit_id, distance in zip(result["ids"][0], result["distances"][0], strict=True)
         ]
 
+    @translated
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored vectors by id: from the local scoped copy when it has them (a keyed read, far
         cheaper than a Chroma ``get``), the rest from Chroma."""
@@ -219,7 +251,7 @@ class ChromaIndex:
             return {}
         found = self._scoped.vectors(ids) if self._scoped is not None else {}
         rest = [i for i in ids if i not in found]
-        if rest:
+        if rest and not self._short_of_space():
             found.update(self._get_vectors(rest))
         return found
 
@@ -244,14 +276,19 @@ class ChromaIndex:
                 found[memory_id] = np.asarray(one["embeddings"][0], dtype=np.float32)
         return found
 
+    @translated
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
         return set(self._collection.get(ids=list(ids), include=[])["ids"])
 
+    @translated
     def all_ids(self) -> list[str]:
         """Ids held by both the HNSW collection and the scoped copy (one missing from either
-        counts as missing, so ``repair_index`` rewrites it to both)."""
+        counts as missing, so ``repair_index`` rewrites it to both). The scoped copy's alone
+        while the disk is under the reserve (it is written after Chroma, so it holds no more)."""
+        if self._short_of_space():
+            return self._scoped.all_ids()
         ids: list[str] = []
         while batch := self._collection.get(include=[], limit=5000, offset=len(ids))["ids"]:
             ids.extend(batch)
@@ -260,7 +297,10 @@ class ChromaIndex:
         scoped = set(self._scoped.all_ids())
         return [i for i in ids if i in scoped]
 
+    @translated
     def count(self) -> int:
+        if self._short_of_space():
+            return self._scoped.count()
         return self._collection.count()
 
     def close(self) -> None:
@@ -290,8 +330,10 @@ class ChromaCatalog:
         hnsw: Hnsw = Hnsw(),
         scoped: bool = True,
         defer_open: Callable[[], bool] = lambda: False,
+        reserve: Reserve | None = None,
     ):
         self._path = path
+        self._reserve = reserve or Reserve(path, 0)
         self._connect = connect
         self._hnsw = hnsw
         self._scoped = scoped
@@ -307,6 +349,7 @@ class ChromaCatalog:
                 self._client = self._connect()
             return self._client
 
+    @translated
     def open(self, name: str, model: str, dimension: int) -> ChromaIndex:
         return ChromaIndex(
             self._path,
@@ -317,12 +360,15 @@ class ChromaCatalog:
             scoped=self._scoped,
             connect=lambda: self.client,
             defer_open=self._defer_open,
+            reserve=self._reserve,
         )
 
+    @translated
     def names(self) -> list[str]:
         """Names of the collections the client can see."""
         return [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
 
+    @translated
     def drop(self, name: str) -> bool:
         """Delete a collection, its local scoped copy and, embedded, the HNSW folder Chroma
         leaves behind (``chroma_files``); True when a collection was deleted."""
@@ -341,64 +387,26 @@ class ChromaCatalog:
                 close_client(self._client)
                 self._client = None
 
-
-def _chroma_settings() -> Any:
-    from chromadb.config import Settings as ChromaSettings
-
-    return ChromaSettings(anonymized_telemetry=False)
-
-
-def embedded_client(path: Path) -> Any:
-    """A ``PersistentClient`` storing its collections under ``path``."""
-    import chromadb
-
-    path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
-
-
-def http_client(
-    host: str,
-    port: int,
-    ssl: bool = False,
-    tenant: str = "default_tenant",
-    database: str = "default_database",
-    headers: dict[str, str] | None = None,
-) -> Any:
-    """An ``HttpClient`` for a Chroma server (`chroma run`, or Chroma's distributed or cloud
-    deployment: tenant, database and an auth header such as ``x-chroma-token``); refused with
-    a clear message when unreachable."""
-    import chromadb
-
-    url = f"{'https' if ssl else 'http'}://{host}:{port}"
-    try:
-        return chromadb.HttpClient(
-            host=host,
-            port=port,
-            ssl=ssl,
-            headers=dict(headers or {}),
-            tenant=tenant,
-            database=database,
-            settings=_chroma_settings(),
-        )
-    except Exception as exc:
-        raise StoreUnavailable(
-            f"cannot reach the Chroma server at {url} (tenant {tenant!r}, database "
-            f"{database!r}): {exc}. Start it (`chroma run --path DIR --port {port}`) or fix "
-            "[vector] host, port, ssl, tenant, database and headers in the config"
-        ) from exc
-
-
-def close_client(client: Any) -> None:
-    """Release a client: its shared system, and for HTTP its connection pool.
-
-    chromadb's ``close()`` does not close the HTTP client's pooled connections, which would
-    otherwise linger until garbage collection; the session is closed here as well.
-    """
-    client.close()
-    for owner in (client, getattr(client, "_admin_client", None)):
-        session = getattr(getattr(owner, "_server", None), "_session", None)
-        if session is not None:
-            session.close()
+    def reset(self) -> None:
+        """Delete every collection with the files around them, leaving an empty store: the
+        embedded store's files are damaged (``IndexDamaged``), and the ledger rebuilds them.
+        A Chroma server's store is the server's to mend: refused with what to do."""
+        if not self._scoped:
+            raise StoreDamaged(
+                "the Chroma server reports its store damaged: repair or recreate it on the "
+                "server, then run `mcp-memory reindex` to fill it from the ledger"
+            )
+        with self._lock:
+            if self._client is not None:
+                try:
+                    close_client(self._client)
+                except Exception:  # a damaged store may fail to close; it is deleted next
+                    logger.debug("closing the damaged Chroma client failed", exc_info=True)
+                self._client = None
+            forget_system(self._path)
+            logger.warning("deleting the damaged vector index %s to rebuild it", self._path)
+            shutil.rmtree(self._path, ignore_errors=True)
+            self._path.mkdir(parents=True, exist_ok=True)
 
 
 def _where(scope: dict[str, str]) -> dict[str, Any] | None:

@@ -45,12 +45,16 @@ class ScopedVectors:
         self._conn = sqlite3.connect(
             path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
         )
-        if fresh:
-            self._conn.execute("PRAGMA page_size=16384")
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-        self._conn.executescript(SCOPED_VECTORS_SCHEMA)
+        try:
+            if fresh:
+                self._conn.execute("PRAGMA page_size=16384")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+            self._conn.executescript(SCOPED_VECTORS_SCHEMA)
+        except BaseException:  # a damaged file: the caller reports it, and it is rebuilt
+            self._conn.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -72,10 +76,13 @@ class ScopedVectors:
                         for i, u, a, s, v in rows
                     ],
                 )
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # SQLite may have rolled back by itself (a full disk): a second ROLLBACK would
+                # raise and hide why; a failed COMMIT must not leave the write lock held.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:

@@ -110,5 +110,16 @@ def test_query_cache_returns_the_same_vector(embedder):
 def test_unknown_model_fails_with_an_actionable_message(tmp_path):
     missing = LocalEmbedder(str(tmp_path / "no-such-model"))
     assert not local_model_exists(str(tmp_path / "no-such-model"))
-    with pytest.raises(ConfigError, match=r"embedding\.model"):
+    with pytest.raises(ConfigError, match=r"\[embedding\] model") as raised:
         missing.embed(["x"])
+    assert "\n" not in str(raised.value)
+
+
+def test_a_model_name_not_on_this_machine_says_so_without_the_hub_advice():
+    """The hub's error says to check the internet connection: this server never downloads."""
+    with pytest.raises(ConfigError) as raised:
+        LocalEmbedder("no-such-org/no-such-model").embed(["x"])
+    message = str(raised.value)
+    assert "'no-such-org/no-such-model' was not found" in message
+    assert "never downloads" in message and "local directory" in message
+    assert "internet" not in message and "\n" not in message

@@ -6,6 +6,8 @@ import threading
 
 import numpy as np
 
+from mcp_memory.errors import StorageFull
+from mcp_memory.indexing import write_behind
 from mcp_memory.indexing.write_behind import WriteBehind
 
 
@@ -42,4 +44,25 @@ def test_hand_overs_that_never_pause_are_written_after_the_max_delay():
     behind, applied, held = _writer(quiet_s=60, max_delay_s=0.05)
     behind.hand_over("m0", "text", np.zeros(3, dtype=np.float32))
     assert applied.wait(10) and held == [1]
+    behind.close()
+
+
+def test_a_failed_write_is_retried_by_itself_until_it_succeeds(monkeypatch, tmp_path):
+    """A full disk fails the write; once there is space, the held vectors are written without
+    another hand-over (no call has to come along)."""
+    monkeypatch.setattr(write_behind, "RETRY_FIRST_S", 0.01)
+    attempts, written = [], threading.Event()
+
+    def apply() -> int:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise StorageFull(tmp_path, 0)
+        behind.written(["m0"])
+        written.set()
+        return 1
+
+    behind = WriteBehind(apply, 0.0, 0.0)
+    behind.hand_over("m0", "text", np.zeros(3, dtype=np.float32))
+    assert written.wait(10) and len(attempts) == 3
+    assert not behind.holding()
     behind.close()

@@ -6,7 +6,17 @@ import inspect
 
 import pytest
 
-from mcp_memory.ledger import Ledger, journal, keywords, memories, outbox, reads, sessions, state
+from mcp_memory.ledger import (
+    Ledger,
+    integrity,
+    journal,
+    keywords,
+    memories,
+    outbox,
+    reads,
+    sessions,
+    state,
+)
 from mcp_memory.store import ledger as protocols
 
 PROTOCOLS = {
@@ -25,6 +35,7 @@ PARTS = {
     "SessionStore": sessions.SessionStore,
     "Journal": journal.Journal,
     "StateStore": state.StateStore,
+    "Integrity": integrity.Integrity,
 }
 # Public members of the SQLite ledger that are its own business, not the service's.
 ENGINE_ONLY = {"transaction", "migrate", "path", "access_log_days", "traced", "query_plan"}

@@ -37,7 +37,12 @@ NOTES = {
     "vector.host": "With the http backend: the Chroma server (`chroma run`, or Chroma's "
     "distributed/cloud deployment) ...",
     "vector.headers": '... and extra HTTP headers, e.g. { x-chroma-token = "..." }.',
+    "log_format": '"text" or "json" (one JSON object per line on stderr).',
     "server.transport": "stdio (the client starts the server), sse or http.",
+    "ui.enabled": "The memory page under /ui of an sse/http server (and `mcp-memory ui`).",
+    "ui.port": "Port of `mcp-memory ui` (127.0.0.1 only; 0: any free port).",
+    "metrics.loopback_without_token": "Let a scraper on this machine read /metrics without a "
+    "token (not behind a local reverse proxy).",
     "server.tools": '"full" (all nine tools) or "core" (add_memory, search_memory, '
     "consolidate, stats): fewer tools, less of the client's context.",
 }

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
@@ -17,6 +16,7 @@ from mcp_memory import __version__
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.consolidation.summary import consolidate_summary
 from mcp_memory.errors import InvalidInput, MemoryServiceError
+from mcp_memory.observe.logs import configure_logging
 
 DESCRIPTION = """\
 Long-term memory for AI agents, served over the Model Context Protocol.
@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to bind for sse/http (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port for sse/http (default 8765)")
+
+    ui = commands.add_parser(
+        "ui", parents=[common], help="the memory page in your browser (a loopback server)"
+    )
+    ui.add_argument("--port", type=int, help="port on 127.0.0.1 (default 8766; 0: any free one)")
+    ui.add_argument(
+        "--open", action="store_true", help="open the one-time sign-in link in your browser"
+    )
 
     stats = commands.add_parser("stats", parents=[common], help="show what is stored")
     _scope_args(stats)
@@ -139,7 +147,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         if v is not None
     }
     settings = load_settings(getattr(args, "config", None), **overrides)
-    if server:
+    if server and args.command == "serve":
         settings = settings.model_copy(update={"server": settings.server.model_copy(update=server)})
     return settings
 
@@ -153,11 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_config(None, args)
     try:
         settings = _settings(args)
-        logging.basicConfig(
-            level=settings.log_level,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        configure_logging(settings.log_level, settings.log_format)
         return COMMANDS[args.command](settings, args)
     except MemoryServiceError as exc:
         print(f"mcp-memory: {exc}", file=sys.stderr)
@@ -176,6 +180,20 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from mcp_memory.mcp.serve import run_server  # this command alone loads the MCP SDK
 
     run_server(settings)
+    return 0
+
+
+def cmd_ui(settings: Settings, args: argparse.Namespace) -> int:
+    from mcp_memory.web.local import serve_locally
+
+    port = settings.ui.port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        raise InvalidInput(f"--port must be from 0 to 65535, not {port}")
+    service = _service(settings)
+    try:
+        serve_locally(settings, service, port, sys.stdout, open_browser=args.open)
+    finally:
+        service.close()
     return 0
 
 
@@ -365,6 +383,7 @@ def _records(path: str, lines: list[str] | None) -> Iterator[Any]:
 
 COMMANDS = {
     "serve": cmd_serve,
+    "ui": cmd_ui,
     "stats": cmd_stats,
     "consolidate": cmd_consolidate,
     "export": cmd_export,

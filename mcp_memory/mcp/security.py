@@ -1,8 +1,9 @@
 """Who may use a network server: the refusal to serve the network unprotected, the bearer
 tokens and their grants, and the Host/Origin checks against DNS rebinding.
 
-``auth.py`` beside it is the token check itself (a plain ASGI middleware); this module decides,
-from the settings, what a network transport is wrapped in.
+``http/auth.py`` is the token check itself (a plain ASGI middleware, shared with the memory
+page) and ``http/origins.py`` the Host/Origin rules; this module decides, from the settings,
+what a network transport is wrapped in.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from mcp_memory.config import SecuritySettings, ServerSettings, Settings
 from mcp_memory.errors import ConfigError
-from mcp_memory.mcp.auth import BearerAuth, is_loopback
-from mcp_memory.policy.access import Grant
+from mcp_memory.http.auth import BearerAuth, Refused, grants
+from mcp_memory.http.origins import Origins, is_loopback
 
 
 def check_network_security(settings: Settings) -> None:
@@ -30,21 +31,6 @@ def check_network_security(settings: Settings) -> None:
         )
 
 
-def grants(security: SecuritySettings) -> list[tuple[str, Grant]]:
-    """(secret, grant) for each configured token."""
-    return [
-        (
-            t.token.get_secret_value(),
-            Grant(
-                name=t.name,
-                user_id=None if t.user_id is None else frozenset(t.user_id),
-                agent_id=None if t.agent_id is None else frozenset(t.agent_id),
-            ),
-        )
-        for t in security.tokens
-    ]
-
-
 def transport_security(
     cfg: ServerSettings, security: SecuritySettings
 ) -> TransportSecuritySettings:
@@ -53,16 +39,17 @@ def transport_security(
     ``allowed_hosts = ["*"]`` turns the checks off; so does binding a non-loopback address with
     no allowed host configured (the required token then does the protecting).
     """
-    hosts, origins = list(security.allowed_hosts), list(security.allowed_origins)
-    if "*" in hosts or (not is_loopback(cfg.host) and not hosts):
+    origins = Origins.for_server(cfg.host, security)
+    if not origins.checked:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    hosts += ["127.0.0.1:*", "localhost:*", "[::1]:*"]
-    origins += ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-    return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+    return TransportSecuritySettings(
+        allowed_hosts=list(origins.hosts), allowed_origins=list(origins.origins)
+    )
 
 
-def http_app(mcp: MCPServer, settings: Settings) -> Any:
-    """The ASGI app of a network transport, behind the bearer-token check when tokens are set."""
+def http_app(mcp: MCPServer, settings: Settings, on_refused: Refused | None = None) -> Any:
+    """The ASGI app of a network transport, behind the bearer-token check when tokens are set
+    (``on_refused`` is told of each request it refuses)."""
     cfg, security = settings.server, settings.security
     options = dict(
         max_request_body_size=security.max_request_bytes,
@@ -70,4 +57,4 @@ def http_app(mcp: MCPServer, settings: Settings) -> Any:
         host=cfg.host,
     )
     app = mcp.sse_app(**options) if cfg.transport == "sse" else mcp.streamable_http_app(**options)
-    return BearerAuth(app, grants(security)) if security.tokens else app
+    return BearerAuth(app, grants(security.tokens), on_refused) if security.tokens else app

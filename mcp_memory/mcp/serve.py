@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -21,11 +21,15 @@ from mcp_memory.config import Settings
 from mcp_memory.consolidation import schedule
 from mcp_memory.consolidation.summary import consolidate_summary
 from mcp_memory.factory import build_service
+from mcp_memory.http.dispatch import Dispatch
 from mcp_memory.mcp.app import create_server
 from mcp_memory.mcp.calls import Activity
 from mcp_memory.mcp.security import check_network_security, http_app
 from mcp_memory.models import Scope
 from mcp_memory.service import MemoryService
+
+if TYPE_CHECKING:
+    from mcp_memory.observe.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -44,22 +48,43 @@ def serve(settings: Settings, service: MemoryService) -> None:
     """Run the server on the configured transport until the client or a signal stops it."""
     check_network_security(settings)
     activity = Activity()
-    mcp = create_server(service, tools=settings.server.tools, activity=activity)
-    warm_up_after_handshake(mcp, service, settings.performance.warm_up_wait_s, activity)
     cfg = settings.server
+    metrics = None
+    if cfg.transport != "stdio" and settings.metrics.enabled:
+        from mcp_memory.observe.metrics import Metrics  # network servers alone serve metrics
+
+        metrics = Metrics(service)
+    mcp = create_server(service, tools=cfg.tools, activity=activity, metrics=metrics)
+    warm_up_after_handshake(mcp, service, settings.performance.warm_up_wait_s, activity)
     if cfg.transport == "stdio":
         serving = mcp.run_stdio_async
     else:
         import uvicorn
 
         config = uvicorn.Config(
-            http_app(mcp, settings),
+            network_app(mcp, settings, service, metrics),
             host=cfg.host,
             port=cfg.port,
             log_level=settings.log_level.lower(),
+            log_config=None,  # uvicorn's lines go through the root logger's format
         )
         serving = uvicorn.Server(config).serve
-    anyio.run(with_schedule, settings, service, serving)
+    anyio.run(with_schedule, settings, service, serving, metrics)
+
+
+def network_app(
+    mcp: MCPServer, settings: Settings, service: MemoryService, metrics: Metrics | None
+) -> Any:
+    """The MCP endpoints, with the memory page (``/ui``) and ``/metrics`` beside them unless
+    turned off: one process, one service, the same tokens."""
+    app = http_app(mcp, settings, None if metrics is None else metrics.refused)
+    prefixes = (["/ui"] if settings.ui.enabled else []) + (["/metrics"] if metrics else [])
+    if not prefixes:
+        return app
+    from mcp_memory.web.app import web_app
+
+    page = web_app(service, settings, bind_host=settings.server.host, metrics=metrics)
+    return Dispatch(app, page, prefixes)
 
 
 def warm_up_after_handshake(
@@ -114,12 +139,19 @@ def schedule_hours(settings: Settings) -> float:
     return every.every_hours
 
 
-async def with_schedule(settings: Settings, service: MemoryService, run: Callable[[], Any]) -> None:
+async def with_schedule(
+    settings: Settings,
+    service: MemoryService,
+    run: Callable[[], Any],
+    metrics: Metrics | None = None,
+) -> None:
     """Serve with ``run``, consolidating every scope on the configured schedule meanwhile."""
     every = schedule_hours(settings) * 3600
 
     def job() -> None:
         result = service.consolidate()
+        if metrics is not None:
+            metrics.consolidated(result)
         logger.info("scheduled consolidation: %s", consolidate_summary(result))
 
     last = service.consolidator.last_run(Scope()) if every else None

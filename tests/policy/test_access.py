@@ -6,7 +6,7 @@ import pytest
 
 from mcp_memory.config import load_settings
 from mcp_memory.errors import AccessDenied, ConfigError, MemoryNotFound
-from mcp_memory.mcp.auth import is_loopback
+from mcp_memory.http.origins import is_loopback
 from mcp_memory.mcp.security import check_network_security, transport_security
 from mcp_memory.models import Scope
 from mcp_memory.policy.access import Grant, acting_as

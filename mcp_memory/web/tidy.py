@@ -1,0 +1,83 @@
+"""Consolidation on the page: a preview (the dry run's actions, told in words, with the texts
+they touch), a run, the past runs of the scope, and undoing one.
+
+A preview changes nothing, so it is a GET; a run and an undo are changes (POST, CSRF). The
+preview looks up the text of each memory it names, for the first ``SHOWN`` actions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import RedirectResponse, Response
+
+from mcp_memory.errors import MemoryNotFound
+from mcp_memory.models import ConsolidateResult
+from mcp_memory.service import MemoryService
+from mcp_memory.web.handling import Visit, changing, query_string, viewing
+
+SHOWN = 200
+COUNTS = (
+    ("duplicates_merged", "duplicates merged"),
+    ("redundancies_eliminated", "redundant texts removed"),
+    ("importance_boosted", "importance raised"),
+    ("decayed", "importance decayed"),
+    ("stages_updated", "stages moved"),
+    ("archived", "archived"),
+    ("deleted", "deleted"),
+)
+
+
+def told(result: ConsolidateResult) -> str:
+    """The counts of a run in words, e.g. "2 duplicates merged, 1 archived"."""
+    parts = [f"{getattr(result, key)} {words}" for key, words in COUNTS if getattr(result, key)]
+    return ", ".join(parts) or "nothing to do"
+
+
+@viewing
+async def consolidation(visit: Visit) -> Response:
+    scope = visit.scope()
+    runs = await visit.call(visit.service.consolidation_runs, **scope)
+    values: dict[str, Any] = dict(runs=runs, preview=None, texts={}, counts=COUNTS, told=told)
+    if visit.request.query_params.get("preview"):
+        preview = await visit.call(visit.service.consolidate, **scope, dry_run=True)
+        if visit.page.metrics is not None:
+            visit.page.metrics.consolidated(preview)
+        values.update(preview=preview, shown=SHOWN)
+        values["texts"] = await visit.call(_texts, visit.service, preview)
+    return visit.render("consolidate.html", **values)
+
+
+def _texts(service: MemoryService, result: ConsolidateResult) -> dict[str, str]:
+    """The current text of every memory the first ``SHOWN`` actions name."""
+    texts: dict[str, str] = {}
+    for action in result.actions[:SHOWN]:
+        for memory_id in (action.memory_id, *action.other_ids):
+            if memory_id in texts:
+                continue
+            try:
+                texts[memory_id] = service.get(memory_id, count_access=False).memory.content
+            except MemoryNotFound:
+                texts[memory_id] = ""
+    return texts
+
+
+@changing("consolidate")
+async def run(visit: Visit) -> Response:
+    scope = visit.scope(visit.form)
+    result = await visit.call(visit.service.consolidate, **scope)
+    if visit.page.metrics is not None:
+        visit.page.metrics.consolidated(result)
+    visit.session.note(f"Consolidated: {told(result)} (run {result.run_id}; undo it below).")
+    return RedirectResponse("/ui/consolidate" + query_string(scope), status_code=303)
+
+
+@changing("undo")
+async def undo(visit: Visit) -> Response:
+    scope = visit.scope(visit.form)
+    run_id = visit.form.get("run_id", "")
+    result = await visit.call(visit.service.consolidate, **scope, undo=run_id)
+    if visit.page.metrics is not None:
+        visit.page.metrics.consolidated(result)
+    visit.session.note(f"Undid run {run_id}: its {told(result)} are reversed.")
+    return visit.back("/ui/consolidate")

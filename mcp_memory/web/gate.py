@@ -8,7 +8,7 @@ the headers every answer carries.
   POST, so a form on another site (or on another port of this machine, which is the same
   *site* to a cookie) is refused here, before its missing CSRF token is even looked at.
 - Every answer: a Content-Security-Policy allowing the page's own scripts, styles and forms
-  only, no framing, no Referer, no MIME sniffing, and no caching of pages (the static assets
+  only, no framing, no Referer to other sites, no MIME sniffing, and no caching of pages (the static assets
   are cached).
 """
 
@@ -28,7 +28,7 @@ HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
 ]

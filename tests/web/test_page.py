@@ -111,7 +111,7 @@ def test_a_foreign_host_name_is_refused_and_pages_carry_the_security_headers(sit
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert page.headers["x-frame-options"] == "DENY"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"  # "no-referrer" makes Origin null
     assert page.headers["cache-control"] == "no-store"
     asset = re.search(r'href="(/ui/static/page.css\?v=\w+)"', page.text).group(1)
     assert "max-age" in admin.get(asset).headers["cache-control"]

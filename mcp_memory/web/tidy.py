@@ -18,19 +18,22 @@ from mcp_memory.web.handling import Visit, changing, query_string, viewing
 
 SHOWN = 200
 COUNTS = (
-    ("duplicates_merged", "duplicates merged"),
-    ("redundancies_eliminated", "redundant texts removed"),
-    ("importance_boosted", "importance raised"),
-    ("decayed", "importance decayed"),
-    ("stages_updated", "stages moved"),
-    ("archived", "archived"),
-    ("deleted", "deleted"),
+    ("duplicates_merged", "duplicate merged", "duplicates merged"),
+    ("redundancies_eliminated", "redundant text removed", "redundant texts removed"),
+    ("importance_boosted", "importance raised", "importances raised"),
+    ("decayed", "importance decayed", "importances decayed"),
+    ("stages_updated", "stage moved", "stages moved"),
+    ("archived", "archived", "archived"),
+    ("deleted", "deleted", "deleted"),
 )
 
 
-def told(result: ConsolidateResult) -> str:
+def told(result: ConsolidateResult | dict[str, int]) -> str:
     """The counts of a run in words, e.g. "2 duplicates merged, 1 archived"."""
-    parts = [f"{getattr(result, key)} {words}" for key, words in COUNTS if getattr(result, key)]
+    counts = result if isinstance(result, dict) else result.model_dump()
+    parts = [
+        f"{n} {one if n == 1 else many}" for key, one, many in COUNTS if (n := counts.get(key))
+    ]
     return ", ".join(parts) or "nothing to do"
 
 
@@ -38,7 +41,7 @@ def told(result: ConsolidateResult) -> str:
 async def consolidation(visit: Visit) -> Response:
     scope = visit.scope()
     runs = await visit.call(visit.service.consolidation_runs, **scope)
-    values: dict[str, Any] = dict(runs=runs, preview=None, texts={}, counts=COUNTS, told=told)
+    values: dict[str, Any] = dict(runs=runs, preview=None, texts={}, told=told)
     if visit.request.query_params.get("preview"):
         preview = await visit.call(visit.service.consolidate, **scope, dry_run=True)
         if visit.page.metrics is not None:

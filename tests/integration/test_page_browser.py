@@ -150,7 +150,7 @@ def test_consolidation_preview_run_and_undo(server, mcp, page):
     assert count(mcp, "cleo") == 3  # a preview changes nothing
 
     page.get_by_role("button", name="Run it").click()
-    expect(page.locator(".note")).to_contain_text("Consolidated: 1 duplicates merged")
+    expect(page.locator(".note")).to_contain_text("Consolidated: 1 duplicate merged")
     assert count(mcp, "cleo") == 2
     page.get_by_role("button", name="Undo this run").first.click()
     expect(page.locator(".note")).to_contain_text("Undid run")

@@ -224,7 +224,7 @@ def test_consolidation_preview_run_and_undo_from_the_page(site):
     assert ran.status_code == 303 and ran.headers["location"] == "/ui/consolidate?user_id=ivy"
     page = admin.get("/ui/consolidate?user_id=ivy").text
     note = notes(page)[0]
-    assert note.startswith("Consolidated: 1 duplicates merged")
+    assert note.startswith("Consolidated: 1 duplicate merged")
     assert service.count(user_id="ivy") == before - 1
     run_id = re.search(r"\(run (\w+);", note).group(1)
     assert f"<code>{run_id}</code>" in page and "Undo this run" in page

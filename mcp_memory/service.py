@@ -42,7 +42,6 @@ from mcp_memory.models import (
     AgeDistribution,
     Category,
     ConsolidateResult,
-    ConsolidationRun,
     DeleteResult,
     HistoryResult,
     IndexReport,
@@ -256,8 +255,7 @@ class MemoryService:
         limit: int = 10, min_score: float | None = None, include_archived: bool = False,
         count_access: bool = True,
     ) -> SearchResult:  # fmt: skip
-        """The memories that best answer ``query`` within the filters, best first; each hit
-        counts as an access unless ``count_access`` is false (a person looking, on the page)."""
+        """The best answers to ``query`` within the filters, each an access if ``count_access``."""
         now, limits = self.clock(), self.policy.limits
         text = validation.content(query, limits, field="query")
         limit = validation.limit(limit, limits)
@@ -271,8 +269,7 @@ class MemoryService:
         hits = self.searcher.ranked(text, flt, limit, now)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
-        if count_access:
-            self._accessed([h.memory for h in hits], now)
+        self._accessed([h.memory for h in hits] if count_access else [], now)
         return SearchResult(results=hits, query=text)
 
     def gather(self, query: str, flt: MemoryFilter, limit: int) -> Gathered:
@@ -291,8 +288,7 @@ class MemoryService:
     def get(self, memory_id: str, count_access: bool = True) -> MemoryResult:
         """One memory by id; counts as an access unless ``count_access`` is false."""
         memory = self._existing(memory_id)
-        if count_access:
-            self._accessed([memory], self.clock())
+        self._accessed([memory] if count_access else [], self.clock())
         return MemoryResult(memory=memory)
 
     def _existing(self, memory_id: str) -> Memory:
@@ -307,11 +303,7 @@ class MemoryService:
         category: str | None = None, stage: str | None = None, limit: int = 20,
         offset: int = 0, order: str = ListOrder.created, until: str | datetime | None = None,
     ) -> ListResult:  # fmt: skip
-        """A page of memories, newest (or most important, ...) first; archived only by stage.
-
-        ``until`` keeps memories created at or before it: the page after one ending at time T
-        is ``until=T`` and ``offset`` = how many of that page were created at T (the newest
-        first order is fast at any depth, where a large ``offset`` is not)."""
+        """A page, newest (or ...) first; archived only by stage; ``until`` pages by time."""
         now, limits = self.clock(), self.policy.limits
         stages = None if stage is None else (validation.choice(stage, Stage, "stage").value,)
         scope = validation.scope(limits, user_id, agent_id, session_id)
@@ -372,14 +364,6 @@ class MemoryService:
         now = self.clock()
         scope = validation.scope(self.policy.limits, user_id, agent_id, session_id)
         return _stats(self, scope, now)
-
-    def consolidation_runs(
-        self, *, user_id: str | None = None, agent_id: str | None = None,
-        session_id: str | None = None, limit: int = 20,
-    ) -> list[ConsolidationRun]:  # fmt: skip
-        """The journaled runs over this scope or a narrower one, newest first."""
-        scope = validation.scope(self.policy.limits, user_id, agent_id, session_id)
-        return self.consolidator.runs_within(scope, validation.limit(limit, self.policy.limits))
 
     def consolidate(
         self, *, user_id: str | None = None, agent_id: str | None = None,

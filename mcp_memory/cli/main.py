@@ -60,14 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to bind for sse/http (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port for sse/http (default 8765)")
-
-    ui = commands.add_parser(
-        "ui", parents=[common], help="the memory page in your browser (a loopback server)"
-    )
-    ui.add_argument("--port", type=int, help="port on 127.0.0.1 (default 8766; 0: any free one)")
-    ui.add_argument(
-        "--open", action="store_true", help="open the one-time sign-in link in your browser"
-    )
+    _page_command(commands, common)
 
     stats = commands.add_parser("stats", parents=[common], help="show what is stored")
     _scope_args(stats)
@@ -98,6 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     _operations_commands(commands, common)
     return parser
+
+
+def _page_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """ui: the memory page alone, for stdio set-ups."""
+    ui = commands.add_parser(
+        "ui", parents=[common], help="the memory page in your browser (a loopback server)"
+    )
+    ui.add_argument("--port", type=int, help="port on 127.0.0.1 (default 8766; 0: any free one)")
+    ui.add_argument(
+        "--open", action="store_true", help="open the one-time sign-in link in your browser"
+    )
 
 
 def _operations_commands(commands: Any, common: argparse.ArgumentParser) -> None:

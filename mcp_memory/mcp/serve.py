@@ -1,4 +1,5 @@
-"""Running the server: the transport, the warm-up after the handshake, and the consolidation
+"""Running the server: the transport (a network one with the memory page at ``/ui`` and
+``/metrics`` beside the MCP endpoints), the warm-up after the handshake, and the consolidation
 schedule beside it.
 
 ``run_server`` is what ``mcp-memory serve`` calls: it refuses an unprotected network server before

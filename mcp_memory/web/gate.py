@@ -6,10 +6,10 @@ the headers every answer carries.
   request) or one listed in ``security.allowed_origins``; with no Origin header, a browser's
   ``Sec-Fetch-Site`` must not say it came from another site. Browsers send Origin with every
   POST, so a form on another site (or on another port of this machine, which is the same
-  *site* to a cookie) is refused here, before its missing CSRF token is even looked at.
+  *site* to a cookie) is refused here, before its missing CSRF token is looked at.
 - Every answer: a Content-Security-Policy allowing the page's own scripts, styles and forms
-  only, no framing, no Referer to other sites, no MIME sniffing, and no caching of pages (the static assets
-  are cached).
+  only, no framing, no Referer to other sites, no MIME sniffing, and no caching of pages (the
+  static assets are cached).
 """
 
 from __future__ import annotations

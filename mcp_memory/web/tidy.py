@@ -12,11 +12,13 @@ from typing import Any
 from starlette.responses import RedirectResponse, Response
 
 from mcp_memory.errors import MemoryNotFound
-from mcp_memory.models import ConsolidateResult
+from mcp_memory.models import ConsolidateResult, ConsolidationRun, Scope
+from mcp_memory.policy.access import confine
 from mcp_memory.service import MemoryService
 from mcp_memory.web.handling import Visit, changing, query_string, viewing
 
 SHOWN = 200
+RUNS_SHOWN = 20
 COUNTS = (
     ("duplicates_merged", "duplicate merged", "duplicates merged"),
     ("redundancies_eliminated", "redundant text removed", "redundant texts removed"),
@@ -40,7 +42,7 @@ def told(result: ConsolidateResult | dict[str, int]) -> str:
 @viewing
 async def consolidation(visit: Visit) -> Response:
     scope = visit.scope()
-    runs = await visit.call(visit.service.consolidation_runs, **scope)
+    runs = await visit.call(_runs, visit.service, scope)
     values: dict[str, Any] = dict(runs=runs, preview=None, texts={}, told=told)
     if visit.request.query_params.get("preview"):
         preview = await visit.call(visit.service.consolidate, **scope, dry_run=True)
@@ -49,6 +51,11 @@ async def consolidation(visit: Visit) -> Response:
         values.update(preview=preview, shown=SHOWN)
         values["texts"] = await visit.call(_texts, visit.service, preview)
     return visit.render("consolidate.html", **values)
+
+
+def _runs(service: MemoryService, scope: dict[str, str]) -> list[ConsolidationRun]:
+    """The journaled runs within the scope, confined to the caller's grant (as every scope)."""
+    return service.consolidator.runs_within(confine(Scope(**scope)), RUNS_SHOWN)
 
 
 def _texts(service: MemoryService, result: ConsolidateResult) -> dict[str, str]:

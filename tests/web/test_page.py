@@ -9,7 +9,7 @@ import re
 
 from starlette.routing import Route
 
-from mcp_memory.models import EventKind
+from mcp_memory.models import EventKind, Scope
 from tests.web.conftest import (
     ADMIN,
     ALICE,
@@ -98,7 +98,7 @@ def test_every_change_needs_the_sessions_csrf_token_and_the_pages_origin(site):
     assert evil.status_code == 403
     after = site.service.get(memory.id).memory
     assert (after.version, after.content) == (2, memory.content)
-    assert site.service.consolidation_runs() == []
+    assert site.service.consolidator.runs_within(Scope(), 20) == []
     assert admin.get("/ui/").status_code == 200  # still signed in: signing out was refused
     assert counter(site, "mcp_memory_auth_refusals_total", reason="csrf") == 2 * (len(paths) - 1)
     assert counter(site, "mcp_memory_auth_refusals_total", reason="origin") == len(paths)
@@ -233,7 +233,7 @@ def test_consolidation_preview_run_and_undo_from_the_page(site):
     assert undo.status_code == 303
     assert notes(admin.get("/ui/consolidate?user_id=ivy").text)[0].startswith(f"Undid run {run_id}")
     assert service.count(user_id="ivy") == before
-    assert service.consolidation_runs(user_id="ivy")[0].undone_at is not None
+    assert service.consolidator.runs_within(Scope(user_id="ivy"), 20)[0].undone_at is not None
     again = change(admin, "/ui/consolidate/undo", {"run_id": run_id, "user_id": "ivy"})
     assert "already undone" in notes(admin.get(again.headers["location"]).text)[0]
 

@@ -8,9 +8,11 @@ It builds a store of synthetic memories through the bulk path (as ``mcp-memory i
 does), signs in to the page in-process with a bearer token, and times whole requests through
 the page's ASGI app (routing, sign-in check, the service call in a worker thread, rendering;
 no network): the list view newest first (everything, one user, a type + category + stage
-filter, and a page 90% of the way down, by time), and searches (everything, one user) with
+filter, one user and a stage, the second page and a page 90% of the way down, by time), and
+searches (everything, one user; the best 20) with
 the same ranking as ``search_memory``; next to them, the list query of ``list_memories`` at
-that depth by offset, which the page's paging avoids. The first load is every byte (status
+that depth by offset, which the page's paging avoids, and the service's search call alone
+(what ``search_memory`` costs before the MCP layer). The first load is every byte (status
 line, headers, body) of the list page of 50 memories and its two assets, and of the sign-in
 page with its assets. Targets (issue 19): <= 100 ms per list view and search answer, <= 200 kB
 on first load.
@@ -80,6 +82,11 @@ def transfer(client: TestClient, url: str) -> int:
     return total
 
 
+def after(memory) -> str:
+    """The URL of the page after one that ended with ``memory``."""
+    return f"/ui/?before={memory.created_at.isoformat().replace('+', '%2B')}&skip=1&page=2"
+
+
 def row(name: str, samples: list[float], target: float | None = 100.0) -> str:
     median = statistics.median(samples)
     p95 = sorted(samples)[int(len(samples) * 0.95) - 1] if len(samples) > 1 else samples[0]
@@ -104,6 +111,7 @@ def main() -> None:
     users = synthetic.user_ids(args.users)
     depth = int(args.size * 0.9)
     deep = service.list(limit=1, offset=depth).memories[0]
+    second = service.list(limit=settings.ui.page_size).memories[-1]
     queries = iter(synthetic.queries(10 * args.repeat, seed=5))
     n = args.repeat
     cases = {
@@ -113,10 +121,11 @@ def main() -> None:
             "/ui/?memory_type=semantic&category=preference&stage=active"
         ]
         * n,
-        f"list, page at {depth:,} (by time)": [
-            f"/ui/?before={deep.created_at.isoformat().replace('+', '%2B')}&page=2"
-        ]
-        * n,
+        "list, one user + stage": [
+            f"/ui/?user_id={users[i % len(users)]}&stage=active" for i in range(n)
+        ],
+        "list, page 2 (by time)": [after(second)] * n,
+        f"list, page at {depth:,} (by time)": [after(deep)] * n,
         "search, everything": [f"/ui/?q={next(queries)}" for _ in range(n)],
         "search, one user": [
             f"/ui/?q={next(queries)}&user_id={users[i % len(users)]}" for i in range(n)
@@ -133,6 +142,12 @@ def main() -> None:
         service.list(limit=50, offset=depth)
         offset.append((time.perf_counter() - start) * 1000)
     print(row(f"(list_memories by offset {depth:,}: the query alone)", offset, None))
+    alone = []
+    for query in list(queries)[:n]:
+        start = time.perf_counter()
+        service.search(query, count_access=False)
+        alone.append((time.perf_counter() - start) * 1000)
+    print(row("(search over everything: the service call alone)", alone, None))
     listed = transfer(client, "/ui/")
     signin = transfer(TestClient(client.app, base_url=BASE), "/ui/signin")
     print(

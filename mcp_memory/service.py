@@ -303,17 +303,16 @@ class MemoryService:
         category: str | None = None, stage: str | None = None, limit: int = 20,
         offset: int = 0, order: str = ListOrder.created, until: str | datetime | None = None,
     ) -> ListResult:  # fmt: skip
-        """A page, newest (or ...) first; archived only by stage; ``until`` pages by time."""
+        """A page, newest (or ...) first; archived only by stage. ``until`` pages by time: the
+        memories created then or before (``total`` counts them all, before and after)."""
         now, limits = self.clock(), self.policy.limits
         stages = None if stage is None else (validation.choice(stage, Stage, "stage").value,)
         scope = validation.scope(limits, user_id, agent_id, session_id)
-        flt = filters.memory_filter(
-            limits, scope, memory_type, category, until=until, now=now, stages=stages
-        )
+        flt = filters.memory_filter(limits, scope, memory_type, category, now=now, stages=stages)
         order = validation.choice(order, ListOrder, "order")
         page = validation.limit(limit, limits), validation.offset(offset)
-        memories, total = self.ledger.query(flt, order, *page)
-        return ListResult(memories=memories, total=total)
+        memories = self.ledger.page(filters.created_until(flt, until, now), order, *page)
+        return ListResult(memories=memories, total=self.ledger.count(flt))
 
     def update(
         self, memory_id: str, *, content: str | None = None,

@@ -4,7 +4,8 @@ answer to a search with the same ranking as ``search_memory`` (score and similar
 Paging is by time, not by offset: the next page is the memories created at or before the last
 one shown (``before``), skipping those of that very instant already shown (``skip``). The
 ledger answers it from its index on ``created_at`` at any depth, where an offset of 90,000
-would walk 90,000 rows (benchmarks/web.py measures both). Looking at memories here does not
+would walk 90,000 rows, and the total shown is the whole listing's, from the ledger's running
+counts, never a count of what is left (which would scan it: benchmarks/web.py measures these). Looking at memories here does not
 count as an access: a person reading is not the agent recalling, and accesses raise importance
 at the next consolidation.
 """
@@ -19,6 +20,7 @@ from mcp_memory.models import Category, Memory, MemoryType, Stage
 from mcp_memory.web.handling import Visit, viewing
 
 FILTER_KEYS = ("memory_type", "category", "stage")
+SEARCH_HITS = 20  # a search shows the best 20: ranking more costs time, reading more does not help
 CHOICES = {
     "memory_type": [m.value for m in MemoryType],
     "category": [c.value for c in Category],
@@ -39,7 +41,8 @@ async def browse(visit: Visit) -> Response:
     text = (query.get("q") or "").strip()
     values: dict[str, Any] = dict(filters=filters, choices=CHOICES, q=text, hits=None)
     if text:
-        values["hits"] = await _search(visit, text, scope, filters, size)
+        hits = min(SEARCH_HITS, visit.page.settings.limits.max_limit)
+        values["hits"] = await _search(visit, text, scope, filters, hits)
         return visit.render("browse.html", **values)
     before, skip = query.get("before") or None, _count(query.get("skip"))
     number = _count(query.get("page")) or 1

@@ -183,6 +183,7 @@ def test_paging_walks_every_memory_once_newest_first_through_equal_times(site, c
     while url:
         page = admin.get(url).text
         seen += memory_ids(page)
+        assert "13 memories, newest first" in page  # the whole listing's, on every page
         found = re.search(r'<a href="([^"]+)" rel="next">', page)
         url = found.group(1).replace("&amp;", "&") if found else None
     assert seen == expected and len(seen) == 13

@@ -270,6 +270,23 @@ class SecuritySettings(_Section):
         return self
 
 
+class PageSettings(_Section):
+    """The memory page: under /ui of an sse/http server, and `mcp-memory ui`."""
+
+    enabled: bool = True
+    port: int = Field(8766, ge=0, le=65535)
+    page_size: int = Field(50, ge=5, le=500)
+    session_hours: float = Field(12, gt=0, le=24 * 30)
+    link_minutes: float = Field(15, gt=0, le=24 * 60)
+
+
+class MetricsSettings(_Section):
+    """/metrics (Prometheus text format) on an sse/http server and on `mcp-memory ui`."""
+
+    enabled: bool = True
+    loopback_without_token: bool = False
+
+
 class RedactionSettings(_Section):
     enabled: bool = True
     builtin_patterns: bool = True
@@ -314,6 +331,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
     embedding: EmbeddingSettings = EmbeddingSettings()
     vector: VectorSettings = VectorSettings()
     disk: DiskSettings = DiskSettings()
@@ -326,6 +344,8 @@ class Settings(BaseSettings):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     redaction: RedactionSettings = RedactionSettings()
     performance: PerformanceSettings = PerformanceSettings()
+    ui: PageSettings = PageSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -259,8 +259,9 @@ class MemoryService:
         category: str | None = None, metadata: dict[str, Any] | None = None,
         since: str | datetime | None = None, until: str | datetime | None = None,
         limit: int = 10, min_score: float | None = None, include_archived: bool = False,
+        count_access: bool = True,
     ) -> SearchResult:  # fmt: skip
-        """The memories that best answer ``query`` within the filters, best first."""
+        """The best answers to ``query`` within the filters, each an access if ``count_access``."""
         now, limits = self.clock(), self.policy.limits
         text = validation.query(query, limits)
         limit = validation.limit(limit, limits)
@@ -273,7 +274,7 @@ class MemoryService:
         hits = self.searcher.ranked(text, flt, limit, now)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
-        self._accessed([h.memory for h in hits], now)
+        self._accessed([h.memory for h in hits] if count_access else [], now)
         return SearchResult(results=hits, query=text)
 
     def gather(self, query: str, flt: MemoryFilter, limit: int) -> Gathered:
@@ -293,10 +294,10 @@ class MemoryService:
 
     # -- get, list, update, delete, history --------------------------------------------------
 
-    def get(self, memory_id: str) -> MemoryResult:
-        """One memory by id; counts as an access."""
+    def get(self, memory_id: str, count_access: bool = True) -> MemoryResult:
+        """One memory by id; counts as an access unless ``count_access`` is false."""
         memory = self._existing(memory_id)
-        self._accessed([memory], self.clock())
+        self._accessed([memory] if count_access else [], self.clock())
         return MemoryResult(memory=memory)
 
     def _existing(self, memory_id: str) -> Memory:
@@ -309,17 +310,18 @@ class MemoryService:
         self, *, user_id: str | None = None, agent_id: str | None = None,
         session_id: str | None = None, memory_type: str | None = None,
         category: str | None = None, stage: str | None = None, limit: int = 20,
-        offset: int = 0, order: str = ListOrder.created,
+        offset: int = 0, order: str = ListOrder.created, until: str | datetime | None = None,
     ) -> ListResult:  # fmt: skip
-        """A page of memories, newest (or most important, ...) first; archived only by stage."""
+        """A page, newest (or ...) first; archived only by stage. ``until`` pages by time: the
+        memories created then or before (``total`` counts them all, before and after)."""
         now, limits = self.clock(), self.policy.limits
         stages = None if stage is None else (validation.choice(stage, Stage, "stage").value,)
         scope = validation.scope(limits, user_id, agent_id, session_id)
         flt = filters.memory_filter(limits, scope, memory_type, category, now=now, stages=stages)
         order = validation.choice(order, ListOrder, "order")
         page = validation.limit(limit, limits), validation.offset(offset)
-        memories, total = self.ledger.query(flt, order, *page)
-        return ListResult(memories=memories, total=total)
+        memories = self.ledger.page(filters.created_until(flt, until, now), order, *page)
+        return ListResult(memories=memories, total=self.ledger.count(flt))
 
     def update(
         self, memory_id: str, *, content: str | None = None,

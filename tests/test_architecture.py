@@ -1,6 +1,6 @@
 """The layering of shared/DESIGN.md, enforced on packages: which package may import which.
 
-Layers, from the top: the entry points (``mcp``, ``cli``, ``factory``) -> ``service`` -> the
+Layers, from the top: the entry points (``mcp``, ``web``, ``cli``, ``factory``) -> ``service`` -> the
 ideas it composes (``search``, ``consolidation``, ``indexing``, ``transfer``, ``policy``) ->
 the storage protocols and records (``store``) <- the engines (``ledger``, ``vectors``,
 ``embeddings``). Only ``factory`` (and the entry points above it) chooses an engine; every
@@ -16,7 +16,7 @@ EVERYTHING = {
     *("errors", "clock", "lru", "tokens", "models", "config", "store", "policy"),
     *("embeddings", "ledger"),
     *("vectors", "search", "consolidation", "transfer", "indexing", "service", "factory"),
-    *("mcp", "cli"),
+    *("http", "observe", "web", "mcp", "cli"),
 }
 CORE = {"errors", "clock", "lru", "tokens", "models", "config", "store"}
 # What each unit of mcp_memory may import from mcp_memory (besides itself).
@@ -38,7 +38,12 @@ ALLOWED: dict[str, set[str]] = {
     "indexing": CORE | {"policy", "embeddings.base"},
     "service": CORE
     | {"policy", "search", "consolidation", "indexing", "transfer", "embeddings.base"},
-    "factory": EVERYTHING - {"mcp", "cli"},
+    "factory": EVERYTHING - {"http", "observe", "web", "mcp", "cli"},
+    # the shared HTTP security pieces (tokens, Host/Origin), and what an operator sees
+    "http": CORE | {"policy.access", "policy.tokens"},
+    "observe": CORE | {"service"},
+    # the page: the service, the grant, the shared HTTP pieces; only entry points import it
+    "web": CORE | {"service", "policy.access", "http", "observe"},
     "mcp": EVERYTHING - {"cli"},
     "cli": EVERYTHING - {"mcp"} | {"mcp.serve"},
     "__init__": set(),
@@ -49,7 +54,10 @@ ENGINES = {
     "sqlite3": {"ledger", "vectors.scoped", "vectors.chroma_files"},
     "chromadb": {"vectors.chroma", "vectors.chroma_clients"},
     "mcp": {"mcp"},
-    "starlette": {"mcp"},
+    "starlette": {"mcp", "web"},
+    "jinja2": {"web"},
+    "uvicorn": {"mcp.serve", "web.local"},
+    "prometheus_client": {"observe.metrics"},
     "torch": {"embeddings"},
     "sentence_transformers": {"embeddings"},
     "onnxruntime": {"embeddings"},

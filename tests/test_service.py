@@ -357,3 +357,19 @@ def test_a_word_most_memories_hold_is_left_out_of_the_search(service):
     assert all(c.keyword == 0 for c in pool.candidates if "logged" in c.content)
     assert service.search("user kettle", user_id="u").results[0].id == kettle.id
     assert service.gather("user", flt, 10).terms.idf.keys() == {"user"}
+
+
+def test_list_pages_by_time_with_the_whole_listings_total(service, clock):
+    ids = []
+    for i in range(5):
+        ids.append(service.add(f"Quinn's note number {i} about the garden", user_id="quinn").id)
+        if i != 2:
+            clock.advance(minutes=1)  # notes 2 and 3 share an instant
+    newest_first = ids[::-1]
+    first = service.list(user_id="quinn", limit=2)
+    assert [m.id for m in first.memories] == newest_first[:2] and first.total == 5
+    last = first.memories[-1].created_at
+    after = service.list(user_id="quinn", limit=2, until=last.isoformat(), offset=1)
+    assert [m.id for m in after.memories] == newest_first[2:4] and after.total == 5
+    with pytest.raises(InvalidInput, match="until"):
+        service.list(user_id="quinn", until="last tuesday")

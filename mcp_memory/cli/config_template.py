@@ -43,6 +43,11 @@ NOTES = {
     "security.token_file": "With no [[security.tokens]], a network server generates its token "
     "here on first start (readable by you alone) and requires it; --no-auth opts out on "
     "loopback only.",
+    "log_format": '"text" or "json" (one JSON object per line on stderr).',
+    "ui.enabled": "The memory page under /ui of an sse/http server (and `mcp-memory ui`).",
+    "ui.port": "Port of `mcp-memory ui` (127.0.0.1 only; 0: any free port).",
+    "metrics.loopback_without_token": "Let a scraper on this machine read /metrics without a "
+    "token (not behind a local reverse proxy).",
     "server.tools": '"full" (all nine tools) or "core" (add_memory, search_memory, '
     "consolidate, stats): fewer tools, less of the client's context.",
 }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
@@ -19,6 +18,7 @@ from mcp_memory import __version__
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.consolidation.summary import consolidate_summary
 from mcp_memory.errors import InvalidInput, MemoryServiceError, StorageFull, StoreUnavailable
+from mcp_memory.observe.logs import configure_logging
 from mcp_memory.store.disk import free_bytes, is_disk_full
 
 DESCRIPTION = """\
@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         help="sse/http without a bearer token (loopback only; by default a token is required, "
         "generated on first start)",
     )
+    _page_command(commands, common)
 
     stats = commands.add_parser("stats", parents=[common], help="show what is stored")
     _scope_args(stats)
@@ -99,6 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     _operations_commands(commands, common)
     return parser
+
+
+def _page_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """ui: the memory page alone, for stdio set-ups."""
+    ui = commands.add_parser(
+        "ui", parents=[common], help="the memory page in your browser (a loopback server)"
+    )
+    ui.add_argument("--port", type=int, help="port on 127.0.0.1 (default 8766; 0: any free one)")
+    ui.add_argument(
+        "--open", action="store_true", help="open the one-time sign-in link in your browser"
+    )
 
 
 def _operations_commands(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -148,7 +160,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         if v is not None
     }
     settings = load_settings(getattr(args, "config", None), **overrides)
-    if server:
+    if server and args.command == "serve":
         settings = settings.model_copy(update={"server": settings.server.model_copy(update=server)})
     if getattr(args, "no_auth", False):
         security = settings.security.model_copy(update={"no_auth": True})
@@ -165,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_config(None, args)
     try:
         settings = _settings(args)
-        _log_to_stderr(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         return COMMANDS[args.command](settings, args)
     except MemoryServiceError as exc:
         if args.command == "serve" and getattr(args, "transport", None) in (None, "stdio"):
@@ -177,12 +189,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def _log_to_stderr(level: str) -> None:
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
 
 def os_error(exc: OSError) -> str:
@@ -213,10 +219,24 @@ def cmd_serve(
     from mcp_memory.mcp.serve import run_server, serve_unavailable  # the one MCP importer
 
     if settings is None:
-        _log_to_stderr(getattr(args, "log_level", "INFO"))
+        configure_logging(getattr(args, "log_level", "INFO"))
         serve_unavailable(failure or StoreUnavailable("no settings"))
         return 1
     run_server(settings)
+    return 0
+
+
+def cmd_ui(settings: Settings, args: argparse.Namespace) -> int:
+    from mcp_memory.web.local import serve_locally
+
+    port = settings.ui.port if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        raise InvalidInput(f"--port must be from 0 to 65535, not {port}")
+    service = _service(settings)
+    try:
+        serve_locally(settings, service, port, sys.stdout, open_browser=args.open)
+    finally:
+        service.close()
     return 0
 
 
@@ -428,6 +448,7 @@ def _records(path: str, lines: list[str] | None) -> Iterator[Any]:
 
 COMMANDS = {
     "serve": cmd_serve,
+    "ui": cmd_ui,
     "stats": cmd_stats,
     "consolidate": cmd_consolidate,
     "export": cmd_export,

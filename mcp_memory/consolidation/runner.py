@@ -215,6 +215,21 @@ class Consolidator:
                 return to_run_info(run)
         return None
 
+    def runs_within(self, scope: Scope, limit: int) -> list[ConsolidationRun]:
+        """The latest journaled runs whose scope lies within this one (each scope value given
+        here is the run's too), newest first: the runs a caller confined to it may undo."""
+        wanted = {k: v for k, v in scope.model_dump().items() if v is not None}
+        runs = [
+            to_run_info(run)
+            for run in self.ledger.recent_runs(RECENT_RUNS)
+            if all(run.scope.get(k) == v for k, v in wanted.items())
+        ]
+        return runs[:limit]
+
+
+RECENT_RUNS = 500
+"""How many of the latest runs ``runs_within`` looks through."""
+
 
 def summarize(run_id: str, dry_run: bool, actions: Sequence[plan.Action]) -> ConsolidateResult:
     """The consolidate reply for these actions: counts per kind and the public actions."""

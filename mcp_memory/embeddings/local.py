@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -76,6 +77,7 @@ class LocalEmbedder:
         self._dimension: int | None = BUNDLED_MODELS.get(model)
         self._error: BaseException | None = None
         self._loaded = threading.Event()
+        self.load_seconds: float | None = None
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._encode_lock = threading.Lock()
@@ -113,6 +115,7 @@ class LocalEmbedder:
                 self._thread.start()
 
     def _load(self) -> None:
+        start = time.perf_counter()
         try:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -124,6 +127,7 @@ class LocalEmbedder:
             self._dimension = runtime.dimension
             runtime.encode(["warm up"])
             self._runtime = runtime
+            self.load_seconds = time.perf_counter() - start
             logger.info(
                 "embedding model %s loaded (%s, %d dimensions)",
                 self._name, runtime.kind, self._dimension,

@@ -147,6 +147,11 @@ class IndexGuard:
         with self._using() as index:
             return index
 
+    @property
+    def is_open(self) -> bool:
+        """Whether this process has opened the index (a look that opens nothing)."""
+        return self._index is not None
+
     def defer_open(self, deferred: bool = True) -> None:
         """Until called again with False, ask the engine not to load itself on a search: an
         engine slow to open (Chroma loading its HNSW graph) answers a search over everything

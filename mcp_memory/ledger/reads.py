@@ -45,14 +45,19 @@ class MemoryReader(Connection):
         self, flt: MemoryFilter, order: ListOrder, limit: int, offset: int = 0
     ) -> tuple[list[Memory], int]:
         """One page of matching memories and the total count."""
+        return self.page(flt, order, limit, offset), self.count(flt)
+
+    def page(
+        self, flt: MemoryFilter, order: ListOrder, limit: int, offset: int = 0
+    ) -> list[Memory]:
+        """One page of matching memories, without counting them."""
         where, params = render(flt)
-        total = self.count(flt)
         rows = self._read(
             f"SELECT {COLUMNS} FROM memories WHERE {where} ORDER BY {ORDER_SQL[order]} "
             "LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
-        return readable(rows, to_memory), total
+        return readable(rows, to_memory)
 
     def count(self, flt: MemoryFilter) -> int:
         """How many memories match; from the running counts when they can tell (no scan)."""

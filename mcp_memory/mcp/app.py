@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
@@ -20,12 +21,16 @@ from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp_memory import __version__
 from mcp_memory.mcp.arguments import strict_arguments
 from mcp_memory.mcp.calls import Activity, AppState
+from mcp_memory.mcp.metered import count_tool_calls
 from mcp_memory.mcp.profiles import profile_tools
 from mcp_memory.mcp.prompts import register_prompts
 from mcp_memory.mcp.resources import register_resources
 from mcp_memory.mcp.schema import compact_schema
 from mcp_memory.mcp.tools import TOOLS
 from mcp_memory.service import MemoryService
+
+if TYPE_CHECKING:
+    from mcp_memory.observe.metrics import Metrics
 
 INSTRUCTIONS = """\
 Long-term memory that persists across conversations. Search it (search_memory) before answering
@@ -36,10 +41,14 @@ self-contained statement per memory, written so it makes sense out of context. P
 
 
 def create_server(
-    service: MemoryService, tools: str = "full", activity: Activity | None = None
+    service: MemoryService,
+    tools: str = "full",
+    activity: Activity | None = None,
+    metrics: Metrics | None = None,
 ) -> MCPServer:
     """An MCPServer exposing the contract's tools (all, or the ``core`` profile), resources and
-    prompt over the given service; ``activity`` counts its tool calls in progress."""
+    prompt over the given service; ``activity`` counts its tool calls in progress, ``metrics``
+    counts and times them."""
     state = AppState(service, activity or Activity())
 
     @asynccontextmanager
@@ -55,6 +64,8 @@ def create_server(
     )
     register_resources(mcp)
     register_prompts(mcp)
+    if metrics is not None:
+        mcp.middleware.append(count_tool_calls(metrics, TOOLS))
     return mcp
 
 

@@ -20,7 +20,8 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 
 from mcp_memory.errors import MemoryNotFound, MemoryServiceError
-from mcp_memory.mcp.auth import GRANT_KEY
+from mcp_memory.http.auth import GRANT_KEY
+from mcp_memory.mcp.metered import note_error
 from mcp_memory.policy import access
 from mcp_memory.service import MemoryService
 
@@ -83,6 +84,7 @@ async def call(ctx: Context, fn: Callable[..., T], *args: Any, **kwargs: Any) ->
     try:
         return await _in_worker(ctx, fn, *args, **kwargs)
     except MemoryServiceError as exc:
+        note_error(exc)
         raise ToolError(str(exc)) from exc
 
 

@@ -3,8 +3,11 @@ user is told about a generated token, and the Host/Origin checks against DNS reb
 
 A network transport always requires a token (``policy/tokens.py`` decides which: the
 configured ones, else one generated on first start), unless ``--no-auth`` on loopback.
-``auth.py`` beside it is the token check itself (a plain ASGI middleware); this module decides,
-from the settings, what a network transport is wrapped in.
+``http/auth.py`` is the token check itself (a plain ASGI middleware, shared with the memory
+page) and ``http/origins.py`` the Host/Origin rules; this module decides, from the settings,
+what a network transport is wrapped in. Each token is also the request's ``user`` for the SDK
+(one principal per token): its transports bind a session to the principal that opened it, so
+another token's request to that session is answered 404 and reaches nothing.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
 from mcp_memory.config import SecuritySettings, ServerSettings, Settings, TokenSettings
-from mcp_memory.mcp.auth import BearerAuth
+from mcp_memory.http.auth import BearerAuth, Refused, grants
+from mcp_memory.http.origins import Origins
 from mcp_memory.policy.access import Grant
-from mcp_memory.policy.tokens import RequiredTokens, is_loopback, required_tokens
+from mcp_memory.policy.tokens import RequiredTokens, required_tokens
 
 
 def network_tokens(settings: Settings) -> RequiredTokens:
@@ -71,19 +77,10 @@ def token_notice(settings: Settings, required: RequiredTokens) -> str | None:
     )
 
 
-def grants(tokens: Sequence[TokenSettings]) -> list[tuple[str, Grant]]:
-    """(secret, grant) for each token."""
-    return [
-        (
-            t.token.get_secret_value(),
-            Grant(
-                name=t.name,
-                user_id=None if t.user_id is None else frozenset(t.user_id),
-                agent_id=None if t.agent_id is None else frozenset(t.agent_id),
-            ),
-        )
-        for t in tokens
-    ]
+def principal(number: int, grant: Grant) -> AuthenticatedUser:
+    """The SDK's user for the ``number``-th token: sessions are bound to its client id."""
+    client_id = f"token-{number}:{grant.name}"
+    return AuthenticatedUser(AccessToken(token="", client_id=client_id, scopes=[]))
 
 
 def transport_security(
@@ -94,19 +91,23 @@ def transport_security(
     ``allowed_hosts = ["*"]`` turns the checks off; so does binding a non-loopback address with
     no allowed host configured (the required token then does the protecting).
     """
-    hosts, origins = list(security.allowed_hosts), list(security.allowed_origins)
-    if "*" in hosts or (not is_loopback(cfg.host) and not hosts):
+    origins = Origins.for_server(cfg.host, security)
+    if not origins.checked:
         return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    hosts += ["127.0.0.1:*", "localhost:*", "[::1]:*"]
-    origins += ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
-    return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
+    return TransportSecuritySettings(
+        allowed_hosts=list(origins.hosts), allowed_origins=list(origins.origins)
+    )
 
 
 def http_app(
-    mcp: MCPServer, settings: Settings, tokens: Sequence[TokenSettings] | None = None
+    mcp: MCPServer,
+    settings: Settings,
+    tokens: Sequence[TokenSettings] | None = None,
+    on_refused: Refused | None = None,
 ) -> Any:
     """The ASGI app of a network transport, behind the bearer-token check unless ``tokens`` is
-    empty (``--no-auth``); by default the tokens ``network_tokens`` requires."""
+    empty (``--no-auth``; by default the tokens ``network_tokens`` requires); ``on_refused``
+    is told of each request it refuses."""
     cfg, security = settings.server, settings.security
     if tokens is None:
         tokens = network_tokens(settings).tokens
@@ -116,4 +117,4 @@ def http_app(
         host=cfg.host,
     )
     app = mcp.sse_app(**options) if cfg.transport == "sse" else mcp.streamable_http_app(**options)
-    return BearerAuth(app, grants(tokens)) if tokens else app
+    return BearerAuth(app, grants(tokens), on_refused, principal) if tokens else app

@@ -1,4 +1,5 @@
-"""Running the server: the transport, the warm-up after the handshake, and the consolidation
+"""Running the server: the transport (a network one with the memory page at ``/ui`` and
+``/metrics`` beside the MCP endpoints), the warm-up after the handshake, and the consolidation
 schedule beside it.
 
 ``run_server`` is what ``mcp-memory serve`` calls: it settles the tokens a network server
@@ -18,7 +19,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
@@ -29,11 +30,15 @@ from mcp_memory.consolidation import schedule
 from mcp_memory.consolidation.summary import consolidate_summary
 from mcp_memory.errors import MemoryServiceError
 from mcp_memory.factory import build_service
+from mcp_memory.http.dispatch import Dispatch
 from mcp_memory.mcp.app import create_server
 from mcp_memory.mcp.calls import Activity
 from mcp_memory.mcp.security import http_app, network_tokens, token_notice
 from mcp_memory.models import Scope
 from mcp_memory.service import MemoryService
+
+if TYPE_CHECKING:
+    from mcp_memory.observe.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -108,22 +113,49 @@ def serve(
     if tokens is None:
         tokens = network_tokens(settings).tokens
     activity = Activity()
-    mcp = create_server(service, tools=settings.server.tools, activity=activity)
-    warm_up_after_handshake(mcp, service, settings.performance.warm_up_wait_s, activity)
     cfg = settings.server
+    metrics = None
+    if cfg.transport != "stdio" and settings.metrics.enabled:
+        from mcp_memory.observe.metrics import Metrics  # network servers alone serve metrics
+
+        metrics = Metrics(service)
+    mcp = create_server(service, tools=cfg.tools, activity=activity, metrics=metrics)
+    warm_up_after_handshake(mcp, service, settings.performance.warm_up_wait_s, activity)
     if cfg.transport == "stdio":
         serving = mcp.run_stdio_async
     else:
         import uvicorn
 
         config = uvicorn.Config(
-            http_app(mcp, settings, tokens),
+            network_app(mcp, settings, service, metrics, tokens),
             host=cfg.host,
             port=cfg.port,
             log_level=settings.log_level.lower(),
+            log_config=None,  # uvicorn's lines go through the root logger's format
         )
         serving = uvicorn.Server(config).serve
-    anyio.run(with_schedule, settings, service, serving)
+    anyio.run(with_schedule, settings, service, serving, metrics)
+
+
+def network_app(
+    mcp: MCPServer,
+    settings: Settings,
+    service: MemoryService,
+    metrics: Metrics | None,
+    tokens: Sequence[TokenSettings],
+) -> Any:
+    """The MCP endpoints, with the memory page (``/ui``) and ``/metrics`` beside them unless
+    turned off: one process, one service, the same tokens."""
+    app = http_app(mcp, settings, tokens, None if metrics is None else metrics.refused)
+    prefixes = (["/ui"] if settings.ui.enabled else []) + (["/metrics"] if metrics else [])
+    if not prefixes:
+        return app
+    from mcp_memory.web.app import web_app
+
+    page = web_app(
+        service, settings, bind_host=settings.server.host, tokens=tokens, metrics=metrics
+    )
+    return Dispatch(app, page, prefixes)
 
 
 def warm_up_after_handshake(
@@ -181,12 +213,19 @@ def schedule_hours(settings: Settings) -> float:
     return every.every_hours
 
 
-async def with_schedule(settings: Settings, service: MemoryService, run: Callable[[], Any]) -> None:
+async def with_schedule(
+    settings: Settings,
+    service: MemoryService,
+    run: Callable[[], Any],
+    metrics: Metrics | None = None,
+) -> None:
     """Serve with ``run``, consolidating every scope on the configured schedule meanwhile."""
     every = schedule_hours(settings) * 3600
 
     def job() -> None:
         result = service.consolidate()
+        if metrics is not None:
+            metrics.consolidated(result)
         logger.info("scheduled consolidation: %s", consolidate_summary(result))
 
     last = service.consolidator.last_run(Scope()) if every else None

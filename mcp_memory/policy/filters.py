@@ -3,6 +3,7 @@ engine renders), archived memories hidden unless asked for."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,13 @@ def memory_filter(
         stages=stages,
         exclude_stages=() if include_archived or stages else ARCHIVED,
     )
+
+
+def created_until(flt: MemoryFilter, until: Any, now: datetime) -> MemoryFilter:
+    """``flt`` narrowed to memories created at or before ``until`` (None: ``flt`` itself)."""
+    if until is None:
+        return flt
+    return replace(flt, until=validation.timestamp(until, "until", now))
 
 
 def min_score(value: Any) -> float | None:

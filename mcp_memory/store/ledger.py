@@ -115,6 +115,13 @@ class MemoryReader(Protocol):
         how many match in all."""
         ...
 
+    def page(
+        self, flt: MemoryFilter, order: ListOrder, limit: int, offset: int = 0
+    ) -> list[Memory]:
+        """``query``'s page without its count: paging by time (``flt.until``) asks for one at
+        every step, where counting what is left would scan it."""
+        ...
+
     def count(self, flt: MemoryFilter) -> int:
         """How many memories match; without a scan when the filter tests only user,
         agent, type, category and stage (a search asks this often)."""

@@ -142,10 +142,13 @@ def network_app(
     settings: Settings,
     service: MemoryService,
     metrics: Metrics | None,
-    tokens: Sequence[TokenSettings],
+    tokens: Sequence[TokenSettings] | None = None,
 ) -> Any:
     """The MCP endpoints, with the memory page (``/ui``) and ``/metrics`` beside them unless
-    turned off: one process, one service, the same tokens."""
+    turned off: one process, one service, the same tokens (by default those
+    ``network_tokens`` requires)."""
+    if tokens is None:
+        tokens = network_tokens(settings).tokens
     app = http_app(mcp, settings, tokens, None if metrics is None else metrics.refused)
     prefixes = (["/ui"] if settings.ui.enabled else []) + (["/metrics"] if metrics else [])
     if not prefixes:

@@ -55,7 +55,7 @@ async def test_metrics_count_the_tool_calls_made(service, tmp_path):
     metrics = Metrics(service)
     app = web_app(service, settings, bind_host="127.0.0.1", metrics=metrics)
     async with Client(create_server(service, metrics=metrics)) as client:
-        for text in ("Mo likes figs", "Mo likes figs!", "Mo runs on Sundays"):
+        for text in ("Mo likes figs", "Mo really likes figs", "Mo runs on Sundays"):
             await client.call_tool("add_memory", {"content": text, "user_id": "mo"})
         for _ in range(2):
             await client.call_tool("search_memory", {"query": "fruit", "user_id": "mo"})

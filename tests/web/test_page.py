@@ -213,7 +213,7 @@ def test_consolidation_preview_run_and_undo_from_the_page(site):
     for _ in range(2):
         service.add("Ivy takes her tea with lemon", user_id="ivy", importance=0.5)
         service.add("Ivy takes her tea with lemon.", user_id="ivy", agent_id="x", importance=0.5)
-    service.add("Ivy takes her tea with lemon!", user_id="ivy", importance=0.6)
+    service.add("Ivy always takes her tea with lemon", user_id="ivy", importance=0.6)
     admin = site.client(ADMIN)
     before = service.count(user_id="ivy")
 

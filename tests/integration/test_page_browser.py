@@ -139,7 +139,7 @@ def test_alice_finds_searches_corrects_and_deletes_her_memories(server, mcp, pag
 
 
 def test_consolidation_preview_run_and_undo(server, mcp, page):
-    for text in ("Cleo takes the 8:15 train", "Cleo takes the 8:15 train.", "Cleo swims"):
+    for text in ("Cleo takes the 8:15 train", "Cleo usually takes the 8:15 train", "Cleo swims"):
         add(mcp["admin"], text, user_id="cleo")
     sign_in(page, server, ADMIN)
     page.get_by_role("link", name="Consolidate").click()

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from starlette.applications import Starlette
@@ -29,6 +29,9 @@ from mcp_memory.web.gate import Gate
 from mcp_memory.web.handling import Page
 from mcp_memory.web.sessions import Nonces, Sessions
 
+if TYPE_CHECKING:
+    from mcp_memory.observe.metrics import Metrics
+
 PACKAGE = Path(str(resources.files("mcp_memory.web")))
 
 
@@ -40,7 +43,7 @@ def web_app(
     tokens: Sequence[TokenSettings] | None = None,
     nonces: Nonces | None = None,
     open_access: bool | None = None,
-    metrics: Any = None,
+    metrics: Metrics | None = None,
 ) -> Any:
     """The page and ``/metrics`` over ``service``, for a server bound to ``bind_host``.
 

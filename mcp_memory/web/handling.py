@@ -16,7 +16,7 @@ import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial, wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
@@ -38,6 +38,9 @@ from mcp_memory.observe.outcomes import outcome_of
 from mcp_memory.policy.access import set_current
 from mcp_memory.service import MemoryService
 from mcp_memory.web.sessions import Nonces, Session, Sessions
+
+if TYPE_CHECKING:
+    from mcp_memory.observe.metrics import Metrics
 
 T = TypeVar("T")
 SCOPE_KEYS = ("user_id", "agent_id", "session_id")
@@ -71,7 +74,7 @@ class Page:
     nonces: Nonces | None
     open_access: bool
     templates: jinja2.Environment
-    metrics: Any = None
+    metrics: Metrics | None = None
     assets: dict[str, str] = field(default_factory=dict)
 
     def cookie_name(self, request: Request) -> str:

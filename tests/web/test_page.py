@@ -8,8 +8,10 @@ import json
 import re
 
 from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from mcp_memory.models import EventKind, Scope
+from mcp_memory.web.app import web_app
 from tests.web.conftest import (
     ADMIN,
     ALICE,
@@ -257,10 +259,6 @@ def test_stats_are_drawn_and_an_export_downloads_the_scope(site):
 
 
 def test_without_tokens_the_page_is_open_as_the_tools_are(page_service, page_settings):
-    from starlette.testclient import TestClient
-
-    from mcp_memory.web.app import web_app
-
     open_settings = page_settings.model_copy(
         update={"security": page_settings.security.model_copy(update={"tokens": []})}
     )

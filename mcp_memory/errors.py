@@ -59,11 +59,10 @@ class StorageFull(StoreUnavailable):
     """
 
     def __init__(self, path: object, free_bytes: int | None = None, reserve_bytes: int = 0):
-        free = "" if free_bytes is None else f"{free_bytes / 1_048_576:.1f} MiB free"
+        free = "" if free_bytes is None else f"{free_bytes / 1_048_576:.2f} MiB free"
         if free and reserve_bytes:
             free += (
-                f", under the {reserve_bytes / 1_048_576:.0f} MiB kept in reserve "
-                "(disk.min_free_mb)"
+                f", under the {reserve_bytes / 1_048_576:g} MiB kept in reserve (disk.min_free_mb)"
             )
         super().__init__(
             f"disk full at {path}{': ' + free if free else ''}: free space on that disk (or "

@@ -24,7 +24,13 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from mcp_memory.config import Settings, config_file_path
-from mcp_memory.errors import IndexDamaged, MemoryServiceError, StoreDamaged, UnreadableMemory
+from mcp_memory.errors import (
+    IndexDamaged,
+    MemoryServiceError,
+    StorageFull,
+    StoreDamaged,
+    UnreadableMemory,
+)
 from mcp_memory.indexing.reindex import current_collection, interrupted_reindex
 from mcp_memory.store.records import MemoryFilter
 from mcp_memory.vectors.chroma_files import folder_bytes, leftover_segments, remove_leftovers
@@ -271,11 +277,12 @@ def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:
         fix = "run `mcp-memory doctor --repair`: it rebuilds the index from the ledger"
         return [Check("vector index", "fail", f"{where}: {exc.detail}", fix)]
     except MemoryServiceError as exc:
-        fix = (
-            "run `mcp-memory reindex` to rebuild it with the configured model"
-            if "reindex" in str(exc)
-            else "start the Chroma server or fix the [vector] settings"
-        )
+        if isinstance(exc, StorageFull):
+            fix = "free disk space: see the data dir row"
+        elif "reindex" in str(exc):
+            fix = "run `mcp-memory reindex` to rebuild it with the configured model"
+        else:
+            fix = "start the Chroma server or fix the [vector] settings"
         return [Check("vector index", "fail", f"{where}: {exc}", fix)]
     rebuilt = " (it was damaged: rebuilt from the ledger)" if service.index.rebuilt else ""
     checks = [Check("vector index", "ok", f"{where}, collection {name!r}{rebuilt}")]

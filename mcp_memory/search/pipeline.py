@@ -135,13 +135,28 @@ class SearchPipeline:
         neighbours = neighbours_in(conversations, ids, window)
         missing = [i for i in ids if i not in dense]
         if missing:
-            dense.update(_cosines(qvec, known_or_read(missing, known, self.index.vectors)))
+            dense.update(_cosines(qvec, self._vectors_of(missing, known, rows)))
         terms = ranking.NO_TERMS
         if keywords and matched:
             hits = self.ledger.term_hits(keywords.words, rows, flt.scope)
             terms = ranking.Terms.from_counts(hits, keywords.counts, keywords.every_stage)
         shares = {m: trust[s.key] for s in sessions if s.key in trust for m in s.members}
         return Gathered(_candidates(ids, rows, dense, terms), neighbours, terms, shares)
+
+    def _vectors_of(
+        self,
+        ids: Sequence[str],
+        known: Mapping[str, np.ndarray],
+        rows: Mapping[str, CandidateRow],
+    ) -> dict[str, np.ndarray]:
+        """The vectors of these candidates: read, or embedded now for those the index does not
+        hold yet (their outbox entries wait: a full disk, a rebuild), so that a memory just
+        stored ranks by its meaning too."""
+        found = known_or_read(ids, known, self.index.vectors)
+        if waiting := [i for i in ids if i not in found][:UNINDEXED_EMBED_MAX]:
+            embedded = self.embedder.embed([rows[i].content for i in waiting])
+            found.update(zip(waiting, embedded, strict=True))
+        return found
 
     def _keywords(self, query: str, flt: MemoryFilter, pool: int) -> _Keywords:
         """The query's content words, those worth looking up (a word most of the scope holds
@@ -257,6 +272,10 @@ def _candidates(
         )
         for i in ids
     ]
+
+
+UNINDEXED_EMBED_MAX = 64
+"""Candidates without a vector in the index embedded at query time, at most (a few ms each)."""
 
 
 def _cosines(qvec: np.ndarray, vectors: Mapping[str, np.ndarray]) -> dict[str, float]:

@@ -274,30 +274,19 @@ class MemoryService:
         hits = self.searcher.ranked(text, flt, limit, now)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
-        self._accessed([h.memory for h in hits] if count_access else [], now)
+        _accessed(self.ledger, [h.memory for h in hits] if count_access else [], now)
         return SearchResult(results=hits, query=text)
 
     def gather(self, query: str, flt: MemoryFilter, limit: int) -> Gathered:
         """What a search ranks (``SearchPipeline.gather``)."""
         return self.searcher.gather(query, flt, limit)
 
-    def _accessed(self, memories: Sequence[Memory], now: datetime) -> None:
-        """Count an access of each memory returned, in the reply and in the ledger (statistics:
-        skipped when the ledger refuses writes, on a full disk or damage)."""
-        try:
-            self.ledger.touch([m.id for m in memories], now)
-        except StoreUnavailable as exc:
-            logger.warning("access counts not recorded: %s", exc)
-        for memory in memories:
-            memory.access_count += 1
-            memory.last_accessed = now
-
     # -- get, list, update, delete, history --------------------------------------------------
 
     def get(self, memory_id: str, count_access: bool = True) -> MemoryResult:
         """One memory by id; counts as an access unless ``count_access`` is false."""
         memory = self._existing(memory_id)
-        self._accessed([memory] if count_access else [], self.clock())
+        _accessed(self.ledger, [memory] if count_access else [], self.clock())
         return MemoryResult(memory=memory)
 
     def _existing(self, memory_id: str) -> Memory:
@@ -429,3 +418,15 @@ def _storage_bytes(service: MemoryService) -> int:
 
 def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _accessed(ledger: LedgerStore, memories: Sequence[Memory], now: datetime) -> None:
+    """Count an access of each memory returned, in the reply and in the ledger (statistics:
+    skipped when the ledger refuses writes, on a full disk or damage)."""
+    try:
+        ledger.touch([m.id for m in memories], now)
+    except StoreUnavailable as exc:
+        logger.warning("access counts not recorded: %s", exc)
+    for memory in memories:
+        memory.access_count += 1
+        memory.last_accessed = now

@@ -14,135 +14,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from typing import Any
 
-from mcp_memory import __version__
+from mcp_memory.cli.parser import build_parser
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.consolidation.summary import consolidate_summary
 from mcp_memory.errors import InvalidInput, MemoryServiceError, StorageFull, StoreUnavailable
 from mcp_memory.observe.logs import configure_logging
 from mcp_memory.store.disk import free_bytes, is_disk_full
-
-DESCRIPTION = """\
-Long-term memory for AI agents, served over the Model Context Protocol.
-Memories stay on this machine: a SQLite ledger and a Chroma vector index in the data directory.
-
-Run `mcp-memory serve` from your MCP client's configuration (stdio), or with
-`--transport http` / `--transport sse` to serve clients over the network."""
-
-
-def _parser() -> argparse.ArgumentParser:
-    # SUPPRESS: an option given before the command is not reset by the command's own parser.
-    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    common.add_argument(
-        "--config",
-        metavar="PATH",
-        help="TOML config file (default: $MCP_MEMORY_CONFIG, then the user config dir)",
-    )
-    common.add_argument(
-        "--data-dir", metavar="DIR", help="where memories are stored (default: the user data dir)"
-    )
-    common.add_argument(
-        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log verbosity on stderr"
-    )
-
-    parser = argparse.ArgumentParser(
-        prog="mcp-memory",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[common],
-    )
-    parser.add_argument("--version", action="version", version=f"mcp-memory {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    serve = commands.add_parser(
-        "serve", parents=[common], help="run the MCP server (stdio by default)"
-    )
-    serve.add_argument(
-        "--transport",
-        choices=["stdio", "sse", "http"],
-        help="stdio (default), sse (at /sse) or http (streamable HTTP at /mcp)",
-    )
-    serve.add_argument("--host", help="address to bind for sse/http (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port for sse/http (default 8765)")
-    serve.add_argument(
-        "--no-auth",
-        action="store_true",
-        help="sse/http without a bearer token (loopback only; by default a token is required, "
-        "generated on first start)",
-    )
-    _page_command(commands, common)
-
-    stats = commands.add_parser("stats", parents=[common], help="show what is stored")
-    _scope_args(stats)
-    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-    consolidate = commands.add_parser(
-        "consolidate", parents=[common], help="tidy memories (journaled, undoable)"
-    )
-    _scope_args(consolidate)
-    consolidate.add_argument("--dry-run", action="store_true", help="only report what would change")
-    consolidate.add_argument("--undo", metavar="RUN_ID", help="reverse a journaled run")
-    consolidate.add_argument("--json", action="store_true", help="print JSON instead of a summary")
-
-    export = commands.add_parser(
-        "export", parents=[common], help="write memories (with history) to a JSONL file"
-    )
-    _scope_args(export)
-    export.add_argument("file", metavar="FILE.jsonl", help="where to write ('-' for stdout)")
-
-    imp = commands.add_parser(
-        "import", parents=[common], help="add memories from a JSONL file (e.g. an export)"
-    )
-    imp.add_argument("file", metavar="FILE.jsonl", help="one JSON record a line ('-' for stdin)")
-    imp.add_argument(
-        "--batch-size",
-        type=int,
-        help="records per transaction and encode (default: performance.import_batch_size, 1024)",
-    )
-    _operations_commands(commands, common)
-    return parser
-
-
-def _page_command(commands: Any, common: argparse.ArgumentParser) -> None:
-    """ui: the memory page alone, for stdio set-ups."""
-    ui = commands.add_parser(
-        "ui", parents=[common], help="the memory page in your browser (a loopback server)"
-    )
-    ui.add_argument("--port", type=int, help="port on 127.0.0.1 (default 8766; 0: any free one)")
-    ui.add_argument(
-        "--open", action="store_true", help="open the one-time sign-in link in your browser"
-    )
-
-
-def _operations_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    """reindex, doctor and config: looking after an installation."""
-    reindex = commands.add_parser(
-        "reindex",
-        parents=[common],
-        help="rebuild the vector index from the ledger (e.g. with another model)",
-    )
-    reindex.add_argument(
-        "--model", help="embedding model to rebuild with (default: the configured one)"
-    )
-    doctor = commands.add_parser(
-        "doctor", parents=[common], help="check the installation and the store"
-    )
-    doctor.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    doctor.add_argument(
-        "--repair", action="store_true", help="also repair the index from the ledger"
-    )
-    config = commands.add_parser("config", parents=[common], help="the configuration file")
-    actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    init = actions.add_parser("init", help="write a commented config file with every default")
-    init.add_argument(
-        "--path", help="where to write it (default: config.toml in the user config dir)"
-    )
-    init.add_argument("--force", action="store_true", help="overwrite an existing file")
-
-
-def _scope_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--user-id")
-    parser.add_argument("--agent-id")
-    parser.add_argument("--session-id")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -169,9 +46,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.command is None:
-        _parser().print_help(sys.stderr)
+        build_parser().print_help(sys.stderr)
         return 2
     if args.command == "config":  # writes the file: must work before a valid one exists
         return cmd_config(None, args)

@@ -24,7 +24,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from mcp_memory.cli.main import _parser
+from mcp_memory.cli.parser import build_parser
 from mcp_memory.config import Settings
 from mcp_memory.mcp.profiles import CORE_TOOLS
 from tests.integration.conftest import server_command, server_env
@@ -87,13 +87,13 @@ def test_every_snippet_parses_and_names_a_real_command(monkeypatch):
     assert len(stdio_entries()) >= 4 and len(url_entries()) >= 2
     for entry in stdio_entries():
         assert entry["command"] == PLACEHOLDER and entry.get("type", "stdio") == "stdio"
-        assert _parser().parse_args(entry["args"]).command == "serve"
+        assert build_parser().parse_args(entry["args"]).command == "serve"
     for entry in url_entries():
         assert entry["url"] == README_URL and entry.get("type", "http") == "http"
         assert TOKEN_PLACEHOLDER.fullmatch(entry["headers"]["Authorization"]), entry
     stdio = next(words for words in claude_code_lines() if "--" in words)
     assert stdio[stdio.index("--") + 1] == PLACEHOLDER
-    assert _parser().parse_args(stdio[stdio.index("--") + 2 :]).command == "serve"
+    assert build_parser().parse_args(stdio[stdio.index("--") + 2 :]).command == "serve"
     url, headers = claude_http_line()
     assert url == README_URL and TOKEN_PLACEHOLDER.fullmatch(headers["Authorization"])
     monkeypatch.delenv("XDG_CONFIG_HOME")  # the README names the default token file

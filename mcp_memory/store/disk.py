@@ -3,12 +3,13 @@
 Two local engines keep files in the data directory, and they fail differently when the disk
 fills: the SQLite ledger refuses the write (``SQLITE_FULL``) and rolls it back, but Chroma's
 embedded engine can block inside a write (its Rust core waits in SQLite's busy handler) while
-holding the GIL, so the whole server stops answering: filling an 8 MiB tmpfs with adds, 5 runs
-in 6 hung without a reserve, none in 6 with 1 MiB. So writes keep a reserve: while the disk
-has less free space than ``Reserve.bytes``, the engines refuse writes with ``StorageFull``
-before starting them (the ledger) or do not start them at all (the vector index: its writes
-stay in the ledger's outbox until there is space), and Chroma is not even read (a search scans
-the local copy of the vectors instead). One ``statvfs`` call (3 microseconds) per write.
+holding the GIL, so the whole server stops answering: filling an 8 MiB tmpfs with adds, 9 runs
+of 12 hung without a reserve, none of 12 with 1 MiB (``benchmarks/storage_faults.py``). So
+writes keep a reserve: while the disk has less free space than ``Reserve.bytes``, the engines
+refuse writes with ``StorageFull`` before starting them (the ledger) or do not start them at
+all (the vector index: its writes stay in the ledger's outbox until there is space), and
+Chroma is not even read (a search scans the local copy of the vectors instead). One
+``statvfs`` call (3 microseconds) per write.
 """
 
 from __future__ import annotations

@@ -80,6 +80,7 @@ def test_a_search_meeting_a_damaged_index_answers_and_mends_it(settings, embedde
 def test_doctor_reports_a_damaged_index_and_repair_rebuilds_it(settings, stored):
     _damage(settings)
     checks = {c.name: c for c in doctor.run(settings, None)}
+    assert "vector index" in checks, checks
     assert checks["vector index"].status == "fail"
     assert "malformed" in checks["vector index"].detail
     assert "mcp-memory doctor --repair" in checks["vector index"].fix

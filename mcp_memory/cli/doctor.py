@@ -197,9 +197,13 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
         ledger = _ledger_check(service)
         checks = [ledger]
         if ledger.status != "fail":
-            checks.append(check_rows(service.ledger, settings.data_dir.expanduser() / LEDGER_FILE))
+            rows = settings.data_dir.expanduser() / LEDGER_FILE
+            checks.append(_safely("memory rows", lambda: check_rows(service.ledger, rows)))
         if ledger.status != "fail" or not repair:
-            checks.extend(_index_checks(service, where, vec.collection, repair))
+            try:
+                checks.extend(_index_checks(service, where, vec.collection, repair))
+            except Exception as exc:  # an engine failure no rule names: still one row
+                checks.append(_broken("vector index", exc))
     finally:
         with contextlib.suppress(MemoryServiceError):  # queued writes stay queued
             service.close()

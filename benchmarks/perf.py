@@ -303,7 +303,8 @@ async def http_concurrency(run: Run, data_dir: Path, users: int, repeat: int) ->
     port = free_port()
     env = {**os.environ, **server_env(data_dir)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mcp_memory", "serve", "--transport", "http", "--port", str(port)],
+        [sys.executable, "-m", "mcp_memory", "serve", "--transport", "http", "--port", str(port),
+         "--no-auth"],  # loopback; a bearer token is the default since issue 20
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/mcp"

@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -59,6 +61,27 @@ def server_env(data_dir: Path) -> dict[str, str]:
     env.update(MCP_MEMORY_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     env["MCP_MEMORY_EMBEDDING__CACHE_DIR"] = os.environ["MCP_MEMORY_EMBEDDING__CACHE_DIR"]
     return env
+
+
+def post_bytes(url: str, headers: dict[str, str], payload: bytes) -> tuple[int, dict, bytes]:
+    """(status, headers, body) of one POST speaking MCP's streamable-HTTP content types, without
+    any MCP client: for what a client would never send."""
+    request = urllib.request.Request(
+        url,
+        data=payload,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            **headers,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, dict(exc.headers), exc.read()
 
 
 def free_port() -> int:

@@ -22,6 +22,7 @@ from tests.integration.conftest import (
     ADMIN,
     ALICE,
     NetworkServer,
+    post_bytes,
     server_command,
     server_env,
 )
@@ -52,22 +53,7 @@ def raw_post(server: NetworkServer, headers: dict[str, str], body: bytes = b"") 
             }
         ).encode()
     )
-    request = urllib.request.Request(
-        f"{server.base}/mcp",
-        data=payload,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "Accept": "application/json, text/event-stream",
-            **headers,
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, dict(exc.headers), exc.read()
+    return post_bytes(f"{server.base}/mcp", headers, payload)
 
 
 def declared_post(server: NetworkServer, headers: dict[str, str], size: int) -> int:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +18,7 @@ from tests.integration.conftest import (
     ALICE,
     CONFIG,
     NetworkServer,
+    post_bytes,
     server_command,
     server_env,
     start_network_server,
@@ -40,22 +39,7 @@ NOTIFICATION = {"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}
 
 def post(url: str, headers: dict[str, str], body: dict) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of one JSON POST."""
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "Accept": "application/json, text/event-stream",
-            **headers,
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, dict(exc.headers), exc.read()
+    return post_bytes(url, headers, json.dumps(body).encode())
 
 
 async def test_a_generated_token_is_kept_owner_only_required_and_reused(tmp_path):

@@ -46,6 +46,8 @@ ALLOWED: dict[str, set[str]] = {
 ENGINES = {
     "sqlite3": {"ledger", "vectors.scoped"},
     "chromadb": {"vectors.chroma"},
+    "qdrant_edge": {"vectors.qdrant"},
+    "qdrant_client": {"vectors.qdrant"},
     "mcp": {"mcp"},
     "starlette": {"mcp"},
     "torch": {"embeddings"},

@@ -19,7 +19,7 @@ from typing import Literal
 
 from mcp_memory.config import Settings, config_file_path
 from mcp_memory.errors import MemoryServiceError
-from mcp_memory.indexing.reindex import current_collection, interrupted_reindex
+from mcp_memory.indexing.reindex import IndexRef, current_index, interrupted_reindex
 
 Status = Literal["ok", "warn", "fail"]
 PACKAGES = ("mcp", "chromadb", "onnxruntime", "sentence-transformers", "torch", "pydantic", "numpy")
@@ -35,7 +35,12 @@ class Check:
 
 def run(settings: Settings, config: str | None, repair: bool = False) -> list[Check]:
     """Every check, in the order a person would fix them."""
-    checks = [check_python(), check_packages(), check_config(config), check_data_dir(settings)]
+    checks = [
+        check_python(),
+        check_packages(settings),
+        check_config(config),
+        check_data_dir(settings),
+    ]
     embedder, model_check = check_model(settings)
     checks.append(model_check)
     checks.extend(check_store(settings, embedder, repair))
@@ -48,20 +53,26 @@ def check_python() -> Check:
     return Check("python", "ok", f"{version} ({sys.executable})")
 
 
-def check_packages() -> Check:
+def engine_packages(settings: Settings | None) -> tuple[str, ...]:
+    """The optional packages the configured vector engine needs (the `qdrant` extra)."""
+    if settings is None or settings.vector.backend != "qdrant":
+        return ()
+    return ("qdrant-edge-py",) if settings.vector.mode == "embedded" else ("qdrant-client",)
+
+
+def check_packages(settings: Settings | None = None) -> Check:
     found, missing = [], []
-    for name in ("mcp-memory", *PACKAGES):
+    extra = engine_packages(settings)
+    for name in ("mcp-memory", *PACKAGES, *extra):
         try:
             found.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             missing.append(name)
     if missing:
-        return Check(
-            "packages",
-            "fail",
-            "missing: " + ", ".join(missing),
-            'reinstall: pip install torch==2.13.0 && pip install -e ".[dev]"',
-        )
+        fix = 'reinstall: pip install torch==2.13.0 && pip install -e ".[dev]"'
+        if set(missing) <= set(extra):
+            fix = 'install the Qdrant engine: pip install "mcp-memory[qdrant]"'
+        return Check("packages", "fail", "missing: " + ", ".join(missing), fix)
     return Check("packages", "ok", ", ".join(found))
 
 
@@ -130,18 +141,29 @@ def check_model(settings: Settings):
     )
 
 
+def describe_index(settings: Settings, backend: str) -> str:
+    """Where an engine keeps the index, as configured (never with a secret)."""
+    from mcp_memory.factory import CHROMA_DIR, QDRANT_DIR, qdrant_address
+
+    vec, data_dir = settings.vector, settings.data_dir.expanduser()
+    if backend == "qdrant":
+        if vec.mode == "server":
+            return f"Qdrant server {qdrant_address(settings)}"
+        return f"embedded Qdrant in {data_dir / QDRANT_DIR}"
+    if vec.mode == "server":
+        return (
+            f"Chroma server {'https' if vec.ssl else 'http'}://{vec.host}:{vec.port} "
+            f"(tenant {vec.tenant}, database {vec.database})"
+        )
+    return f"embedded Chroma in {data_dir / CHROMA_DIR}"
+
+
 def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     """The ledger, the vector backend, the collection's model, and ledger/index agreement."""
-    from mcp_memory.factory import CHROMA_DIR, build_service
+    from mcp_memory.factory import build_service
 
-    vec = settings.vector
-    where = (
-        f"Chroma server {'https' if vec.ssl else 'http'}://{vec.host}:{vec.port} "
-        f"(tenant {vec.tenant}, database {vec.database})"
-        if vec.backend == "http"
-        else f"embedded Chroma in {settings.data_dir.expanduser() / CHROMA_DIR}"
-    )
     if embedder is None:
+        where = describe_index(settings, settings.vector.backend)
         return [Check("vector index", "warn", f"{where}: not checked", "fix the model first")]
     try:
         service = build_service(settings, embedder=embedder)
@@ -157,32 +179,36 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
                 f"{service.ledger.size_bytes() / 1_048_576:.1f} MiB",
             )
         )
-        checks.extend(_index_checks(service, where, vec.collection, repair))
+        checks.extend(_index_checks(service, settings, repair))
     finally:
         service.close()
     return checks
 
 
-def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:
+def _index_checks(service, settings: Settings, repair: bool) -> list[Check]:
+    base = settings.vector.collection
+    ref = current_index(service.ledger, base, settings.vector.backend)
+    where = describe_index(settings, ref.backend)
     try:
-        name = current_collection(service.ledger, base)
         service.index.count()
     except MemoryServiceError as exc:
         fix = (
             "run `mcp-memory reindex` to rebuild it with the configured model"
             if "reindex" in str(exc)
-            else "start the Chroma server or fix the [vector] settings"
+            else f"start the {ref.backend.capitalize()} server or fix the [vector] settings"
         )
         return [Check("vector index", "fail", f"{where}: {exc}", fix)]
-    checks = [Check("vector index", "ok", f"{where}, collection {name!r}")]
+    checks = [Check("vector index", "ok", f"{where}, collection {ref.name!r}")]
+    if ref.backend != settings.vector.backend:
+        checks.append(_engine_moved(ref, settings.vector.backend))
     abandoned = interrupted_reindex(service.ledger, base)
     if abandoned is not None:
         checks.append(
             Check(
                 "reindex",
                 "warn",
-                f"collection {abandoned!r} was left by a reindex that did not finish "
-                "(or one is running now)",
+                f"{abandoned.backend} collection {abandoned.name!r} was left by a reindex "
+                "that did not finish (or one is running now)",
                 "run `mcp-memory reindex` again: it drops the leftover and rebuilds",
             )
         )
@@ -204,6 +230,19 @@ def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:
             )
         )
     return checks
+
+
+def _engine_moved(ref: IndexRef, configured: str) -> Check:
+    """The index serving is on another engine than the configured one: a reindex moved it
+    (servers follow the record), or the config changed without a reindex."""
+    return Check(
+        "vector engine",
+        "warn",
+        f"the index is served by {ref.backend} (the ledger's record) but [vector] backend = "
+        f'"{configured}"',
+        f'set [vector] backend = "{ref.backend}", or run `mcp-memory reindex` to move the '
+        f"index to {configured}",
+    )
 
 
 def as_json(checks: list[Check]) -> dict:

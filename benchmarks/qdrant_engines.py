@@ -9,7 +9,8 @@ once and kept in benchmarks/results/ (git-ignored); the queries are embedded the
 Each engine runs in its own process (so peak RSS is its own) and reports: the time to write
 every vector (and for Edge, to build its HNSW graphs: ``optimize``), the time to load the
 store again from disk, global and one-user search latency (median of 200), recall@10 of the
-global search against exact numpy cosine, and the process's peak RSS.
+global search against exact numpy cosine, and the process's peak RSS. ``edge-plain`` is Edge
+without building its graphs (brute force over every vector).
 """
 
 from __future__ import annotations
@@ -118,6 +119,14 @@ class Edge:
         return [h.payload["memory_id"] for h in hits]
 
 
+class EdgePlain(Edge):
+    """Edge without ``optimize``: every vector in the plain segment, searched by brute force
+    (what a server adds between two reindexes or imports)."""
+
+    def finish(self) -> None:
+        pass
+
+
 class Local:
     """qdrant-client's local mode: a Python (numpy) re-implementation, persisted in SQLite."""
 
@@ -166,7 +175,9 @@ def measure(engine_name: str, size: int) -> dict:
     ids = [str(uuid.uuid5(uuid.NAMESPACE_OID, str(n))) for n in range(size)]
     workdir = Path(tempfile.mkdtemp(prefix=f"qdrant-{engine_name}-"))
     try:
-        engine = {"edge": Edge, "local": Local}[engine_name](workdir / "store", matrix.shape[1])
+        engine = {"edge": Edge, "edge-plain": EdgePlain, "local": Local}[engine_name](
+            workdir / "store", matrix.shape[1]
+        )
         start = time.perf_counter()
         for begin in range(0, size, BATCH):
             end = begin + BATCH
@@ -216,7 +227,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="10000", help="vector counts (default 10000)")
-    parser.add_argument("--engines", default="edge,local", help="default edge,local")
+    parser.add_argument(
+        "--engines", default="edge,local", help="edge, edge-plain, local (default edge,local)"
+    )
     parser.add_argument("--child", nargs=2, metavar=("ENGINE", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -35,7 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorIndex, VectorRecord
+from mcp_memory.store.vectors import (
+    Optimizable,
+    VectorBlock,
+    VectorHit,
+    VectorIndex,
+    VectorRecord,
+)
 
 try:
     import fcntl
@@ -266,3 +272,9 @@ class IndexGuard:
     def count(self) -> int:
         with self._using() as index:
             return index.count()
+
+    def optimize(self) -> bool:
+        """Have the engine build its search graphs, if it builds them only when asked
+        (``Optimizable``); False for one that keeps them built (Chroma)."""
+        with self._using() as index:
+            return index.optimize() if isinstance(index, Optimizable) else False

@@ -223,6 +223,12 @@ class CurrentIndex:
     def count(self) -> int:
         return self._read(lambda index: index.count())
 
+    def optimize(self) -> bool:
+        return self._read(lambda i: i.optimize() if isinstance(i, Optimizable) else False)
+
+    def unindexed(self) -> int:
+        return self._read(lambda i: i.unindexed() if isinstance(i, Optimizable) else 0)
+
     def close(self) -> None:
         """Close the open indexes, then the catalog's client (an HTTP connection pool, an
         embedded store)."""

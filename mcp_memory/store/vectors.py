@@ -116,6 +116,11 @@ class Optimizable(Protocol):
 
     def optimize(self) -> bool: ...
 
+    def unindexed(self) -> int:
+        """Vectors outside any search graph (searched by brute force until the next
+        ``optimize``)."""
+        ...
+
 
 class IndexCatalog(Protocol):
     """An engine's indexes by name (Chroma: its collections), each built with one model."""

@@ -109,6 +109,19 @@ def test_a_different_model_is_refused_with_a_pointer_to_reindex(catalog):
         catalog.open(catalog.prefix + "mem", "model-a", 384)
 
 
+def test_a_server_collection_without_a_model_stamp_is_refused(tmp_path):
+    """A collection mcp-memory did not make (or a server older than Qdrant 1.16, which drops
+    collection metadata) is not used, with the reason."""
+    from qdrant_client import QdrantClient
+    from qdrant_client import models as m
+
+    client = QdrantClient(path=str(tmp_path / "local"))
+    client.create_collection("theirs", m.VectorParams(size=3, distance=m.Distance.COSINE))
+    with pytest.raises(StoreUnavailable, match=r"records no embedding model.*Qdrant 1\.16"):
+        ServerCatalog(lambda: client).open("theirs", "m", 3)
+    client.close()
+
+
 def test_drop_deletes_the_index_and_only_it(catalog):
     keep = catalog.open(catalog.prefix + "keep", "m", 3)
     keep.upsert([VectorRecord("k", unit(1, 0, 0))])

@@ -6,16 +6,15 @@ write-ahead log) and ``index.json``, the model stamp. A shard is open in one pro
 
 Searches within a scope are Qdrant filtered searches over keyword payload indexes on user,
 agent and session: exact below ``full_scan_threshold`` (KB of vectors), through the HNSW graph
-above it. Edge builds HNSW graphs only when asked (``EdgeShard.optimize``), and holds the GIL
-while it does, so this module asks for it only where nobody waits on it: at the end of a bulk
-write (``finish_bulk``: an import, a reindex), never inside a single add. Vectors added since
-wait in the plain segment, searched by brute force (about 1 ms per 10k vectors).
+above it. Edge builds HNSW graphs only when asked (``EdgeIndex.optimize``), and holds the GIL
+while it does, so only bulk work asks for it (an import, a reindex, ``doctor --repair``: see
+``store.vectors.Optimizable``), never a server. Vectors added since wait in the plain segment,
+searched by brute force (2 ms for 10k of them, 60 ms for 100k).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import threading
@@ -43,8 +42,6 @@ from mcp_memory.vectors.qdrant.points import (
     stamp,
 )
 from mcp_memory.vectors.qdrant.turns import Turns
-
-logger = logging.getLogger(__name__)
 
 SHARD_DIR = "shard"
 STAMP_FILE = "index.json"
@@ -106,7 +103,7 @@ class SharedShard:
             shutil.rmtree(self.shard_dir, ignore_errors=True)  # a creation cut short
             shard = q.EdgeShard.create(str(self.shard_dir), edge_config(dimension, config))
             try:
-                for key in (MEMORY_ID, *SCOPE_KEYS):
+                for key in SCOPE_KEYS:
                     shard.update(
                         q.UpdateOperation.create_field_index(key, q.PayloadSchemaType.Keyword)
                     )
@@ -240,6 +237,11 @@ class EdgeIndex:
         with self._shared.turns.use() as shard:
             return shard.optimize()
 
+    def unindexed(self) -> int:
+        with self._shared.turns.use() as shard:
+            info = shard.info()
+        return max(0, info.points_count - info.indexed_vectors_count)
+
     def close(self) -> None:
         if self._release is not None:
             self._release(self._shared)
@@ -254,7 +256,7 @@ _REGISTRY = threading.Lock()
 class EdgeCatalog:
     """Embedded Qdrant indexes by name, one directory each under ``root``."""
 
-    def __init__(self, root: Path, config: CollectionConfig = DEFAULT_CONFIG, timeout_s=120.0):
+    def __init__(self, root: Path, config: CollectionConfig = DEFAULT_CONFIG, timeout_s=600.0):
         self._root = root
         self._config = config
         self._timeout_s = timeout_s

@@ -46,7 +46,14 @@ class ServerIndex:
         self._ef = config.hnsw_ef
         if not client.collection_exists(name):
             _create(client, name, model, dimension, config)
-        check_stamp(client.get_collection(name).config.metadata, model, dimension)
+        metadata = client.get_collection(name).config.metadata
+        if not metadata:
+            raise StoreUnavailable(
+                f"collection {name!r} on the Qdrant server records no embedding model: it was "
+                "not made by mcp-memory (choose another [vector] collection), or the server "
+                "predates collection metadata (Qdrant 1.16): upgrade it"
+            )
+        check_stamp(metadata, model, dimension)
 
     def upsert(self, records: Sequence[VectorRecord]) -> None:
         points = [
@@ -153,7 +160,7 @@ def _create(
     except Exception:
         if not client.collection_exists(name):  # not a race with another process's create
             raise
-    for key in (MEMORY_ID, *SCOPE_KEYS):
+    for key in SCOPE_KEYS:
         client.create_payload_index(name, key, m.PayloadSchemaType.KEYWORD, wait=True)
 
 

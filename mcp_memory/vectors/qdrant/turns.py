@@ -47,18 +47,18 @@ POLL_S = 0.1
 class Turns(Generic[T]):
     """One process at a time holds ``open()``'s result; the others wait their turn.
 
-    ``open`` loads the resource once the turn is ours; ``close`` releases it before the turn
+    ``load`` opens the resource once the turn is ours; ``unload`` closes it before the turn
     passes on. A process that waits longer than ``timeout_s`` gets ``StoreUnavailable``.
     """
 
     def __init__(
         self,
         lock_path: Path,
-        open: Callable[[], T],
-        close: Callable[[T], None],
-        timeout_s: float = 120.0,
+        load: Callable[[], T],
+        unload: Callable[[T], None],
+        timeout_s: float = 600.0,
     ):
-        self._open, self._close = open, close
+        self._load, self._unload = load, unload
         self._timeout_s = timeout_s
         self._path = lock_path
         self._lock = threading.Condition(threading.RLock())
@@ -94,7 +94,7 @@ class Turns(Generic[T]):
             if self._held is not None:
                 held, self._held = self._held, None
                 self._stop.set()
-                self._close(held)
+                self._unload(held)
             elif fcntl is not None:
                 self._wait_for_turn()
             try:
@@ -109,6 +109,7 @@ class Turns(Generic[T]):
     def close(self) -> None:
         """Close the resource and give up the turn (waits for the threads using it)."""
         with self._lock:
+            self._lock.wait_for(lambda: self._users == 0)
             if self._held is not None:
                 self._give_up()
             if self._files is not None:
@@ -128,7 +129,7 @@ class Turns(Generic[T]):
         if fcntl is not None:
             self._wait_for_turn()
         try:
-            held = self._open()
+            held = self._load()
         except BaseException:
             self._unlock_turn()
             raise
@@ -174,7 +175,7 @@ class Turns(Generic[T]):
         self._stop.set()
         try:
             if held is not None:
-                self._close(held)
+                self._unload(held)
         finally:
             self._unlock_turn()
 

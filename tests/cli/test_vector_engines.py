@@ -1,6 +1,7 @@
-"""Moving a store between vector engines with `reindex --vector-backend`, in process: the old
-engine serves until the new index is complete, then the service follows the ledger's record
-to the other engine, whatever its own configuration says."""
+"""The vector engines in operation, in process: moving a store between them with `reindex
+--vector-backend` (the old engine serves until the new index is complete, then the service
+follows the ledger's record to the other engine, whatever its own configuration says), and
+embedded Qdrant's search graphs, built by an import and by `doctor --repair`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from mcp_memory.cli import doctor
 from mcp_memory.config import load_settings
+from mcp_memory.errors import StoreUnavailable
 from mcp_memory.factory import QDRANT_DIR, build_service, chroma_catalog, reindex_store
 from mcp_memory.indexing.reindex import IndexRef, current_index
 
@@ -102,3 +104,67 @@ def test_a_model_switch_on_qdrant_stays_on_qdrant(tmp_path, embedder, clock):
     top = fresh.search("What medicine must she avoid?", user_id="priya").results[0]
     assert top.content == FACTS[0]
     fresh.close()
+
+
+def test_doctor_counts_vectors_outside_the_graphs_and_repair_builds_them(
+    tmp_path, embedder, clock, monkeypatch
+):
+    """Servers never build embedded Qdrant's HNSW graphs (it would stall their searches);
+    doctor says how many vectors wait outside them, and --repair builds them."""
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        vector={"backend": "qdrant", "qdrant": {"indexing_threshold": 1, "full_scan_threshold": 1}},
+    )
+    service = build_service(settings, embedder=embedder, clock=clock)
+    for text in FACTS:
+        service.add(text, user_id="priya")
+    service.close()
+    monkeypatch.setattr(doctor, "GRAPH_TAIL_WARN", 2)
+    graphs = {c.name: c for c in doctor.run(settings, None)}["search graphs"]
+    assert graphs.status == "warn" and graphs.detail.startswith(f"{len(FACTS)} vectors outside")
+    assert "doctor --repair" in graphs.fix
+    repaired = {c.name: c for c in doctor.run(settings, None, repair=True)}
+    assert repaired["search graphs"].status == "ok"
+    assert repaired["search graphs"].detail.startswith("0 vectors outside")
+    chroma = load_settings(data_dir=tmp_path / "other")
+    assert "search graphs" not in {c.name for c in doctor.run(chroma, None)}
+
+
+def test_an_import_builds_the_graphs_of_embedded_qdrant(tmp_path, embedder, clock):
+    vector = {"backend": "qdrant", "qdrant": {"indexing_threshold": 1, "full_scan_threshold": 1}}
+    settings = load_settings(data_dir=tmp_path / "data", vector=vector)
+    service = build_service(settings, embedder=embedder, clock=clock)
+    service.add("Priya's locker is number 41", user_id="priya")
+    service.flush()
+    engine = service.index.opened().current()
+    assert engine.unindexed() == 1  # a single add leaves the graphs alone
+    report = service.import_records([{"content": text, "user_id": "priya"} for text in FACTS])
+    assert report.imported == len(FACTS) and engine.unindexed() == 0
+    top = service.search("What medicine must she avoid?", user_id="priya").results[0]
+    assert top.content == FACTS[0]
+    service.close()
+
+
+def test_an_unreachable_qdrant_server_is_named_without_its_api_key(tmp_path, embedder):
+    """Server mode against a port nothing listens on (no Qdrant server runs here): the error
+    names the address and what to fix, never the API key."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    secret = "k-0123456789-secret"
+    qdrant = {"url": f"http://127.0.0.1:{port}", "api_key": secret, "timeout_s": 5}
+    settings = load_settings(
+        data_dir=tmp_path / "data", vector={"backend": "qdrant", "mode": "server", "qdrant": qdrant}
+    )
+    checks = doctor.run(settings, None)
+    index = {c.name: c for c in checks}["vector index"]
+    assert index.status == "fail" and f"Qdrant server http://127.0.0.1:{port}" in index.detail
+    assert "cannot use collection 'memories'" in index.detail and "Qdrant server" in index.fix
+    assert secret not in repr(doctor.as_json(checks)) and secret not in doctor.render(checks)
+    service = build_service(settings, embedder=embedder)
+    with pytest.raises(StoreUnavailable, match=r"api_key in the config") as caught:
+        service.stats()
+    assert secret not in str(caught.value)
+    service.close()

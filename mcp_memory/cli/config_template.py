@@ -20,7 +20,7 @@ HEADER = """\
 # mcp-memory configuration. Every key is listed with its default, commented out: uncomment a
 # line to change it. Read from --config PATH, else $MCP_MEMORY_CONFIG, else this file in the
 # user config dir. Environment variables override it: MCP_MEMORY_DATA_DIR=/path, nested keys
-# with a double underscore (MCP_MEMORY_VECTOR__BACKEND=http). Unknown keys are refused.
+# with a double underscore (MCP_MEMORY_VECTOR__BACKEND=qdrant). Unknown keys are refused.
 # Check the result with `mcp-memory doctor`. Full notes: config.example.toml in the sources.
 """
 

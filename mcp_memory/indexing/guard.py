@@ -22,6 +22,10 @@ The mechanism here:
 - **A reader-writer lock** inside the process: any number of threads use the handle at once;
   reopening it (done under the write lock, so no process writes the files meanwhile) waits
   until none does.
+
+Embedded Qdrant goes further on its own: a process holds its shard only in its turn and loads
+it afresh each time (``vectors/qdrant/turns.py``), so it is never stale; the counter and the
+write lock apply to it all the same.
 """
 
 from __future__ import annotations

@@ -224,8 +224,11 @@ class MemoryService:
         self, records: Iterable[Any], batch_size: int = 256,
         progress: Callable[[int], None] | None = None,
     ) -> ImportReport:  # fmt: skip
-        """Store exported (or minimal) records, a batch at a time; importing twice is a no-op."""
-        return self.bulk.import_records(records, batch_size, progress)
+        """Store records in batches (twice is a no-op); embedded Qdrant then builds its graphs."""
+        report = self.bulk.import_records(records, batch_size, progress)
+        if report.imported:  # the CLI runs imports: no search waits on the build
+            self.index.optimize()
+        return report
 
     def judge_sessions(self, ids: Sequence[str], chunk: int = 2000) -> None:
         """Judge the order of the sessions these memories belong to, ahead of searches."""

@@ -107,7 +107,9 @@ def qdrant_catalog(settings: Settings) -> IndexCatalog:
     if settings.vector.mode == "embedded":
         from mcp_memory.vectors.qdrant.edge import EdgeCatalog
 
-        return EdgeCatalog(settings.data_dir.expanduser() / QDRANT_DIR, config)
+        return EdgeCatalog(
+            settings.data_dir.expanduser() / QDRANT_DIR, config, reserve=reserve(settings)
+        )
     from mcp_memory.vectors.qdrant.server import ServerCatalog, server_client
 
     key = cfg.api_key.get_secret_value() or None

@@ -10,23 +10,35 @@ above it. Edge builds HNSW graphs only when asked (``EdgeIndex.optimize``), and 
 while it does, so only bulk work asks for it (an import, a reindex, ``doctor --repair``: see
 ``store.vectors.Optimizable``), never a server. Vectors added since wait in the plain segment,
 searched by brute force (2 ms for 10k of them, 60 ms for 100k).
+
+Faults, as on embedded Chroma (``vectors.faults``): damaged files (``DAMAGE_MARKERS``) become
+``IndexDamaged``, which the service mends by emptying the store (``EdgeCatalog.reset``) and
+refilling it from the ledger. Edge blocks holding the GIL when a write, or loading a shard,
+meets a full disk (measured on a full tmpfs: the whole process stops), so under the disk
+reserve (``store.disk``) writes and graph builds are refused and a shard this process does not
+hold is not loaded (a load may write up to 32 MiB of vectors); one already held still answers
+searches, which write nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import qdrant_edge as q
 
-from mcp_memory.errors import StoreUnavailable
+from mcp_memory.errors import IndexDamaged, StoreUnavailable
+from mcp_memory.store.disk import Reserve
 from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord
+from mcp_memory.vectors.faults import engine_errors, meaning
 from mcp_memory.vectors.qdrant.points import (
     DEFAULT_CONFIG,
     MEMORY_ID,
@@ -43,8 +55,22 @@ from mcp_memory.vectors.qdrant.points import (
 )
 from mcp_memory.vectors.qdrant.turns import Turns
 
+logger = logging.getLogger(__name__)
+
 SHARD_DIR = "shard"
 STAMP_FILE = "index.json"
+# What Edge (qdrant-edge-py 0.9) says of damaged files, found by garbling or cutting each kind:
+# unreadable JSON (the shard's config, a segment's state, the log's first index, the version),
+# a log segment's header, the id tracker, a vector or a payload that cannot be read back.
+DAMAGE_MARKERS = (
+    "failed to deserialize",
+    "failed to load segment",
+    "illegal segment header",
+    "corrupted",
+    "is not readable from",
+    "failed to decode value",
+    "invalid utf-8",
+)
 
 
 class IndexGone(StoreUnavailable):
@@ -70,8 +96,9 @@ class SharedShard:
     """One index directory's shard, shared by this process's handles, held in turns with the
     other processes (``Turns``); ``refs`` counts the handles (``EdgeCatalog`` keeps them)."""
 
-    def __init__(self, directory: Path, timeout_s: float):
+    def __init__(self, directory: Path, timeout_s: float, reserve: Reserve):
         self.directory = directory
+        self.reserve = reserve
         self.refs = 0
         self.turns: Turns[Any] = Turns(directory, self._load, _close, timeout_s)
 
@@ -88,7 +115,8 @@ class SharedShard:
         try:
             return q.EdgeShard.load(str(self.shard_dir))
         except Exception as exc:
-            raise StoreUnavailable(
+            known = meaning(exc, self.shard_dir, self.reserve, DAMAGE_MARKERS)
+            raise known or StoreUnavailable(
                 f"cannot open the embedded Qdrant index in {self.shard_dir}: {exc}"
             ) from exc
 
@@ -98,6 +126,7 @@ class SharedShard:
         def make() -> None:
             if self.exists():
                 return
+            self.reserve.check()
             self.directory.mkdir(parents=True, exist_ok=True)
             _write_json(self.directory / STAMP_FILE, stamp(model, dimension))
             shutil.rmtree(self.shard_dir, ignore_errors=True)  # a creation cut short
@@ -113,10 +142,13 @@ class SharedShard:
         self.turns.alone(make)
 
     def stamp(self) -> object:
+        """The model the index was built with; an unreadable record is damage (it is written
+        before the shard, so a shard never lacks it)."""
+        path = self.directory / STAMP_FILE
         try:
-            return json.loads((self.directory / STAMP_FILE).read_text())
-        except (OSError, ValueError):
-            return None
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise IndexDamaged(path, f"the model record cannot be read: {exc}") from exc
 
 
 def _close(shard: Any) -> None:
@@ -138,8 +170,19 @@ class EdgeIndex:
         check_stamp(shared.stamp(), model, dimension)
         self.name = name
         self._shared = shared
+        self._path, self._reserve = shared.shard_dir, shared.reserve
         self._ef = hnsw_ef
         self._release = release
+
+    @contextlib.contextmanager
+    def _shard(self, write: bool = False) -> Iterator[Any]:
+        """The shard, in this process's turn, its failures translated (module docstring: a
+        write, or a load, under the disk reserve is refused)."""
+        if write or not self._shared.turns.holding:
+            self._reserve.check()
+        errors = engine_errors(self._path, self._reserve, DAMAGE_MARKERS)
+        with errors, self._shared.turns.use() as shard:
+            yield shard
 
     def upsert(self, records: Sequence[VectorRecord]) -> None:
         if not records:
@@ -152,13 +195,13 @@ class EdgeIndex:
             )
             for r in records
         ]
-        with self._shared.turns.use() as shard:
+        with self._shard(write=True) as shard:
             for start in range(0, len(points), PAGE):
                 shard.update(q.UpdateOperation.upsert_points(points[start : start + PAGE]))
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
-            with self._shared.turns.use() as shard:
+            with self._shard(write=True) as shard:
                 for chunk in pages(ids):
                     shard.update(q.UpdateOperation.delete_points(list(point_ids(chunk))))
 
@@ -185,7 +228,7 @@ class EdgeIndex:
             with_payload=[MEMORY_ID],
             params=q.SearchParams(hnsw_ef=max(self._ef, k)),
         )
-        with self._shared.turns.use() as shard:
+        with self._shard() as shard:
             hits = shard.query(request)
         return [VectorHit(h.payload[MEMORY_ID], float(h.score)) for h in hits]
 
@@ -206,7 +249,7 @@ class EdgeIndex:
 
     def _records(self, ids: Sequence[str], with_vector: bool) -> list[tuple[str, Any]]:
         found = []
-        with self._shared.turns.use() as shard:
+        with self._shard() as shard:
             for chunk in pages(ids):
                 by_point = point_ids(chunk)
                 records = shard.retrieve(
@@ -218,7 +261,7 @@ class EdgeIndex:
     def all_ids(self) -> list[str]:
         ids: list[str] = []
         offset = None
-        with self._shared.turns.use() as shard:
+        with self._shard() as shard:
             while True:
                 records, offset = shard.scroll(
                     q.ScrollRequest(offset=offset, limit=PAGE, with_payload=[MEMORY_ID])
@@ -228,17 +271,22 @@ class EdgeIndex:
                     return ids
 
     def count(self) -> int:
-        with self._shared.turns.use() as shard:
+        with self._shard() as shard:
             return shard.count(q.CountRequest(exact=True))
 
     def optimize(self) -> bool:
         """Build the HNSW graphs of segments past ``indexing_threshold`` and merge segments
-        (blocking, and holding the GIL: call it where nobody waits); True if it did any."""
-        with self._shared.turns.use() as shard:
+        (blocking, and holding the GIL: call it where nobody waits); True if it did any.
+        Skipped under the disk reserve (it writes new segments): a search still finds every
+        vector, by brute force."""
+        if self._reserve.low():
+            logger.warning("search graphs not built: %s", self._reserve.full())
+            return False
+        with self._shard(write=True) as shard:
             return shard.optimize()
 
     def unindexed(self) -> int:
-        with self._shared.turns.use() as shard:
+        with self._shard() as shard:
             info = shard.info()
         return max(0, info.points_count - info.indexed_vectors_count)
 
@@ -254,19 +302,28 @@ _REGISTRY = threading.Lock()
 
 
 class EdgeCatalog:
-    """Embedded Qdrant indexes by name, one directory each under ``root``."""
+    """Embedded Qdrant indexes by name, one directory each under ``root``; ``reserve`` is the
+    free space writes leave on its disk (none by default)."""
 
-    def __init__(self, root: Path, config: CollectionConfig = DEFAULT_CONFIG, timeout_s=600.0):
+    def __init__(
+        self,
+        root: Path,
+        config: CollectionConfig = DEFAULT_CONFIG,
+        timeout_s: float = 600.0,
+        reserve: Reserve | None = None,
+    ):
         self._root = root
         self._config = config
         self._timeout_s = timeout_s
+        self._reserve = reserve or Reserve(root, 0)
 
     def _ref(self, name: str) -> SharedShard:
         directory = (self._root / name).resolve()
         with _REGISTRY:
             shared = _OPEN.get(directory)
             if shared is None:
-                shared = _OPEN[directory] = SharedShard(directory, self._timeout_s)
+                shared = SharedShard(directory, self._timeout_s, self._reserve)
+                _OPEN[directory] = shared
             shared.refs += 1
             return shared
 
@@ -306,6 +363,16 @@ class EdgeCatalog:
         for suffix in (".turn", ".queue"):
             Path(f"{directory}{suffix}").unlink(missing_ok=True)
         return True
+
+    def reset(self) -> None:
+        """Delete every index under ``root`` (each once no process holds it), leaving an empty
+        store: its files were found damaged (``IndexDamaged``), and the ledger refills it."""
+        if not self._root.is_dir():
+            return
+        logger.warning("deleting the damaged vector index %s to rebuild it", self._root)
+        for path in sorted(self._root.iterdir()):
+            if path.is_dir():
+                self.drop(path.name)
 
     def close(self) -> None:
         """Nothing shared to close: each index releases its shard."""

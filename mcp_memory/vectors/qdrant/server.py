@@ -16,7 +16,7 @@ import numpy as np
 from qdrant_client import QdrantClient
 from qdrant_client import models as m
 
-from mcp_memory.errors import IndexMismatch, StoreUnavailable
+from mcp_memory.errors import IndexMismatch, StoreDamaged, StoreUnavailable
 from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord
 from mcp_memory.vectors.qdrant.points import (
     DEFAULT_CONFIG,
@@ -203,6 +203,14 @@ class ServerCatalog:
             return False
         self.client.delete_collection(name)
         return True
+
+    def reset(self) -> None:
+        """A Qdrant server's store is the server's to mend (its own replicas and snapshots):
+        refused with what to do. Nothing here reports a server's collection as damaged."""
+        raise StoreDamaged(
+            f"the vector index on {self._where} is damaged: repair or recreate the collection "
+            "on the server, then run `mcp-memory reindex` to fill it from the ledger"
+        )
 
     def close(self) -> None:
         if self._client is not None:

@@ -59,6 +59,7 @@ from mcp_memory.models import (
 )
 from mcp_memory.policy import access, admission, filters, validation
 from mcp_memory.search.pipeline import Gathered, SearchPipeline
+from mcp_memory.store.disk import used_bytes
 from mcp_memory.store.ledger import LedgerStore
 from mcp_memory.store.records import MemoryFilter
 from mcp_memory.store.vectors import VectorIndex
@@ -416,11 +417,7 @@ def _stats(service: MemoryService, scope: Scope, now: datetime) -> StatsResult:
 
 def _storage_bytes(service: MemoryService) -> int:
     data_dir = service.data_dir
-    return _dir_size(data_dir) if data_dir else service.ledger.size_bytes()
-
-
-def _dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return used_bytes(data_dir) if data_dir else service.ledger.size_bytes()
 
 
 def _accessed(ledger: LedgerStore, memories: Sequence[Memory], now: datetime) -> None:

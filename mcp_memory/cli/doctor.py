@@ -32,6 +32,7 @@ from mcp_memory.errors import (
     UnreadableMemory,
 )
 from mcp_memory.indexing.reindex import IndexRef, current_index, interrupted_reindex
+from mcp_memory.store.disk import used_bytes
 from mcp_memory.store.records import MemoryFilter
 from mcp_memory.store.vectors import Optimizable
 from mcp_memory.vectors.chroma_files import folder_bytes, leftover_segments, remove_leftovers
@@ -132,7 +133,7 @@ def check_data_dir(settings: Settings) -> Check:
             f"{path}: not writable ({exc.strerror or exc})",
             "fix its permissions, or set data_dir / --data-dir / MCP_MEMORY_DATA_DIR elsewhere",
         )
-    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    size = used_bytes(path)
     free = shutil.disk_usage(path).free
     reserve = settings.disk.min_free_mb * 1_048_576
     detail = (

@@ -25,7 +25,7 @@ HEADER = """\
 """
 
 NOTES = {
-    "data_dir": "Where memories live (ledger.sqlite3 + chroma/).",
+    "data_dir": "Where memories live (ledger.sqlite3 + chroma/ or qdrant/).",
     "log_level": "Log verbosity on stderr: DEBUG, INFO, WARNING or ERROR.",
     "embedding.model": "A sentence-transformers model name available offline, or a local model "
     "directory. After changing it, run `mcp-memory reindex`.",
@@ -48,7 +48,8 @@ NOTES = {
     "thresholds are KB of vectors); hnsw_ef is the search-time candidate list.",
     "vector.headers": '... and extra HTTP headers, e.g. { x-chroma-token = "..." }.',
     "disk.min_free_mb": "Writes are refused while the data dir's disk has less free space "
-    "than this (MiB): Chroma can hang when a write meets a full disk. 0: no reserve.",
+    "than this (MiB): Chroma and embedded Qdrant can hang when a write meets a full disk "
+    "(keep 32+ with Qdrant). 0: no reserve.",
     "server.transport": "stdio (the client starts the server), sse or http.",
     "security.token_file": "With no [[security.tokens]], a network server generates its token "
     "here on first start (readable by you alone) and requires it; --no-auth opts out on "

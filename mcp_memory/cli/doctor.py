@@ -309,8 +309,10 @@ def _index_checks(service, settings: Settings, repair: bool) -> list[Check]:
             fix = "free disk space: see the data dir row"
         elif "reindex" in str(exc):
             fix = "run `mcp-memory reindex` to rebuild it with the configured model"
-        else:
+        elif settings.vector.mode == "server":
             fix = f"start the {ref.backend.capitalize()} server or fix the [vector] settings"
+        else:
+            fix = "see README, Troubleshooting"
         return [Check("vector index", "fail", f"{where}: {exc}", fix)]
     rebuilt = " (it was damaged: rebuilt from the ledger)" if service.index.rebuilt else ""
     checks = [Check("vector index", "ok", f"{where}, collection {ref.name!r}{rebuilt}")]

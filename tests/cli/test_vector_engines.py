@@ -168,3 +168,15 @@ def test_an_unreachable_qdrant_server_is_named_without_its_api_key(tmp_path, emb
         service.stats()
     assert secret not in str(caught.value)
     service.close()
+
+
+def test_reindex_resets_the_engine_whose_files_are_damaged(tmp_path):
+    """A reindex meeting damage starts afresh on the engine the damage's path names."""
+    from mcp_memory.errors import IndexDamaged
+    from mcp_memory.factory import CHROMA_DIR, damaged_engine
+
+    settings = load_settings(data_dir=tmp_path / "data", vector={"backend": "qdrant"})
+    qdrant = IndexDamaged(settings.data_dir / QDRANT_DIR / "memories" / "shard", "bad log")
+    chroma = IndexDamaged(settings.data_dir / CHROMA_DIR / "chroma.sqlite3", "malformed")
+    assert damaged_engine(settings, qdrant) == "qdrant"
+    assert damaged_engine(settings, chroma) == "chroma"

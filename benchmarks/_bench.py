@@ -33,6 +33,16 @@ class PreEmbedder:
         unique = list(dict.fromkeys(texts))
         self._cache = dict(zip(unique, inner.embed(unique), strict=True)) if unique else {}
 
+    @classmethod
+    def seeded(cls, inner, texts: Sequence[str], vectors: np.ndarray) -> PreEmbedder:
+        """One that already holds these texts' vectors (computed earlier, kept on disk)."""
+        made = cls(inner, [])
+        made._cache.update(zip(texts, vectors, strict=True))
+        return made
+
+    def knows(self, texts: Sequence[str]) -> bool:
+        return all(t in self._cache for t in texts)
+
     @property
     def name(self) -> str:
         return self.inner.name

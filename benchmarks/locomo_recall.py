@@ -13,6 +13,10 @@ in-process figures (the same ``MemoryService``, called directly) come from the s
 same run. It also runs the fact-style set (fact_recall.py) and times warm searches.
 
     python benchmarks/locomo_recall.py [--data DIR] [--json OUT] [--skip-mcp]
+                                       [--vector chroma,qdrant]
+
+``--vector`` names the vector engines to run mcp-memory on (default chroma), each on a store of
+its own in the same run; the figures of an engine other than Chroma carry its name.
 """
 
 from __future__ import annotations
@@ -147,10 +151,13 @@ def run_baselines(convs: list[Conversation], embed: PreEmbedder) -> dict[str, Ta
     return tallies
 
 
-def load_in_process(convs: list[Conversation], embed: PreEmbedder, data_dir: Path):
+def load_in_process(
+    convs: list[Conversation], embed: PreEmbedder, data_dir: Path, engine: str = "chroma"
+):
     """A MemoryService on its own data dir, loaded with every turn through ``add`` (each add
     hands its vector to the write-behind thread, which writes them in batches)."""
-    service = build_service(load_settings(data_dir=data_dir), embedder=embed)
+    settings = load_settings(data_dir=data_dir, vector={"backend": engine})
+    service = build_service(settings, embedder=embed)
     for conv in convs:
         for turn in conv.turns:
             service.add(**add_kwargs(conv, turn))
@@ -171,7 +178,9 @@ def run_in_process(convs: list[Conversation], service) -> tuple[Tally, list[floa
     return tally, times
 
 
-async def run_mcp(convs: list[Conversation], data_dir: Path) -> tuple[Tally, list[float], float]:
+async def run_mcp(
+    convs: list[Conversation], data_dir: Path, engine: str = "chroma"
+) -> tuple[Tally, list[float], float]:
     """The headline: load and query through a real MCP stdio client against `mcp-memory serve`."""
     from mcp.client import Client
     from mcp.client.stdio import StdioServerParameters
@@ -179,7 +188,11 @@ async def run_mcp(convs: list[Conversation], data_dir: Path) -> tuple[Tally, lis
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "mcp_memory", "serve", "--data-dir", str(data_dir)],
-        env={"HF_HUB_OFFLINE": "1", "MCP_MEMORY_LOG_LEVEL": "WARNING"},
+        env={
+            "HF_HUB_OFFLINE": "1",
+            "MCP_MEMORY_LOG_LEVEL": "WARNING",
+            "MCP_MEMORY_VECTOR__BACKEND": engine,
+        },
     )
     tally, times = Tally(), []
     async with Client(params) as client:
@@ -207,14 +220,15 @@ async def run_mcp(convs: list[Conversation], data_dir: Path) -> tuple[Tally, lis
 
 def table(results: dict[str, dict[str, dict[str, float]]], title: str) -> str:
     cols = ["all", *CATEGORIES.values()]
-    lines = [title, f"{'system':<22}" + "".join(f"{c:>24}" for c in cols)]
-    lines.append(f"{'':<22}" + "".join(f"{'r@1   r@5   r@10':>24}" for _ in cols))
+    width = max(22, *(len(name) + 1 for name in results))
+    lines = [title, f"{'system':<{width}}" + "".join(f"{c:>24}" for c in cols)]
+    lines.append(f"{'':<{width}}" + "".join(f"{'r@1   r@5   r@10':>24}" for _ in cols))
     for name, summary in results.items():
         cells = "".join(
             f"{summary[c]['r@1']:>8.3f}{summary[c]['r@5']:>6.3f}{summary[c]['r@10']:>6.3f}    "
             for c in cols
         )
-        lines.append(f"{name:<22}{cells}")
+        lines.append(f"{name:<{width}}{cells}")
     return "\n".join(lines)
 
 
@@ -223,6 +237,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of conv-*.json")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--skip-mcp", action="store_true", help="in-process figures only")
+    parser.add_argument(
+        "--vector", default="chroma", help="vector engines, comma-separated (default chroma)"
+    )
     args = parser.parse_args(argv)
 
     convs = load(args.data)
@@ -248,16 +265,19 @@ def main(argv: list[str] | None = None) -> dict:
     tallies = {f"baseline {k}": v for k, v in run_baselines(convs, embed).items()}
 
     figures: dict = {"questions": n_q, "turns": n_t, "splits": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        service = load_in_process(convs, embed, Path(tmp) / "in-process")
-        tallies["mcp-memory (in-process)"], inproc_times = run_in_process(convs, service)
-        service.close()
-        if not args.skip_mcp:
-            mcp_tally, mcp_times, load_s = asyncio.run(run_mcp(convs, Path(tmp) / "mcp"))
-            tallies["mcp-memory (MCP stdio)"] = mcp_tally
-            figures["mcp_load_seconds"] = round(load_s, 1)
-            figures["mcp_search_ms"] = _latency(mcp_times)
-    figures["in_process_search_ms"] = _latency(inproc_times)
+    for engine in args.vector.split(","):
+        tag, key = ("", "") if engine == "chroma" else (f" [{engine}]", f"{engine}_")
+        with tempfile.TemporaryDirectory() as tmp:
+            service = load_in_process(convs, embed, Path(tmp) / "in-process", engine)
+            tallies[f"mcp-memory (in-process){tag}"], inproc_times = run_in_process(convs, service)
+            service.close()
+            if not args.skip_mcp:
+                run = run_mcp(convs, Path(tmp) / "mcp", engine)
+                mcp_tally, mcp_times, load_s = asyncio.run(run)
+                tallies[f"mcp-memory (MCP stdio){tag}"] = mcp_tally
+                figures[f"{key}mcp_load_seconds"] = round(load_s, 1)
+                figures[f"{key}mcp_search_ms"] = _latency(mcp_times)
+        figures[f"{key}in_process_search_ms"] = _latency(inproc_times)
 
     for split, convset in splits.items():
         results = {name: t.summary(convset) for name, t in tallies.items()}

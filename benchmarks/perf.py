@@ -2,6 +2,7 @@
 
     python benchmarks/perf.py                      # 1k, 10k and 100k memories (100 users)
     python benchmarks/perf.py --sizes 1000,10000   # quicker
+    python benchmarks/perf.py --vector chroma,qdrant   # both vector engines, same run
 
 For each size it builds a store of synthetic memories through the bulk path (``import``), then
 spawns ``mcp-memory serve`` and measures through the SDK's stdio client: spawn to tool list,
@@ -12,6 +13,12 @@ is the least work it needs, measured in this same run: encoding the query with t
 plus an in-process numpy brute-force cosine over the same vectors (searches), a bare encode
 (adds, bulk), a bare Python start importing the MCP SDK (tool list), loading the model in a
 fresh process (first search). Results print as a table and are saved under benchmarks/results/.
+
+``--vector`` names the vector engines to measure (default chroma); figures of an engine other
+than Chroma carry its name in brackets. With several engines, the stores of the later ones are
+built from the vectors the first one's import computed (same texts, same model: the same
+vectors), so their "bulk import" figure is the ledger and index writes alone, marked
+"(vectors reused)", with no floor or target.
 """
 
 from __future__ import annotations
@@ -40,10 +47,12 @@ from mcp.client.stdio import StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synthetic
+from _bench import PreEmbedder
 
 from mcp_memory.cli.main import for_bulk
 from mcp_memory.config import Settings, load_settings
 from mcp_memory.factory import CHROMA_DIR, build_embedder, build_service
+from mcp_memory.store.records import MemoryFilter
 from mcp_memory.vectors.chroma import scoped_file
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -83,19 +92,33 @@ def ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def server_env(data_dir: Path) -> dict[str, str]:
-    return {
+def server_env(data_dir: Path, engine: str = "chroma") -> dict[str, str]:
+    env = {
         "MCP_MEMORY_DATA_DIR": str(data_dir),
         "MCP_MEMORY_LOG_LEVEL": "WARNING",
         "HF_HUB_OFFLINE": "1",
         "PATH": os.environ.get("PATH", ""),
     }
+    if engine != "chroma":
+        env["MCP_MEMORY_VECTOR__BACKEND"] = engine
+    return env
 
 
-def stdio(data_dir: Path) -> StdioServerParameters:
+def stdio(data_dir: Path, engine: str = "chroma") -> StdioServerParameters:
     return StdioServerParameters(
-        command=sys.executable, args=["-m", "mcp_memory", "serve"], env=server_env(data_dir)
+        command=sys.executable,
+        args=["-m", "mcp_memory", "serve"],
+        env=server_env(data_dir, engine),
     )
+
+
+def label(engine: str) -> str:
+    """What a figure's name says of its engine: nothing for Chroma (names as before)."""
+    return "" if engine == "chroma" else f" [{engine}]"
+
+
+def store_dir(size: int, engine: str) -> Path:
+    return RESULTS / (f"store-{size}" if engine == "chroma" else f"store-{size}-{engine}")
 
 
 def child_pids(marker: str) -> list[int]:
@@ -125,16 +148,19 @@ def vm_hwm_mb(pid: int) -> float:
 # -- building stores -------------------------------------------------------------------------
 
 
-def build_store(data_dir: Path, size: int, users: int) -> tuple[float, float]:
-    """Import ``size`` synthetic memories through the bulk path, as ``mcp-memory import`` does.
+def build_store(
+    data_dir: Path, size: int, users: int, engine: str = "chroma", embedder=None
+) -> tuple[float, float]:
+    """Import ``size`` synthetic memories through the bulk path, as ``mcp-memory import`` does,
+    into the ``engine`` given (with ``embedder``, if given: one that remembers its vectors).
 
     Returns memories per second, and the floor: a bare batched encode of 2,048 of the same
     texts by the same embedder, in texts per second.
     """
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    settings = for_bulk(load_settings(data_dir=data_dir))
-    service = build_service(settings)
+    settings = for_bulk(load_settings(data_dir=data_dir, vector={"backend": engine}))
+    service = build_service(settings, embedder=embedder)
     records = list(synthetic.memories(size, users))
     service.embedder.embed(["warm up"])
     _ = service.index
@@ -143,8 +169,9 @@ def build_store(data_dir: Path, size: int, users: int) -> tuple[float, float]:
     rate = size / (time.perf_counter() - start)
     assert report.imported == size, report
     texts = [r["content"] for r in records[:2048]]
+    encoder = getattr(service.embedder, "inner", service.embedder)  # not a remembering one
     start = time.perf_counter()
-    service.embedder.embed(texts)
+    encoder.embed(texts)
     floor = len(texts) / (time.perf_counter() - start)
     service.close()
     (data_dir / "import-rate.json").write_text(json.dumps({"rate": rate, "floor": floor}))
@@ -166,9 +193,12 @@ def subprocess_seconds(code: str, repeat: int) -> list[float]:
 class Floor:
     """The same model and the same vectors, used directly in this process."""
 
-    def __init__(self, data_dir: Path, embedder=None):
+    def __init__(self, data_dir: Path, embedder=None, engine: str = "chroma"):
         self.embedder = embedder or build_embedder(load_settings(data_dir=data_dir))
         self.embedder.embed(["warm up"])
+        if engine != "chroma":
+            self._from_index(data_dir, engine)
+            return
         path = data_dir / CHROMA_DIR / scoped_file(Settings().vector.collection)
         with contextlib.closing(sqlite3.connect(path)) as conn:
             rows = conn.execute("SELECT id, user_id, vector FROM vectors").fetchall()
@@ -176,6 +206,17 @@ class Floor:
         self.matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(
             len(rows), -1
         )
+
+    def _from_index(self, data_dir: Path, engine: str) -> None:
+        """The vectors of a store without Chroma's scoped copy, read through its index."""
+        settings = load_settings(data_dir=data_dir, vector={"backend": engine})
+        service = build_service(settings, embedder=self.embedder)
+        ids = service.ledger.ids(MemoryFilter())
+        vectors = service.index.vectors(ids)
+        rows = service.ledger.get_many(ids)
+        service.close()
+        self.users = np.array([rows[i].user_id for i in ids])
+        self.matrix = np.stack([vectors[i] for i in ids])
 
     def search_ms(self, query: str, user: str | None, k: int = 10) -> float:
         start = time.perf_counter()
@@ -213,12 +254,14 @@ async def warm_up(client: Client, search: dict) -> None:
     await client.call_tool("stats", {})
 
 
-async def cold_start(data_dir: Path, repeat: int) -> tuple[list[float], list[float]]:
+async def cold_start(
+    data_dir: Path, repeat: int, engine: str = "chroma"
+) -> tuple[list[float], list[float]]:
     """Spawn to tool list, and spawn to first search answered, in seconds."""
     listed, searched = [], []
     for _ in range(repeat):
         start = time.perf_counter()
-        async with Client(stdio(data_dir)) as client:
+        async with Client(stdio(data_dir, engine)) as client:
             await client.list_tools()
             listed.append(time.perf_counter() - start)
             await client.call_tool("search_memory", {"query": "what does the user like?"})
@@ -227,12 +270,20 @@ async def cold_start(data_dir: Path, repeat: int) -> tuple[list[float], list[flo
 
 
 async def measure_store(
-    run: Run, data_dir: Path, size: int, users: int, floor: Floor, repeat: int, big: bool
+    run: Run,
+    data_dir: Path,
+    size: int,
+    users: int,
+    floor: Floor,
+    repeat: int,
+    big: bool,
+    engine: str = "chroma",
 ) -> None:
     rng = random.Random(size)
     user_ids = synthetic.user_ids(users)
     queries = iter(synthetic.queries(100_000, seed=size))
-    async with Client(stdio(data_dir)) as client:
+    tag = label(engine)
+    async with Client(stdio(data_dir, engine)) as client:
         await warm_up(client, {"query": "warm up", "user_id": user_ids[0]})
         scoped, scoped_floor, everywhere, everywhere_floor = [], [], [], []
         for _ in range(repeat):
@@ -246,9 +297,16 @@ async def measure_store(
             everywhere.append(await timed_call(client, "search_memory", {"query": query}))
             everywhere_floor.append(floor.search_ms(next(queries), None))
         target = {1000: "", 10_000: "<= 20 ms", 100_000: "<= 30 ms"}.get(size, "")
-        run.add(_vs(f"search, one user's scope, {size:,} memories", scoped, scoped_floor, target))
         run.add(
-            _vs(f"search, global scope, {size:,} memories", everywhere, everywhere_floor, target)
+            _vs(f"search, one user's scope, {size:,} memories{tag}", scoped, scoped_floor, target)
+        )
+        run.add(
+            _vs(
+                f"search, global scope, {size:,} memories{tag}",
+                everywhere,
+                everywhere_floor,
+                target,
+            )
         )
         adds, add_floor = [], []
         for i in range(max(repeat // 2, 10)):
@@ -259,17 +317,17 @@ async def measure_store(
                 )
             )
             add_floor.append(floor.encode_ms(text))
-        run.add(_vs(f"add_memory, {size:,} memories", adds, add_floor, "<= 25 ms"))
+        run.add(_vs(f"add_memory, {size:,} memories{tag}", adds, add_floor, "<= 25 ms"))
         if big:
             stats = [await timed_call(client, "stats", {}) for _ in range(max(repeat // 3, 10))]
-            run.add(Figure(f"stats, {size:,} memories", "ms", stats, target="<= 50 ms"))
+            run.add(Figure(f"stats, {size:,} memories{tag}", "ms", stats, target="<= 50 ms"))
             consolidate = [
                 await timed_call(client, "consolidate", {"user_id": user}) for user in user_ids[-3:]
             ]
             per_scope = size // users
             run.add(
                 Figure(
-                    f"consolidate one scope of {per_scope:,} memories",
+                    f"consolidate one scope of {per_scope:,} memories{tag}",
                     "ms",
                     consolidate,
                     target="<= 2000 ms",
@@ -278,7 +336,7 @@ async def measure_store(
             pids = child_pids("mcp_memory serve")
             run.add(
                 Figure(
-                    f"server peak RSS (VmHWM), {size:,} memories",
+                    f"server peak RSS (VmHWM), {size:,} memories{tag}",
                     "MB",
                     [vm_hwm_mb(pids[0])],
                     target="<= 800 MB",
@@ -299,9 +357,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def http_concurrency(run: Run, data_dir: Path, users: int, repeat: int) -> None:
+async def http_concurrency(
+    run: Run, data_dir: Path, users: int, repeat: int, engine: str = "chroma"
+) -> None:
     port = free_port()
-    env = {**os.environ, **server_env(data_dir)}
+    env = {**os.environ, **server_env(data_dir, engine)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcp_memory", "serve", "--transport", "http", "--port", str(port),
          "--no-auth"],  # loopback; a bearer token is the default since issue 20
@@ -334,10 +394,10 @@ async def http_concurrency(run: Run, data_dir: Path, users: int, repeat: int) ->
         async with anyio.create_task_group() as tg:
             for _ in range(8):
                 tg.start_soon(one_client, max(repeat // 4, 5), eight)
-        first = run.add(Figure("HTTP search, 1 client", "ms", single))
+        first = run.add(Figure(f"HTTP search, 1 client{label(engine)}", "ms", single))
         run.add(
             Figure(
-                "HTTP search, 8 concurrent clients",
+                f"HTTP search, 8 concurrent clients{label(engine)}",
                 "ms",
                 eight,
                 floor=first.median,
@@ -362,13 +422,20 @@ def machine() -> str:
         for line in Path("/proc/meminfo").read_text().splitlines()
         if line.startswith("MemTotal")
     )
+    import importlib.metadata
+
     import chromadb
     import torch
 
+    qdrant = ""
+    for package in ("qdrant-edge-py", "qdrant-client"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            qdrant += f", {package} {importlib.metadata.version(package)}"
     return (
         f"{cpu}, {os.cpu_count()} cores, {mem / 1024:.1f} GiB RAM, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}, torch {torch.__version__}, "
-        f"chromadb {chromadb.__version__}; load average at start {os.getloadavg()[0]:.1f}"
+        f"chromadb {chromadb.__version__}{qdrant}; load average at start "
+        f"{os.getloadavg()[0]:.1f}"
     )
 
 
@@ -387,6 +454,51 @@ def table(run: Run) -> str:
             f"| {f.target} | {met} |"
         )
     return "\n".join(lines)
+
+
+def build_stores(
+    run: Run, sizes: list[int], engines: list[str], args: argparse.Namespace
+) -> dict[tuple[int, str], Path]:
+    """Each engine's store of each size, built (or reused with ``--reuse``), with its bulk
+    import figure. After the first engine, the stores are built from the vectors its import
+    computed (an embedder that remembers them), or all of them from ``--vectors``: the import
+    figure is then the writes alone, marked "(vectors reused)"."""
+    remembering = None
+    if args.vectors or len(engines) > 1:
+        remembering = PreEmbedder(build_embedder(for_bulk(Settings())), [])
+    if args.vectors:
+        cached = np.load(args.vectors)
+        texts = [r["content"] for r in synthetic.memories(len(cached["matrix"]), args.users)]
+        remembering = PreEmbedder.seeded(remembering.inner, texts, cached["matrix"])
+    stores = {}
+    for size in sizes:
+        for engine in engines:
+            data_dir = store_dir(size, engine)
+            if args.reuse and (data_dir / "import-rate.json").exists():
+                built = json.loads((data_dir / "import-rate.json").read_text())
+                rate, encode_rate = built["rate"], built["floor"]
+                print(f"reusing {data_dir} (built at {rate:.0f} memories/s)", file=sys.stderr)
+            else:
+                print(f"building {size:,} memories{label(engine)} ...", file=sys.stderr)
+                texts = [r["content"] for r in synthetic.memories(size, args.users)]
+                known = remembering is not None and remembering.knows(texts)
+                rate, encode_rate = build_store(data_dir, size, args.users, engine, remembering)
+                built = {"rate": rate, "floor": encode_rate, "reused": known}
+                (data_dir / "import-rate.json").write_text(json.dumps(built))
+            reused = built.get("reused", False)
+            name = f"bulk import, {size:,} memories{label(engine)}"
+            run.add(
+                Figure(
+                    name + (" (vectors reused)" if reused else ""),
+                    "memories/s",
+                    [rate],
+                    floor=None if reused else encode_rate,
+                    target="" if reused else ">= 500/s",
+                    higher_is_better=True,
+                )
+            )
+            stores[(size, engine)] = data_dir
+    return stores
 
 
 def judge(run: Run, model_load_s: float) -> None:
@@ -408,33 +520,14 @@ def judge(run: Run, model_load_s: float) -> None:
 
 async def main_async(args: argparse.Namespace) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
+    engines = args.vector.split(",")
     RESULTS.mkdir(parents=True, exist_ok=True)
     run = Run()
     header = machine()
     print(f"machine: {header}", file=sys.stderr)
-    stores = {}
-    for size in sizes:
-        data_dir = RESULTS / f"store-{size}"
-        if args.reuse and (data_dir / "import-rate.json").exists():
-            built = json.loads((data_dir / "import-rate.json").read_text())
-            rate, encode_rate = built["rate"], built["floor"]
-            print(f"reusing {data_dir} (built at {rate:.0f} memories/s)", file=sys.stderr)
-        else:
-            print(f"building {size:,} memories ...", file=sys.stderr)
-            rate, encode_rate = build_store(data_dir, size, args.users)
-        run.add(
-            Figure(
-                f"bulk import, {size:,} memories",
-                "memories/s",
-                [rate],
-                floor=encode_rate,
-                target=">= 500/s",
-                higher_is_better=True,
-            )
-        )
-        stores[size] = data_dir
-    largest = stores[max(sizes)]
-    floor = Floor(largest)
+    stores = build_stores(run, sizes, engines, args)
+    largest = {engine: stores[(max(sizes), engine)] for engine in engines}
+    floor = Floor(largest[engines[0]], engine=engines[0])
     print("cold starts ...", file=sys.stderr)
     sdk = subprocess_seconds("import mcp.server.mcpserver", args.cold)
     load = subprocess_seconds(
@@ -443,34 +536,41 @@ async def main_async(args: argparse.Namespace) -> None:
         args.cold,
     )
     model_load_s = statistics.median(load)
-    listed, searched = await cold_start(largest, args.cold)
-    run.add(
-        Figure(
-            "spawn to tool list (cold)", "s", listed, floor=statistics.median(sdk), target="<= 1 s"
+    for engine in engines:
+        listed, searched = await cold_start(largest[engine], args.cold, engine)
+        run.add(
+            Figure(
+                f"spawn to tool list (cold){label(engine)}",
+                "s",
+                listed,
+                floor=statistics.median(sdk),
+                target="<= 1 s",
+            )
         )
-    )
-    run.add(
-        Figure(
-            "spawn to first search answered",
-            "s",
-            searched,
-            floor=model_load_s,
-            target="<= model load + 1 s",
+        run.add(
+            Figure(
+                f"spawn to first search answered{label(engine)}",
+                "s",
+                searched,
+                floor=model_load_s,
+                target="<= model load + 1 s",
+            )
         )
-    )
-    for size, data_dir in stores.items():
-        print(f"measuring {size:,} ...", file=sys.stderr)
+    for (size, engine), data_dir in stores.items():
+        print(f"measuring {size:,}{label(engine)} ...", file=sys.stderr)
         await measure_store(
             run,
             data_dir,
             size,
             args.users,
-            Floor(data_dir, floor.embedder),
+            Floor(data_dir, floor.embedder, engine),
             args.repeat,
             big=size == max(sizes),
+            engine=engine,
         )
     print("HTTP concurrency ...", file=sys.stderr)
-    await http_concurrency(run, stores[sorted(sizes)[len(sizes) // 2]], args.users, args.repeat)
+    middle = sorted(sizes)[len(sizes) // 2]
+    await http_concurrency(run, stores[(middle, engines[0])], args.users, args.repeat, engines[0])
     judge(run, model_load_s)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report = f"Machine: {header}\n\n{table(run)}\n"
@@ -503,6 +603,17 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=60, help="calls per warm figure (default 60)")
     parser.add_argument("--cold", type=int, default=5, help="cold starts to time (default 5)")
+    parser.add_argument(
+        "--vectors",
+        type=Path,
+        help="build every store from these embeddings of the synthetic memories (an .npz with "
+        "'matrix', as benchmarks/qdrant_engines.py keeps them) instead of encoding them",
+    )
+    parser.add_argument(
+        "--vector",
+        default="chroma",
+        help="vector engines to measure, comma-separated: chroma, qdrant (default chroma)",
+    )
     parser.add_argument(
         "--keep", action="store_true", help="keep the stores in benchmarks/results/"
     )

@@ -53,19 +53,58 @@ class EmbeddingSettings(_Section):
     query_cache_size: int = Field(1024, ge=0)
 
 
+class QdrantSettings(_Section):
+    """``[vector.qdrant]``: the Qdrant engine (``backend = "qdrant"``), its server and the
+    settings a new collection is created with (an existing one keeps its own)."""
+
+    # mode = "server": `url` (e.g. "https://xyz.cloud.qdrant.io:6333"), else host/port/https.
+    url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(6333, ge=1, le=65535)
+    grpc_port: int = Field(6334, ge=1, le=65535)
+    https: bool = False
+    api_key: SecretStr = SecretStr("")
+    prefer_grpc: bool = False
+    timeout_s: int = Field(30, ge=1, le=3600)
+    # The collection: HNSW graph, segments and when a segment gets its graph (Qdrant's units:
+    # the thresholds are in KB of vectors). Distance is cosine, size the model's dimension.
+    hnsw_m: int = Field(16, ge=4, le=256)
+    hnsw_ef_construct: int = Field(128, ge=4, le=4096)
+    hnsw_ef: int = Field(128, ge=1, le=4096)
+    full_scan_threshold: int = Field(10_000, ge=0)
+    default_segment_number: int = Field(2, ge=0, le=64)
+    indexing_threshold: int = Field(10_000, ge=0)
+
+
+LEGACY_CHROMA_BACKENDS = {"embedded": "embedded", "http": "server"}
+
+
 class VectorSettings(_Section):
-    backend: Literal["embedded", "http"] = "embedded"
+    backend: Literal["chroma", "qdrant"] = "chroma"
+    # "embedded": the engine in-process, files in data_dir; "server": a Chroma server (host,
+    # port, ... below) or a Qdrant server ([vector.qdrant]).
+    mode: Literal["embedded", "server"] = "embedded"
     collection: str = Field("memories", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,50}[A-Za-z0-9]$")
     hnsw_m: int = Field(16, ge=2, le=256)
     hnsw_construction_ef: int = Field(100, ge=8, le=2000)
     hnsw_search_ef: int = Field(100, ge=8, le=2000)
-    # backend = "http": a Chroma server (`chroma run`, or Chroma's distributed/cloud deployment).
+    # Chroma in server mode (`chroma run`, or Chroma's distributed/cloud deployment).
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     ssl: bool = False
     tenant: str = "default_tenant"
     database: str = "default_database"
     headers: dict[str, str] = {}
+    qdrant: QdrantSettings = QdrantSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_backend(cls, data: Any) -> Any:
+        """``backend = "embedded" | "http"`` named Chroma's mode before Qdrant joined: still
+        read as Chroma, embedded or server."""
+        if isinstance(data, dict) and data.get("backend") in LEGACY_CHROMA_BACKENDS:
+            data = {**data, "backend": "chroma", "mode": LEGACY_CHROMA_BACKENDS[data["backend"]]}
+        return data
 
 
 class DiskSettings(_Section):

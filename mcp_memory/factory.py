@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mcp_memory.clock import Clock, utc_now
@@ -14,16 +15,18 @@ from mcp_memory.config import Settings
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.embeddings.local import LocalEmbedder
 from mcp_memory.errors import IndexDamaged
-from mcp_memory.indexing.reindex import CurrentIndex, ReindexResult, reindex
+from mcp_memory.indexing.reindex import Catalogs, CurrentIndex, ReindexResult, reindex
 from mcp_memory.ledger import Ledger
 from mcp_memory.service import INDEX_GENERATION, MemoryService, Policy
 from mcp_memory.store.disk import Reserve, prepare_data_dir
+from mcp_memory.store.vectors import IndexCatalog
 from mcp_memory.vectors.chroma import ChromaCatalog, Hnsw, embedded_client, http_client
 
 logger = logging.getLogger(__name__)
 
 LEDGER_FILE = "ledger.sqlite3"
 CHROMA_DIR = "chroma"
+QDRANT_DIR = "qdrant"
 
 
 def reserve(settings: Settings, local: bool = True) -> Reserve:
@@ -58,8 +61,8 @@ def build_service(
     def open_index() -> CurrentIndex:
         # The guard the service holds says whether opening the HNSW graph is deferred
         # (``MemoryService.defer_index_open``); every Chroma collection opened here asks it.
-        catalog = chroma_catalog(settings, defer_open=lambda: service.index.open_deferred)
-        return CurrentIndex(ledger, vec.collection, catalog, embedder.name, embedder.dimension)
+        catalogs = vector_catalogs(settings, defer_open=lambda: service.index.open_deferred)
+        return CurrentIndex(ledger, vec.collection, catalogs, embedder.name, embedder.dimension)
 
     policy = Policy(
         limits=settings.limits,
@@ -75,10 +78,69 @@ def build_service(
     return service
 
 
+def vector_catalogs(settings: Settings, defer_open: Callable[[], bool] = lambda: False) -> Catalogs:
+    """Every engine's catalog, each made on first need (an index record may name an engine
+    other than the configured one: a reindex moved it)."""
+
+    def make(backend: str) -> IndexCatalog:
+        if backend == "qdrant":
+            return qdrant_catalog(settings)
+        return chroma_catalog(settings, defer_open)
+
+    return Catalogs(settings.vector.backend, make)
+
+
+def qdrant_catalog(settings: Settings) -> IndexCatalog:
+    """Qdrant's collections: embedded (Qdrant Edge, in data_dir/qdrant) or on a server.
+    Imported here, on first need: a Chroma store never loads the Qdrant packages."""
+    from mcp_memory.vectors.qdrant.points import CollectionConfig
+
+    cfg = settings.vector.qdrant
+    config = CollectionConfig(
+        hnsw_m=cfg.hnsw_m,
+        hnsw_ef_construct=cfg.hnsw_ef_construct,
+        hnsw_ef=cfg.hnsw_ef,
+        full_scan_threshold=cfg.full_scan_threshold,
+        default_segment_number=cfg.default_segment_number,
+        indexing_threshold=cfg.indexing_threshold,
+    )
+    if settings.vector.mode == "embedded":
+        from mcp_memory.vectors.qdrant.edge import EdgeCatalog
+
+        return EdgeCatalog(
+            settings.data_dir.expanduser() / QDRANT_DIR, config, reserve=reserve(settings)
+        )
+    from mcp_memory.vectors.qdrant.server import ServerCatalog, server_client
+
+    key = cfg.api_key.get_secret_value() or None
+    return ServerCatalog(
+        lambda: server_client(
+            cfg.url, cfg.host, cfg.port, cfg.grpc_port, cfg.https, key, cfg.prefer_grpc,
+            cfg.timeout_s,
+        ),
+        config,
+        where=f"the Qdrant server at {qdrant_address(settings)}",
+    )  # fmt: skip
+
+
+def qdrant_address(settings: Settings) -> str:
+    """Where the Qdrant server is (never with the API key)."""
+    cfg = settings.vector.qdrant
+    if cfg.url:
+        return cfg.url
+    return f"{'https' if cfg.https else 'http'}://{cfg.host}:{cfg.port}"
+
+
+def damaged_engine(settings: Settings, damage: IndexDamaged) -> str:
+    """The engine whose files ``damage`` names (its path is in that engine's directory)."""
+    qdrant_dir = (settings.data_dir.expanduser() / QDRANT_DIR).resolve()
+    return "qdrant" if Path(str(damage.path)).resolve().is_relative_to(qdrant_dir) else "chroma"
+
+
 def chroma_client(settings: Settings) -> Any:
-    """The Chroma client of the configured backend: embedded in the data dir, or a server."""
+    """The Chroma client of the configured mode: embedded in the data dir, or a server."""
     vec = settings.vector
-    if vec.backend == "http":
+    if vec.mode == "server":
         return http_client(vec.host, vec.port, vec.ssl, vec.tenant, vec.database, vec.headers)
     return embedded_client(settings.data_dir.expanduser() / CHROMA_DIR)
 
@@ -92,9 +154,9 @@ def chroma_catalog(
         settings.data_dir.expanduser() / CHROMA_DIR,
         connect=lambda: chroma_client(settings),
         hnsw=Hnsw(vec.hnsw_m, vec.hnsw_construction_ef, vec.hnsw_search_ef),
-        scoped=vec.backend == "embedded",
+        scoped=vec.mode == "embedded",
         defer_open=defer_open,
-        reserve=reserve(settings, local=vec.backend == "embedded"),
+        reserve=reserve(settings, local=vec.mode == "embedded"),
     )
 
 
@@ -104,25 +166,28 @@ def reindex_store(
     progress: Callable[[int, int], None] | None = None,
     embedder: Embedder | None = None,
     batch_size: int | None = None,
+    backend: str | None = None,
 ) -> ReindexResult:
-    """Rebuild the configured store's vector index from its ledger, with ``model`` if given."""
+    """Rebuild the configured store's vector index from its ledger, with ``model`` if given,
+    on ``backend`` if given (else the configured one)."""
     if embedder is None:
         embedding = settings.embedding.model_copy(
             update={"model": model or settings.embedding.model}
         )
         embedder = build_embedder(settings.model_copy(update={"embedding": embedding}))
     service = build_service(settings, embedder=embedder)
-    catalog = chroma_catalog(settings)
+    catalogs = vector_catalogs(settings)
 
     def rebuild() -> ReindexResult:
         return reindex(
             service.ledger,
             embedder,
             settings.vector.collection,
-            catalog,
+            catalogs,
             batch_size=batch_size or settings.embedding.batch_size,
             progress=progress,
             write_lock=service.index.writing,
+            backend=backend,
         )
 
     try:
@@ -131,11 +196,11 @@ def reindex_store(
         except IndexDamaged as damage:  # the old index is unreadable: start from nothing
             logger.warning("%s; starting it afresh", damage)
             with service.index.writing():
-                catalog.reset()
+                catalogs[damaged_engine(settings, damage)].reset()
             result = rebuild()
         with service.index.writing():  # other processes reopen their handles
             service.ledger.bump_counter(INDEX_GENERATION)
         return result
     finally:
-        catalog.close()
+        catalogs.close()
         service.close()

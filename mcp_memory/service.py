@@ -59,6 +59,7 @@ from mcp_memory.models import (
 )
 from mcp_memory.policy import access, admission, filters, validation
 from mcp_memory.search.pipeline import Gathered, SearchPipeline
+from mcp_memory.store.disk import used_bytes
 from mcp_memory.store.ledger import LedgerStore
 from mcp_memory.store.records import MemoryFilter
 from mcp_memory.store.vectors import VectorIndex
@@ -224,8 +225,11 @@ class MemoryService:
         self, records: Iterable[Any], batch_size: int = 256,
         progress: Callable[[int], None] | None = None,
     ) -> ImportReport:  # fmt: skip
-        """Store exported (or minimal) records, a batch at a time; importing twice is a no-op."""
-        return self.bulk.import_records(records, batch_size, progress)
+        """Store records in batches (twice is a no-op); embedded Qdrant then builds its graphs."""
+        report = self.bulk.import_records(records, batch_size, progress)
+        if report.imported:  # the CLI runs imports: no search waits on the build
+            self.index.optimize()
+        return report
 
     def judge_sessions(self, ids: Sequence[str], chunk: int = 2000) -> None:
         """Judge the order of the sessions these memories belong to, ahead of searches."""
@@ -413,11 +417,7 @@ def _stats(service: MemoryService, scope: Scope, now: datetime) -> StatsResult:
 
 def _storage_bytes(service: MemoryService) -> int:
     data_dir = service.data_dir
-    return _dir_size(data_dir) if data_dir else service.ledger.size_bytes()
-
-
-def _dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return used_bytes(data_dir) if data_dir else service.ledger.size_bytes()
 
 
 def _accessed(ledger: LedgerStore, memories: Sequence[Memory], now: datetime) -> None:

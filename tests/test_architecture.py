@@ -53,6 +53,8 @@ ALLOWED: dict[str, set[str]] = {
 ENGINES = {
     "sqlite3": {"ledger", "vectors.scoped", "vectors.chroma_files"},
     "chromadb": {"vectors.chroma", "vectors.chroma_clients"},
+    "qdrant_edge": {"vectors.qdrant"},
+    "qdrant_client": {"vectors.qdrant"},
     "mcp": {"mcp"},
     "starlette": {"mcp", "web"},
     "jinja2": {"web"},

@@ -60,3 +60,26 @@ def test_onnx_on_a_gpu_is_refused_with_the_way_out():
     with pytest.raises(ValueError, match='backend "onnx" runs on the CPU'):
         Settings(embedding={"backend": "onnx", "device": "cuda"})
     assert Settings(embedding={"backend": "auto", "device": "cuda"}).embedding.device == "cuda"
+
+
+def test_the_legacy_vector_backends_still_mean_chroma(tmp_path):
+    """Before Qdrant, ``backend`` named Chroma's mode: such files keep working unchanged."""
+    path = tmp_path / "c.toml"
+    path.write_text('[vector]\nbackend = "http"\nport = 8001\n')
+    vec = load_settings(path).vector
+    assert (vec.backend, vec.mode, vec.port) == ("chroma", "server", 8001)
+    vec = Settings(vector={"backend": "embedded"}).vector
+    assert (vec.backend, vec.mode) == ("chroma", "embedded")
+    vec = Settings(vector={"backend": "qdrant", "mode": "server"}).vector
+    assert (vec.backend, vec.mode) == ("qdrant", "server")
+    with pytest.raises(ValueError, match="backend"):
+        Settings(vector={"backend": "pinecone"})
+
+
+def test_the_qdrant_api_key_is_never_shown(tmp_path, monkeypatch):
+    monkeypatch.setenv("MCP_MEMORY_VECTOR__QDRANT__API_KEY", "s3cret-key-value")
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.vector.qdrant.api_key.get_secret_value() == "s3cret-key-value"
+    assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.model_dump())
+    assert settings.vector.qdrant.hnsw_ef_construct == 128
+    assert settings.vector.qdrant.indexing_threshold == 10_000

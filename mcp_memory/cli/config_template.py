@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from mcp_memory.config import Settings
 
@@ -20,25 +20,36 @@ HEADER = """\
 # mcp-memory configuration. Every key is listed with its default, commented out: uncomment a
 # line to change it. Read from --config PATH, else $MCP_MEMORY_CONFIG, else this file in the
 # user config dir. Environment variables override it: MCP_MEMORY_DATA_DIR=/path, nested keys
-# with a double underscore (MCP_MEMORY_VECTOR__BACKEND=http). Unknown keys are refused.
+# with a double underscore (MCP_MEMORY_VECTOR__BACKEND=qdrant). Unknown keys are refused.
 # Check the result with `mcp-memory doctor`. Full notes: config.example.toml in the sources.
 """
 
 NOTES = {
-    "data_dir": "Where memories live (ledger.sqlite3 + chroma/).",
+    "data_dir": "Where memories live (ledger.sqlite3 + chroma/ or qdrant/).",
     "log_level": "Log verbosity on stderr: DEBUG, INFO, WARNING or ERROR.",
     "embedding.model": "A sentence-transformers model name available offline, or a local model "
     "directory. After changing it, run `mcp-memory reindex`.",
     "embedding.backend": '"onnx" (the model converted once, kept in cache_dir, run by ONNX '
     'Runtime: fast start, same vectors), "torch" (sentence-transformers) or "auto" (ONNX where '
     "the model converts, else torch).",
-    "vector.backend": '"embedded" (Chroma in data_dir/chroma) or "http" (a Chroma server).',
+    "vector.backend": '"chroma" or "qdrant": the engine holding the vectors. To move a store, '
+    "run `mcp-memory reindex --vector-backend ...` (servers keep serving), then set this.",
+    "vector.mode": '"embedded" (the engine in-process: data_dir/chroma or data_dir/qdrant) or '
+    '"server" (Chroma: host, port, ... below; Qdrant: [vector.qdrant] url or host/port).',
     "vector.collection": "Collection name (a reindex serves it from <name>-<suffix>).",
-    "vector.host": "With the http backend: the Chroma server (`chroma run`, or Chroma's "
+    "vector.hnsw_m": "Chroma's HNSW graph (Qdrant's is in [vector.qdrant]).",
+    "vector.host": "Chroma in server mode: the Chroma server (`chroma run`, or Chroma's "
     "distributed/cloud deployment) ...",
+    "vector.qdrant.url": 'Qdrant in server mode: e.g. "https://xyz.cloud.qdrant.io:6333"; '
+    "empty: host, port and https below.",
+    "vector.qdrant.api_key": "Prefer MCP_MEMORY_VECTOR__QDRANT__API_KEY to keep it out of the "
+    "file; never logged.",
+    "vector.qdrant.hnsw_m": "A new collection's HNSW graph and segments (Qdrant's units: the "
+    "thresholds are KB of vectors); hnsw_ef is the search-time candidate list.",
     "vector.headers": '... and extra HTTP headers, e.g. { x-chroma-token = "..." }.',
     "disk.min_free_mb": "Writes are refused while the data dir's disk has less free space "
-    "than this (MiB): Chroma can hang when a write meets a full disk. 0: no reserve.",
+    "than this (MiB): Chroma and embedded Qdrant can hang when a write meets a full disk "
+    "(keep 32+ with Qdrant). 0: no reserve.",
     "server.transport": "stdio (the client starts the server), sse or http.",
     "security.token_file": "With no [[security.tokens]], a network server generates its token "
     "here on first start (readable by you alone) and requires it; --no-auth opts out on "
@@ -68,8 +79,11 @@ def render() -> str:
             lines.extend(_key(name, name, value))
     while tables:
         prefix, section = tables.pop(0)
-        if "." in prefix:  # a table whose keys have no defaults: commented as a whole
+        if "." in prefix and any(f.is_required() for f in type(section).model_fields.values()):
+            # a table whose keys have no defaults: commented as a whole
             lines.append(f"\n# [{prefix}]  # uncomment with the keys below (no defaults per key)")
+        elif "." in prefix:
+            lines.append(f"\n# [{prefix}]  # uncomment it with the keys you change")
         else:
             lines.append(f"\n[{prefix}]")
         nested = []
@@ -101,6 +115,8 @@ def _toml(value: Any) -> str:
     if isinstance(value, dict):
         pairs = ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items())
         return "{ " + pairs + " }" if pairs else "{}"
+    if isinstance(value, SecretStr):  # a default: empty (a real secret is never written)
+        return json.dumps(value.get_secret_value())
     if hasattr(value, "value"):
         return _toml(value.value)
     raise TypeError(f"no TOML form for {value!r}")

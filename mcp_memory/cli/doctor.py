@@ -31,11 +31,16 @@ from mcp_memory.errors import (
     StoreDamaged,
     UnreadableMemory,
 )
-from mcp_memory.indexing.reindex import current_collection, interrupted_reindex
+from mcp_memory.indexing.reindex import IndexRef, current_index, interrupted_reindex
+from mcp_memory.store.disk import used_bytes
 from mcp_memory.store.records import MemoryFilter
+from mcp_memory.store.vectors import Optimizable
 from mcp_memory.vectors.chroma_files import folder_bytes, leftover_segments, remove_leftovers
 
 Status = Literal["ok", "warn", "fail"]
+# Above this many vectors outside the search graphs, a global search slows (brute force: about
+# 2 ms per 10k vectors on embedded Qdrant), so doctor suggests building them.
+GRAPH_TAIL_WARN = 20_000
 PACKAGES = ("mcp", "chromadb", "onnxruntime", "sentence-transformers", "torch", "pydantic", "numpy")
 
 
@@ -51,7 +56,7 @@ def run(settings: Settings, config: str | None, repair: bool = False) -> list[Ch
     """Every check, in the order a person would fix them."""
     checks = [
         _safely("python", check_python),
-        _safely("packages", check_packages),
+        _safely("packages", lambda: check_packages(settings)),
         _safely("config file", lambda: check_config(config)),
         _safely("data dir", lambda: check_data_dir(settings)),
     ]
@@ -83,20 +88,26 @@ def check_python() -> Check:
     return Check("python", "ok", f"{version} ({sys.executable})")
 
 
-def check_packages() -> Check:
+def engine_packages(settings: Settings | None) -> tuple[str, ...]:
+    """The optional packages the configured vector engine needs (the `qdrant` extra)."""
+    if settings is None or settings.vector.backend != "qdrant":
+        return ()
+    return ("qdrant-edge-py",) if settings.vector.mode == "embedded" else ("qdrant-client",)
+
+
+def check_packages(settings: Settings | None = None) -> Check:
     found, missing = [], []
-    for name in ("mcp-memory", *PACKAGES):
+    extra = engine_packages(settings)
+    for name in ("mcp-memory", *PACKAGES, *extra):
         try:
             found.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             missing.append(name)
     if missing:
-        return Check(
-            "packages",
-            "fail",
-            "missing: " + ", ".join(missing),
-            'reinstall: pip install torch==2.13.0 && pip install -e ".[dev]"',
-        )
+        fix = 'reinstall: pip install torch==2.13.0 && pip install -e ".[dev]"'
+        if set(missing) <= set(extra):
+            fix = 'install the Qdrant engine: pip install "mcp-memory[qdrant]"'
+        return Check("packages", "fail", "missing: " + ", ".join(missing), fix)
     return Check("packages", "ok", ", ".join(found))
 
 
@@ -122,7 +133,7 @@ def check_data_dir(settings: Settings) -> Check:
             f"{path}: not writable ({exc.strerror or exc})",
             "fix its permissions, or set data_dir / --data-dir / MCP_MEMORY_DATA_DIR elsewhere",
         )
-    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    size = used_bytes(path)
     free = shutil.disk_usage(path).free
     reserve = settings.disk.min_free_mb * 1_048_576
     detail = (
@@ -173,18 +184,29 @@ def check_model(settings: Settings):
     )
 
 
+def describe_index(settings: Settings, backend: str) -> str:
+    """Where an engine keeps the index, as configured (never with a secret)."""
+    from mcp_memory.factory import CHROMA_DIR, QDRANT_DIR, qdrant_address
+
+    vec, data_dir = settings.vector, settings.data_dir.expanduser()
+    if backend == "qdrant":
+        if vec.mode == "server":
+            return f"Qdrant server {qdrant_address(settings)}"
+        return f"embedded Qdrant in {data_dir / QDRANT_DIR}"
+    if vec.mode == "server":
+        return (
+            f"Chroma server {'https' if vec.ssl else 'http'}://{vec.host}:{vec.port} "
+            f"(tenant {vec.tenant}, database {vec.database})"
+        )
+    return f"embedded Chroma in {data_dir / CHROMA_DIR}"
+
+
 def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     """The ledger, the vector backend, the collection's model, and ledger/index agreement."""
     from mcp_memory.factory import CHROMA_DIR, LEDGER_FILE, build_service
 
-    vec = settings.vector
-    where = (
-        f"Chroma server {'https' if vec.ssl else 'http'}://{vec.host}:{vec.port} "
-        f"(tenant {vec.tenant}, database {vec.database})"
-        if vec.backend == "http"
-        else f"embedded Chroma in {settings.data_dir.expanduser() / CHROMA_DIR}"
-    )
     if embedder is None:
+        where = describe_index(settings, settings.vector.backend)
         return [Check("vector index", "warn", f"{where}: not checked", "fix the model first")]
     try:
         service = build_service(settings, embedder=embedder)
@@ -201,13 +223,13 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
             checks.append(_safely("memory rows", lambda: check_rows(service.ledger, rows)))
         if ledger.status != "fail" or not repair:
             try:
-                checks.extend(_index_checks(service, where, vec.collection, repair))
+                checks.extend(_index_checks(service, settings, repair))
             except Exception as exc:  # an engine failure no rule names: still one row
                 checks.append(_broken("vector index", exc))
     finally:
         with contextlib.suppress(MemoryServiceError):  # queued writes stay queued
             service.close()
-    if vec.backend == "embedded":
+    if settings.vector.mode == "embedded":
         checks.extend(check_leftovers(settings.data_dir.expanduser() / CHROMA_DIR, repair))
     return checks
 
@@ -273,9 +295,11 @@ def _ledger_check(service) -> Check:
     return Check("ledger", "ok", f"{size}, integrity check ok")
 
 
-def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:
+def _index_checks(service, settings: Settings, repair: bool) -> list[Check]:
+    base = settings.vector.collection
+    ref = current_index(service.ledger, base, settings.vector.backend)
+    where = describe_index(settings, ref.backend)
     try:
-        name = current_collection(service.ledger, base)
         service.index.count()
     except IndexDamaged as exc:
         fix = "run `mcp-memory doctor --repair`: it rebuilds the index from the ledger"
@@ -285,19 +309,23 @@ def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:
             fix = "free disk space: see the data dir row"
         elif "reindex" in str(exc):
             fix = "run `mcp-memory reindex` to rebuild it with the configured model"
+        elif settings.vector.mode == "server":
+            fix = f"start the {ref.backend.capitalize()} server or fix the [vector] settings"
         else:
-            fix = "start the Chroma server or fix the [vector] settings"
+            fix = "see README, Troubleshooting"
         return [Check("vector index", "fail", f"{where}: {exc}", fix)]
     rebuilt = " (it was damaged: rebuilt from the ledger)" if service.index.rebuilt else ""
-    checks = [Check("vector index", "ok", f"{where}, collection {name!r}{rebuilt}")]
+    checks = [Check("vector index", "ok", f"{where}, collection {ref.name!r}{rebuilt}")]
+    if ref.backend != settings.vector.backend:
+        checks.append(_engine_moved(ref, settings.vector.backend))
     abandoned = interrupted_reindex(service.ledger, base)
     if abandoned is not None:
         checks.append(
             Check(
                 "reindex",
                 "warn",
-                f"collection {abandoned!r} was left by a reindex that did not finish "
-                "(or one is running now)",
+                f"{abandoned.backend} collection {abandoned.name!r} was left by a reindex "
+                "that did not finish (or one is running now)",
                 "run `mcp-memory reindex` again: it drops the leftover and rebuilds",
             )
         )
@@ -307,6 +335,10 @@ def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:
     except MemoryServiceError as exc:
         checks.append(Check("ledger vs index", "fail", str(exc), "see the rows above"))
         return checks
+    if repair:
+        service.index.optimize()  # embedded Qdrant: graphs for what servers added since
+    graphs = _graph_check(service.index.opened().current(), repair)
+    checks.extend([graphs] if graphs else [])
     detail = (
         f"{result.memories} memories, {result.vectors} vectors, {result.pending} pending, "
         f"{len(result.missing)} missing, {len(result.orphans)} orphan vectors"
@@ -323,6 +355,38 @@ def _index_checks(service, where: str, base: str, repair: bool) -> list[Check]:
             )
         )
     return checks
+
+
+def _graph_check(engine: object, repaired: bool) -> Check | None:
+    """An engine that builds its search graphs only when asked (embedded Qdrant): how many
+    vectors are outside them. Servers never build them (it would stall their searches); an
+    import, a reindex and `doctor --repair` do."""
+    if not isinstance(engine, Optimizable):
+        return None
+    tail = engine.unindexed()
+    detail = f"{tail} vectors outside the HNSW graphs (searched by brute force)"
+    if tail <= GRAPH_TAIL_WARN:
+        return Check("search graphs", "ok", detail + (" (rebuilt)" if repaired else ""))
+    return Check(
+        "search graphs",
+        "warn",
+        detail,
+        "run `mcp-memory doctor --repair` to build their graphs (servers on this data dir "
+        "wait meanwhile: about a minute at 100k memories)",
+    )
+
+
+def _engine_moved(ref: IndexRef, configured: str) -> Check:
+    """The index serving is on another engine than the configured one: a reindex moved it
+    (servers follow the record), or the config changed without a reindex."""
+    return Check(
+        "vector engine",
+        "warn",
+        f"the index is served by {ref.backend} (the ledger's record) but [vector] backend = "
+        f'"{configured}"',
+        f'set [vector] backend = "{ref.backend}", or run `mcp-memory reindex` to move the '
+        f"index to {configured}",
+    )
 
 
 def as_json(checks: list[Check]) -> dict:

@@ -184,15 +184,23 @@ def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
         bar[0].advance(done - bar[0].done)
 
     try:
-        result = reindex_store(settings, model=args.model, progress=progress)
+        result = reindex_store(
+            settings, model=args.model, progress=progress, backend=args.vector_backend
+        )
     finally:
         if bar:
             bar[0].close()
     print(
         f"Reindexed {result.memories} memories with {result.model} ({result.dimension} "
-        f"dimensions) in {result.seconds:.1f} s: collection {result.new_collection} replaces "
+        f"dimensions) in {result.seconds:.1f} s: {result.new_backend} collection "
+        f"{result.new_collection} replaces {result.old_backend} collection "
         f"{result.old_collection}."
     )
+    if result.new_backend != settings.vector.backend:
+        print(
+            f'Now configure the same engine: [vector] backend = "{result.new_backend}" in the '
+            f"config file (or MCP_MEMORY_VECTOR__BACKEND); running servers already use it."
+        )
     if result.model != settings.embedding.model:
         print(
             f"Now configure the same model: [embedding] model = {result.model!r} in the config "

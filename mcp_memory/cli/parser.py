@@ -13,7 +13,8 @@ from mcp_memory import __version__
 
 DESCRIPTION = """\
 Long-term memory for AI agents, served over the Model Context Protocol.
-Memories stay on this machine: a SQLite ledger and a Chroma vector index in the data directory.
+Memories stay on this machine: a SQLite ledger and a vector index (Chroma or Qdrant) in the data
+directory.
 
 Run `mcp-memory serve` from your MCP client's configuration (stdio), or with
 `--transport http` / `--transport sse` to serve clients over the network."""
@@ -122,6 +123,12 @@ def _operations_commands(commands: Any, common: argparse.ArgumentParser) -> None
     )
     reindex.add_argument(
         "--model", help="embedding model to rebuild with (default: the configured one)"
+    )
+    reindex.add_argument(
+        "--vector-backend",
+        choices=["chroma", "qdrant"],
+        help="engine to rebuild into; the servers switch to it once it is built "
+        "(default: [vector] backend)",
     )
     doctor = commands.add_parser(
         "doctor", parents=[common], help="check the installation and the store"

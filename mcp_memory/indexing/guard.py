@@ -31,6 +31,10 @@ otherwise it queues every memory in the ledger's outbox (``on_reset``), empties 
 outbox then refills the index as it does after any crash (``IndexSync.sync_index``), and a
 rebuild cut short resumes where it stopped. ``heals = False`` (``doctor`` without ``--repair``)
 reports the damage instead.
+
+Embedded Qdrant goes further on its own: a process holds its shard only in its turn and loads
+it afresh each time (``vectors/qdrant/turns.py``), so it is never stale; the counter and the
+write lock apply to it all the same.
 """
 
 from __future__ import annotations
@@ -45,7 +49,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mcp_memory.errors import IndexDamaged
-from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorIndex, VectorRecord
+from mcp_memory.store.vectors import (
+    Optimizable,
+    VectorBlock,
+    VectorHit,
+    VectorIndex,
+    VectorRecord,
+)
 
 try:
     import fcntl
@@ -324,3 +334,8 @@ class IndexGuard:
 
     def count(self) -> int:
         return self._call(lambda index: index.count())
+
+    def optimize(self) -> bool:
+        """Have the engine build its search graphs, if it builds them only when asked
+        (``Optimizable``); False for one that keeps them built (Chroma)."""
+        return self._call(lambda i: i.optimize() if isinstance(i, Optimizable) else False)

@@ -1,7 +1,7 @@
 """The vector index's protocols and the plain records they exchange.
 
-``VectorIndex`` is the narrow protocol every vector engine implements (Chroma today,
-``vectors.chroma``): it stores vectors with the scope ids a query may filter on, and answers
+``VectorIndex`` is the narrow protocol every vector engine implements (Chroma,
+``vectors.chroma``; Qdrant, ``vectors.qdrant``): it stores vectors with the scope ids a query may filter on, and answers
 nearest-neighbour queries. It never embeds text and never decides lifecycle. ``IndexCatalog``
 is the engine's indexes by name, which a reindex needs: build a new one beside the current one,
 then drop the old.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -106,6 +106,19 @@ class VectorIndex(Protocol):
 
     def close(self) -> None:
         """Release what the index holds (a client it made, local files)."""
+        ...
+
+
+@runtime_checkable
+class Optimizable(Protocol):
+    """An index that builds its search graphs only when asked (embedded Qdrant): a bulk
+    writer (a reindex, an import) asks once it is done, where no search waits on it."""
+
+    def optimize(self) -> bool: ...
+
+    def unindexed(self) -> int:
+        """Vectors outside any search graph (searched by brute force until the next
+        ``optimize``)."""
         ...
 
 

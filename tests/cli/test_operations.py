@@ -265,6 +265,6 @@ def test_config_template_lists_every_key_with_its_default(tmp_path):
     assert data["embedding"]["cache_dir"] == platformdirs.user_cache_dir("mcp-memory")
     token_file = Path(platformdirs.user_config_dir("mcp-memory")) / "token"
     assert data["security"]["token_file"] == str(token_file)
-    assert data["vector"]["backend"] == "embedded" and data["server"]["tools"] == "full"
+    assert data["vector"]["backend"] == "chroma" and data["server"]["tools"] == "full"
     with pytest.raises(FileExistsError):
         config_template.write(path)

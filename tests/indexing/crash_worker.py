@@ -10,6 +10,8 @@ command per line on stdin and forks a child for each:
 - ``{"run": "add", "data_dir": D, "content": C, "user_id": U}``: the child adds one memory,
   writes ``A add <json>`` and exits.
 
+Each command may carry ``"vector": {...}``: the ``[vector]`` settings (the engine under test).
+
 Every child first writes ``pid <n>``; when a child ends this process writes
 ``exit <pid> <status>``. Output goes through ``os.write`` so no buffer is ever copied by fork.
 """
@@ -82,7 +84,8 @@ def child(command: dict, embedder) -> None:
     from mcp_memory.factory import build_service
 
     say(f"pid {os.getpid()}")
-    service = build_service(load_settings(data_dir=command["data_dir"]), embedder=embedder)
+    settings = load_settings(data_dir=command["data_dir"], vector=command.get("vector") or None)
+    service = build_service(settings, embedder=embedder)
     if command["run"] == "churn":
         churn(service, random.Random(command["seed"]))
     else:

@@ -22,12 +22,25 @@ from pathlib import Path
 
 import pytest
 
+from mcp_memory.config import Settings, load_settings
 from mcp_memory.factory import build_service
 from mcp_memory.store.records import MemoryFilter
 
 WORKER = Path(__file__).parent / "crash_worker.py"
 DEADLINE_S = 120
 ROUNDS = 30
+# The vector engines the kill test runs on (the worker's children get the same settings).
+VECTOR = {"chroma": {}, "qdrant": {"backend": "qdrant"}}
+
+
+@pytest.fixture(params=sorted(VECTOR))
+def vector(request) -> dict:
+    return VECTOR[request.param]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, vector: dict) -> Settings:
+    return load_settings(data_dir=tmp_path / "data", vector=vector)
 
 
 @dataclass
@@ -104,13 +117,18 @@ def _parse(line: str) -> tuple[str, str, dict]:
     return phase, op, json.loads(payload)
 
 
-def test_sigkill_at_random_points_loses_no_acknowledged_write(worker, settings, embedder):
+def test_sigkill_at_random_points_loses_no_acknowledged_write(worker, settings, vector, embedder):
     rng = random.Random(20260115)
     expected: dict[str, str] = {}  # id -> content, as acknowledged
     deleted: set[str] = set()
     for round_no in range(ROUNDS):
         pid = worker.send(
-            {"run": "churn", "data_dir": str(settings.data_dir), "seed": 1000 + round_no}
+            {
+                "run": "churn",
+                "data_dir": str(settings.data_dir),
+                "vector": vector,
+                "seed": 1000 + round_no,
+            }
         )
         lines = [worker.next_line() for _ in range(rng.randint(1, 25))]
         os.kill(pid, signal.SIGKILL)
@@ -176,7 +194,7 @@ def _check_after_restart(service, expected, deleted, in_flight, rng) -> None:
         assert memory_id not in [h.id for h in hits]
 
 
-def test_a_write_in_another_process_is_searchable_here_at_once(worker, settings, embedder):
+def test_a_write_in_another_process_is_searchable_here_at_once(worker, settings, vector, embedder):
     service = build_service(settings, embedder=embedder)
     try:
         first = service.add("The greenhouse thermostat is set to 18 degrees", user_id="lee")
@@ -187,6 +205,7 @@ def test_a_write_in_another_process_is_searchable_here_at_once(worker, settings,
             {
                 "run": "add",
                 "data_dir": str(settings.data_dir),
+                "vector": vector,
                 "content": "Lee's bicycle lock code is kept in the blue notebook",
                 "user_id": "lee",
             }

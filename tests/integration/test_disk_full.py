@@ -114,3 +114,54 @@ async def _carries_on(client: Client, acknowledged: dict[str, str]) -> None:
     assert found.structured_content["results"][0]["id"] == added.structured_content["id"]
     listed = await _call(client, "list_memories", user_id="kai", limit=100, offset=0)
     assert listed.structured_content["total"] == len(acknowledged) + 1
+
+
+async def test_embedded_qdrant_on_a_full_disk_answers_and_recovers(tmp_path):
+    """The same promises on embedded Qdrant, which blocks holding the GIL when a write or a
+    shard load meets a full disk: adds get the clear error, the server's held shard still
+    answers searches by meaning, and adds carry on once space returns. (The disk is larger:
+    a shard takes about 60 MiB once its vectors are mapped.)"""
+    with small_disk(tmp_path / "disk", 160) as disk:
+        data_dir = disk / "data"
+        env = server_env(data_dir)
+        env["MCP_MEMORY_VECTOR__BACKEND"] = "qdrant"
+        env["MCP_MEMORY_DISK__MIN_FREE_MB"] = "8"
+        command, *args = server_command()
+        params = StdioServerParameters(command=command, args=[*args, "serve"], env=env)
+        stderr = tmp_path / "stderr.txt"
+        with stderr.open("w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog)) as client:
+                facts = {
+                    "The boiler was serviced in March by a technician from Vaillant": "boiler",
+                    "Miso the cat takes a thyroid pill every morning": "cat",
+                }
+                ids = {}
+                for content, key in facts.items():
+                    added = await _call(client, "add_memory", content=content, user_id="kai")
+                    ids[key] = added.structured_content["id"]
+                found = await _call(client, "search_memory", query="pet medication", user_id="kai")
+                assert found.structured_content["results"][0]["id"] == ids["cat"]
+
+                filler = fill(disk / "filler")
+                refused = await _call(client, "add_memory", content="One more " + PADDING)
+                assert refused.is_error and f"disk full at {data_dir}" in _text(refused)
+                for query, key in (("pet medication", "cat"), ("heating maintenance", "boiler")):
+                    found = await _call(client, "search_memory", query=query, user_id="kai")
+                    assert not found.is_error, _text(found)
+                    assert found.structured_content["results"][0]["id"] == ids[key]
+
+                filler.unlink()
+                added = await _call(
+                    client, "add_memory", content="The new office has a rooftop garden",
+                    user_id="kai",
+                )  # fmt: skip
+                assert not added.is_error, _text(added)
+                found = await _call(
+                    client, "search_memory", query="plants on the roof at work", user_id="kai"
+                )
+                assert (
+                    found.structured_content["results"][0]["id"] == added.structured_content["id"]
+                )
+                stats = (await _call(client, "stats")).structured_content
+                assert stats["pending_index"] == 0 and stats["vectors_indexed"] == 3
+        assert "Traceback" not in stderr.read_text()

@@ -167,9 +167,12 @@ async def test_fifty_concurrent_http_clients_lose_nothing(secure_server):
     assert stats["index_in_sync"] and stats["pending_index"] == 0
 
 
-async def test_four_stdio_servers_on_one_data_dir(tmp_path):
+@pytest.mark.parametrize("engine", ["chroma", "qdrant"])
+async def test_four_stdio_servers_on_one_data_dir(tmp_path, engine):
+    """Embedded Qdrant opens a shard in one process at a time: the four take turns at it."""
     command, *args = server_command()
-    params = StdioServerParameters(command=command, args=[*args, "serve"], env=server_env(tmp_path))
+    env = {**server_env(tmp_path), "MCP_MEMORY_VECTOR__BACKEND": engine}
+    params = StdioServerParameters(command=command, args=[*args, "serve"], env=env)
     per_server = 5
     async with AsyncExitStack() as stack:
         clients = [await stack.enter_async_context(Client(params)) for _ in range(4)]

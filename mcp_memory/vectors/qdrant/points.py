@@ -1,0 +1,83 @@
+"""What both Qdrant indexes (embedded and server) store: point ids, payloads, the model stamp.
+
+Qdrant names a point by an unsigned integer or a UUID, while a memory id is any 1-64 letters,
+digits, '-' or '_' (an imported id keeps its own). So a point's id is the UUIDv5 of the memory
+id (``point_id``), and the memory id travels in the payload, beside the scope ids a search
+filters on (each with a keyword index). Nothing here imports a Qdrant package.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mcp_memory.errors import IndexMismatch
+from mcp_memory.store.vectors import VectorRecord
+
+MEMORY_ID = "memory_id"
+SCOPE_KEYS = ("user_id", "agent_id", "session_id")
+# Fixed forever: every stored point id is derived with it.
+NAMESPACE = uuid.UUID("5b0e3c53-6a43-4f7e-9d0f-2f6f8f1c0a11")
+PAGE = 4096
+
+
+@dataclass(frozen=True)
+class CollectionConfig:
+    """What a new Qdrant collection is created with (``[vector.qdrant]``); the search-time
+    ``hnsw_ef`` applies to every search. Thresholds in KB of vectors, as Qdrant counts."""
+
+    hnsw_m: int = 16
+    hnsw_ef_construct: int = 128
+    hnsw_ef: int = 128
+    full_scan_threshold: int = 10_000
+    default_segment_number: int = 2
+    indexing_threshold: int = 10_000
+
+
+DEFAULT_CONFIG = CollectionConfig()
+
+
+def point_id(memory_id: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, memory_id))
+
+
+def point_ids(memory_ids: Sequence[str]) -> dict[str, str]:
+    """Point id -> memory id, for the memory ids given."""
+    return {point_id(i): i for i in memory_ids}
+
+
+def payload(record: VectorRecord) -> dict[str, str]:
+    return {
+        MEMORY_ID: record.id,
+        "user_id": record.user_id,
+        "agent_id": record.agent_id,
+        "session_id": record.session_id,
+    }
+
+
+def scope_terms(scope: dict[str, str] | None) -> list[tuple[str, str]]:
+    """The (key, value) pairs a search must match: the scope ids that are set."""
+    return [(key, value) for key, value in (scope or {}).items() if key in SCOPE_KEYS and value]
+
+
+def stamp(model: str, dimension: int) -> dict[str, object]:
+    """What an index records about the vectors it holds."""
+    return {"embedding_model": model, "dimension": dimension}
+
+
+def check_stamp(found: object, model: str, dimension: int) -> None:
+    """Refuse an index built with another model (its vectors mean something else)."""
+    meta = found if isinstance(found, dict) else {}
+    built_with = (meta.get("embedding_model"), meta.get("dimension"))
+    if built_with != (model, dimension):
+        raise IndexMismatch(
+            f"the vector index was built with model {built_with[0]!r} "
+            f"({built_with[1]} dimensions) but the configured model is {model!r} "
+            f"({dimension} dimensions): run `mcp-memory reindex` to rebuild the index "
+            "with the configured model, or configure the model it was built with"
+        )
+
+
+def pages(items: Sequence[str], size: int = PAGE) -> list[Sequence[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]

@@ -2,8 +2,8 @@
 
 Layers, from the top: the entry points (``mcp``, ``cli``, ``factory``) -> ``service`` -> the
 ideas it composes (``search``, ``consolidation``, ``indexing``, ``transfer``, ``policy``) ->
-the storage protocols and records (``store``) <- the engines (``ledger``, ``vectors``,
-``embeddings``). Only ``factory`` (and the entry points above it) chooses an engine; every
+the storage protocols and records (``store``) <- the engines (``ledger``, ``postgres``,
+``vectors``, ``embeddings``). Only ``factory`` (and the entry points above it) chooses an engine; every
 other package sees the protocols alone.
 """
 
@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).parent.parent / "mcp_memory"
 
 EVERYTHING = {
     *("errors", "clock", "lru", "models", "config", "store", "policy", "embeddings", "ledger"),
+    "postgres",
     *("vectors", "search", "consolidation", "transfer", "indexing", "service", "factory"),
     *("mcp", "cli"),
 }
@@ -29,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "policy": CORE,
     "embeddings": CORE,
     "ledger": CORE,
+    "postgres": CORE,
     "vectors": CORE,
     "search": CORE | {"policy", "embeddings.base"},
     "consolidation": CORE | {"policy"},
@@ -46,6 +48,9 @@ ALLOWED: dict[str, set[str]] = {
 ENGINES = {
     "sqlite3": {"ledger", "vectors.scoped"},
     "chromadb": {"vectors.chroma"},
+    "psycopg": {"postgres"},
+    "psycopg_pool": {"postgres"},
+    "pgvector": {"postgres"},
     "mcp": {"mcp"},
     "starlette": {"mcp"},
     "torch": {"embeddings"},
@@ -106,9 +111,8 @@ def test_search_and_policy_import_no_storage_engine():
     for unit, path in units().items():
         if unit.split(".")[0] in {"search", "policy", "consolidation", "service"}:
             for name in imports(path):
-                assert not covers({"mcp_memory.ledger", "mcp_memory.vectors"}, name), (
-                    f"{unit} imports {name}"
-                )
+                engines = {"mcp_memory.ledger", "mcp_memory.postgres", "mcp_memory.vectors"}
+                assert not covers(engines, name), f"{unit} imports {name}"
 
 
 def test_the_command_line_loads_the_mcp_sdk_only_to_serve():

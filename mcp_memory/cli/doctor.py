@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from mcp_memory.config import Settings, config_file_path
+from mcp_memory.config import Settings, config_file_path, vector_backend
 from mcp_memory.errors import MemoryServiceError
 from mcp_memory.indexing.reindex import current_collection, interrupted_reindex
 
@@ -135,10 +135,13 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     from mcp_memory.factory import CHROMA_DIR, build_service
 
     vec = settings.vector
+    backend = vector_backend(settings)
     where = (
         f"Chroma server {'https' if vec.ssl else 'http'}://{vec.host}:{vec.port} "
         f"(tenant {vec.tenant}, database {vec.database})"
-        if vec.backend == "http"
+        if backend == "http"
+        else "pgvector in the PostgreSQL database"
+        if backend == "pgvector"
         else f"embedded Chroma in {settings.data_dir.expanduser() / CHROMA_DIR}"
     )
     if embedder is None:

@@ -262,6 +262,13 @@ def test_config_template_lists_every_key_with_its_default(tmp_path):
     assert Settings(**data).model_dump(exclude=paths) == Settings().model_dump(exclude=paths)
     assert data["data_dir"] == platformdirs.user_data_dir("mcp-memory")
     assert data["embedding"]["cache_dir"] == platformdirs.user_cache_dir("mcp-memory")
-    assert data["vector"]["backend"] == "embedded" and data["server"]["tools"] == "full"
+    assert data["vector"]["backend"] == "auto" and data["server"]["tools"] == "full"
+    assert data["storage"] == {
+        "backend": "sqlite",
+        "dsn": "",
+        "schema": "mcp_memory",
+        "pool_size": 10,
+        "timeout_s": 10.0,
+    }
     with pytest.raises(FileExistsError):
         config_template.write(path)

@@ -23,6 +23,7 @@ from mcp_memory.indexing.reindex import current_collection, interrupted_reindex
 
 Status = Literal["ok", "warn", "fail"]
 PACKAGES = ("mcp", "chromadb", "onnxruntime", "sentence-transformers", "torch", "pydantic", "numpy")
+POSTGRES_PACKAGES = ("psycopg", "psycopg-pool", "pgvector")
 
 
 @dataclass
@@ -35,7 +36,16 @@ class Check:
 
 def run(settings: Settings, config: str | None, repair: bool = False) -> list[Check]:
     """Every check, in the order a person would fix them."""
-    checks = [check_python(), check_packages(), check_config(config), check_data_dir(settings)]
+    checks = [check_python(), check_packages(settings), check_config(config)]
+    if settings.storage.backend == "postgres":
+        from mcp_memory.cli.doctor_postgres import check_database
+
+        database = check_database(settings)
+        checks.extend(database)
+        if any(c.status == "fail" for c in database):
+            return checks
+    if settings.storage.backend == "sqlite" or vector_backend(settings) == "embedded":
+        checks.append(check_data_dir(settings))
     embedder, model_check = check_model(settings)
     checks.append(model_check)
     checks.extend(check_store(settings, embedder, repair))
@@ -48,9 +58,10 @@ def check_python() -> Check:
     return Check("python", "ok", f"{version} ({sys.executable})")
 
 
-def check_packages() -> Check:
+def check_packages(settings: Settings) -> Check:
     found, missing = [], []
-    for name in ("mcp-memory", *PACKAGES):
+    extra = POSTGRES_PACKAGES if settings.storage.backend == "postgres" else ()
+    for name in ("mcp-memory", *PACKAGES, *extra):
         try:
             found.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
@@ -60,7 +71,8 @@ def check_packages() -> Check:
             "packages",
             "fail",
             "missing: " + ", ".join(missing),
-            'reinstall: pip install torch==2.13.0 && pip install -e ".[dev]"',
+            'reinstall: pip install torch==2.13.0 && pip install -e ".[dev]" (PostgreSQL: '
+            "pip install 'mcp-memory[postgres]')",
         )
     return Check("packages", "ok", ", ".join(found))
 
@@ -149,7 +161,7 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     try:
         service = build_service(settings, embedder=embedder)
     except (MemoryServiceError, OSError) as exc:
-        return [Check("ledger", "fail", str(exc), "check the data dir above")]
+        return [Check("ledger", "fail", str(exc), "check the data dir or database above")]
     checks: list[Check] = []
     try:
         checks.append(

@@ -68,9 +68,16 @@ class Consolidator:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
 
-    def run(self, scope: Scope, dry_run: bool) -> ConsolidateResult:
-        """Plan every scope the filter matches and, unless a dry run, apply and journal it."""
-        with self._lock:
+    def run(
+        self, scope: Scope, dry_run: bool, unless_since: datetime | None = None
+    ) -> ConsolidateResult | None:
+        """Plan every scope the filter matches and, unless a dry run, apply and journal it;
+        None, doing nothing, when ``unless_since`` is given and a run of this scope (by any
+        process sharing the store) happened since. Holds the store's consolidation lock for
+        the scope throughout (``Journal.consolidating``)."""
+        with self._lock, self.ledger.consolidating(scope):
+            if unless_since is not None and self._ran_since(scope, unless_since):
+                return None
             now = self.clock()
             if self.ledger.count_pending():
                 self.sync_index()
@@ -181,7 +188,7 @@ class Consolidator:
         """
         if not isinstance(run_id, str) or not ID_PATTERN.match(run_id):
             raise InvalidInput("undo must be a run_id returned by consolidate")
-        with self._lock:
+        with self._lock, self.ledger.consolidating(scope):
             found = self.ledger.run(run_id)
             if found is None:
                 raise InvalidInput(
@@ -203,6 +210,16 @@ class Consolidator:
             if ops:
                 self.write_index(ops)
             return ConsolidateResult.model_validate({**run.summary, "undone": True})
+
+    def _ran_since(self, scope: Scope, since: datetime) -> bool:
+        """Whether a run of exactly this scope, not undone, happened at or after ``since``."""
+        wanted = scope.model_dump()
+        return any(
+            run.at >= since
+            and run.undone_at is None
+            and all(run.scope.get(k) == v for k, v in wanted.items())
+            for run in self.ledger.recent_runs()
+        )
 
     def last_run(self, scope: Scope) -> ConsolidationRun | None:
         """The latest journaled run whose scope filter overlaps this one."""

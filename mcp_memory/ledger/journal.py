@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 
 from mcp_memory.clock import from_iso, to_iso
@@ -18,8 +19,13 @@ from mcp_memory.errors import Conflict
 from mcp_memory.ledger.connection import Connection, chunked, marks
 from mcp_memory.ledger.outbox import enqueue
 from mcp_memory.ledger.rows import delete_row, insert_row, record_event, to_run, update_row
-from mcp_memory.models import EventKind, HistoryEvent, Memory
+from mcp_memory.models import EventKind, HistoryEvent, Memory, Scope
 from mcp_memory.store.records import JournalEntry, RowWrite, RunRecord
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the thread lock of the consolidator alone
+    fcntl = None  # type: ignore[assignment]
 
 
 class Journal(Connection):
@@ -159,6 +165,20 @@ class Journal(Connection):
                 (to_iso(runs_before),),
             )
             conn.execute("DELETE FROM consolidation_runs WHERE at < ?", (to_iso(runs_before),))
+
+    def consolidating(self, scope: Scope) -> AbstractContextManager[None]:
+        """The store's consolidation lock: ``flock`` on a file beside the ledger, for every
+        scope at once (the processes sharing a SQLite file are on one host, and runs are
+        rare)."""
+        return self._consolidating(scope)
+
+    @contextmanager
+    def _consolidating(self, scope: Scope) -> Iterator[None]:
+        lock_path = self.path.with_name(self.path.name + ".consolidating")
+        with open(lock_path, "a+b") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            yield  # closing the file releases the lock
 
 
 def expect_versions(conn: sqlite3.Connection, expect: dict[str, int | None]) -> dict[str, int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -119,8 +120,11 @@ async def with_schedule(settings: Settings, service: MemoryService, run: Callabl
     every = schedule_hours(settings) * 3600
 
     def job() -> None:
-        result = service.consolidate()
-        logger.info("scheduled consolidation: %s", consolidate_summary(result))
+        result = service.consolidate_if_due(timedelta(seconds=every))
+        if result is None:
+            logger.info("scheduled consolidation: another server sharing the store just ran it")
+        else:
+            logger.info("scheduled consolidation: %s", consolidate_summary(result))
 
     last = service.consolidator.last_run(Scope()) if every else None
     delay = schedule.first_delay(last.at if last else None, service.clock(), every)

@@ -11,12 +11,13 @@ is refused with ``Conflict``) or waits for the run.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 
 from mcp_memory.errors import Conflict
-from mcp_memory.models import EventKind, HistoryEvent, Memory
-from mcp_memory.postgres.database import Conn, Part
+from mcp_memory.models import EventKind, HistoryEvent, Memory, Scope
+from mcp_memory.postgres.database import Conn, Part, advisory_key
 from mcp_memory.postgres.outbox import enqueue
 from mcp_memory.postgres.rows import (
     delete_row,
@@ -182,6 +183,26 @@ class Journal(Part):
             conn.execute("DELETE FROM consolidation_runs WHERE at < %s", (runs_before,))
 
         self.db.write(prune)
+
+    def consolidating(self, scope: Scope) -> AbstractContextManager[None]:
+        """The scope's consolidation lock across every server: advisory locks held by a
+        session of its own for the whole run (it spans several transactions). A run within
+        a user's scope shares the store's lock and holds the user's; a run without a user
+        holds the store's alone: runs of different users go side by side, a run over
+        everything waits for them all."""
+        return self._consolidating(scope)
+
+    @contextmanager
+    def _consolidating(self, scope: Scope) -> Iterator[None]:
+        with self.db.connect() as conn:
+            store = advisory_key(f"{self.db.schema}:consolidate")
+            if scope.user_id is None:
+                conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [store])
+            else:
+                user = advisory_key(f"{self.db.schema}:consolidate:{scope.user_id}")
+                conn.execute("SELECT pg_advisory_lock_shared(hashtextextended(%s, 0))", [store])
+                conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [user])
+            yield  # closing the session releases its locks
 
 
 def expect_versions(conn: Conn, expect: dict[str, int | None]) -> dict[str, int]:

@@ -69,12 +69,15 @@ class NetworkServer:
             self.process.stderr.close()
 
 
-def start_network_server(transport: str, data_dir: Path, *extra: str) -> NetworkServer:
-    """Spawn the server and return once it says it is accepting connections."""
+def start_network_server(
+    transport: str, data_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> NetworkServer:
+    """Spawn the server and return once it says it is accepting connections; ``env`` adds
+    variables (a storage engine's settings)."""
     port = free_port()
     process = subprocess.Popen(
         [*server_command(), "serve", "--transport", transport, "--port", str(port), *extra],
-        env=server_env(data_dir),
+        env={**server_env(data_dir), **(env or {})},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

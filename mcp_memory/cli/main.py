@@ -109,6 +109,16 @@ def _operations_commands(commands: Any, common: argparse.ArgumentParser) -> None
     doctor.add_argument(
         "--repair", action="store_true", help="also repair the index from the ledger"
     )
+    migrate = commands.add_parser(
+        "migrate",
+        parents=[common],
+        help="copy the SQLite store to PostgreSQL (--to DSN) or back (--from DSN)",
+    )
+    way = migrate.add_mutually_exclusive_group(required=True)
+    way.add_argument("--to", metavar="DSN", help="copy the data dir's store into this database")
+    way.add_argument("--from", dest="source", metavar="DSN", help="copy it back into the data dir")
+    migrate.add_argument("--schema", help="the schema in PostgreSQL (default: [storage] schema)")
+    migrate.add_argument("--batch-size", type=int, default=500, help="memories per transaction")
     config = commands.add_parser("config", parents=[common], help="the configuration file")
     actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     init = actions.add_parser("init", help="write a commented config file with every default")
@@ -363,6 +373,12 @@ def _records(path: str, lines: list[str] | None) -> Iterator[Any]:
                 raise InvalidInput(f"{path} line {number} is not JSON: {exc.msg}") from None
 
 
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from mcp_memory.cli.migrate import run_migration
+
+    return run_migration(settings, args)
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "stats": cmd_stats,
@@ -372,6 +388,7 @@ COMMANDS = {
     "reindex": cmd_reindex,
     "doctor": cmd_doctor,
     "config": cmd_config,
+    "migrate": cmd_migrate,
 }
 
 

@@ -166,6 +166,45 @@ class Journal(Connection):
             )
             conn.execute("DELETE FROM consolidation_runs WHERE at < ?", (to_iso(runs_before),))
 
+    def import_runs(self, runs: Sequence[tuple[RunRecord, Sequence[JournalEntry]]]) -> int:
+        """Store journaled runs as they are, skipping those already stored (a copied store)."""
+        stored = 0
+        with self.transaction() as conn:
+            for run, journal in runs:
+                found = conn.execute(
+                    "SELECT 1 FROM consolidation_runs WHERE run_id = ?", (run.run_id,)
+                ).fetchone()
+                if found is not None:
+                    continue
+                conn.execute(
+                    "INSERT INTO consolidation_runs (run_id, at, scope, counts, summary, "
+                    "undone_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        run.run_id,
+                        to_iso(run.at),
+                        json.dumps(run.scope),
+                        json.dumps(run.counts),
+                        json.dumps(run.summary),
+                        to_iso(run.undone_at) if run.undone_at else None,
+                    ),
+                )
+                conn.executemany(
+                    "INSERT INTO consolidation_journal (run_id, memory_id, prior, final_version, "
+                    "final_access_count) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (
+                            run.run_id,
+                            e.prior.id,
+                            e.prior.model_dump_json(),
+                            e.final_version,
+                            e.final_count,
+                        )
+                        for e in journal
+                    ],
+                )
+                stored += 1
+        return stored
+
     def consolidating(self, scope: Scope) -> AbstractContextManager[None]:
         """The store's consolidation lock: ``flock`` on a file beside the ledger, for every
         scope at once (the processes sharing a SQLite file are on one host, and runs are

@@ -101,21 +101,7 @@ class Journal(Part):
                     json.dumps(run.summary),
                 ),
             )
-            if journal:
-                conn.cursor().executemany(
-                    "INSERT INTO consolidation_journal (run_id, memory_id, prior, final_version, "
-                    "final_access_count) VALUES (%s, %s, %s, %s, %s)",
-                    [
-                        (
-                            run.run_id,
-                            e.prior.id,
-                            e.prior.model_dump_json(),
-                            e.final_version,
-                            e.final_count,
-                        )
-                        for e in journal
-                    ],
-                )
+            _journal(conn, run.run_id, journal)
 
         self.db.write(apply)
 
@@ -184,6 +170,33 @@ class Journal(Part):
 
         self.db.write(prune)
 
+    def import_runs(self, runs: Sequence[tuple[RunRecord, Sequence[JournalEntry]]]) -> int:
+        """Store journaled runs as they are, skipping those already stored (a copied store)."""
+
+        def store(conn: Conn) -> int:
+            stored = 0
+            for run, journal in runs:
+                inserted = conn.execute(
+                    "INSERT INTO consolidation_runs (run_id, at, scope, counts, summary, "
+                    "undone_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id) DO NOTHING "
+                    "RETURNING 1",
+                    (
+                        run.run_id,
+                        run.at,
+                        json.dumps(run.scope),
+                        json.dumps(run.counts),
+                        json.dumps(run.summary),
+                        run.undone_at,
+                    ),
+                ).fetchone()
+                if inserted is None:
+                    continue
+                _journal(conn, run.run_id, journal)
+                stored += 1
+            return stored
+
+        return self.db.write(store)
+
     def consolidating(self, scope: Scope) -> AbstractContextManager[None]:
         """The scope's consolidation lock across every server: advisory locks held by a
         session of its own for the whole run (it spans several transactions). A run within
@@ -203,6 +216,18 @@ class Journal(Part):
                 conn.execute("SELECT pg_advisory_lock_shared(hashtextextended(%s, 0))", [store])
                 conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [user])
             yield  # closing the session releases its locks
+
+
+def _journal(conn: Conn, run_id: str, journal: Sequence[JournalEntry]) -> None:
+    if journal:
+        conn.cursor().executemany(
+            "INSERT INTO consolidation_journal (run_id, memory_id, prior, final_version, "
+            "final_access_count) VALUES (%s, %s, %s, %s, %s)",
+            [
+                (run_id, e.prior.id, e.prior.model_dump_json(), e.final_version, e.final_count)
+                for e in journal
+            ],
+        )
 
 
 def expect_versions(conn: Conn, expect: dict[str, int | None]) -> dict[str, int]:

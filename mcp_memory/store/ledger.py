@@ -277,6 +277,12 @@ class Journal(Protocol):
         before ``runs_before``, atomically."""
         ...
 
+    def import_runs(self, runs: Sequence[tuple[RunRecord, Sequence[JournalEntry]]]) -> int:
+        """Store journaled runs as they are (summary, undo time, entries in order), skipping
+        those whose ``run_id`` is stored already, in one transaction; applies no write (a
+        store being copied); returns how many were stored."""
+        ...
+
     def consolidating(self, scope: Scope) -> AbstractContextManager[None]:
         """Hold the right to consolidate ``scope`` across every process sharing the store,
         waiting while another holds an overlapping one (a scope without a user overlaps

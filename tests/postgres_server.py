@@ -45,13 +45,16 @@ class PostgresServer:
     pgdata: Path
     port: int
     user: str | None
+    fsync: bool = False
 
     def dsn(self, password: str = "", database: str = "postgres") -> str:
         secret = f":{password}" if password else ""
         return f"postgresql://postgres{secret}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
-        options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata} -c fsync=off"
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}"
+        if not self.fsync:  # tests: durability against a power cut is not what they check
+            options += " -c fsync=off"
         _commands().pg_ctl(
             ["-w", "-t", "60", "-o", options, "-l", str(self.pgdata / "log"), "start"],
             pgdata=self.pgdata,
@@ -65,7 +68,7 @@ class PostgresServer:
         )
 
 
-def start_postgres(path: Path) -> PostgresServer:
+def start_postgres(path: Path, fsync: bool = False) -> PostgresServer:
     """Make a cluster under ``path`` and start it; returns once it accepts connections."""
     commands = _commands()
     user = None
@@ -87,17 +90,17 @@ def start_postgres(path: Path) -> PostgresServer:
         pgdata=pgdata,
         user=user,
     )
-    server = PostgresServer(pgdata, free_port(), user)
+    server = PostgresServer(pgdata, free_port(), user, fsync)
     server.start()
     return server
 
 
 @contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
+def running_postgres(fsync: bool = False) -> Iterator[PostgresServer]:
     """A server on a fresh directory of its own, stopped and deleted afterwards."""
     path = Path(tempfile.mkdtemp(prefix="mcp-memory-pg-"))
     try:
-        server = start_postgres(path)
+        server = start_postgres(path, fsync)
         try:
             yield server
         finally:

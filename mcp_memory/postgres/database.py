@@ -21,6 +21,7 @@ server by host, port, database and user (``Target``).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -71,12 +72,14 @@ class Target:
                 "postgresql://USER@HOST:PORT/DATABASE (the password may come from PGPASSWORD "
                 "or ~/.pgpass)"
             ) from None
+        env = os.environ  # what libpq falls back on for what the DSN leaves out
+        user = parts.get("user") or env.get("PGUSER") or ""
         return cls(
-            host=str(parts.get("host") or "localhost"),
-            port=str(parts.get("port") or "5432"),
-            database=str(parts.get("dbname") or parts.get("user") or "postgres"),
-            user=str(parts.get("user") or ""),
-            password=str(parts.get("password") or ""),
+            host=str(parts.get("host") or env.get("PGHOST") or "localhost"),
+            port=str(parts.get("port") or env.get("PGPORT") or "5432"),
+            database=str(parts.get("dbname") or env.get("PGDATABASE") or user or "postgres"),
+            user=str(user),
+            password=str(parts.get("password") or env.get("PGPASSWORD") or ""),
         )
 
     def __str__(self) -> str:

@@ -17,6 +17,8 @@ keyword index); migrations and index writes take advisory locks.
 
 from __future__ import annotations
 
+import threading
+
 from mcp_memory.lru import Bounded
 from mcp_memory.postgres.database import Database
 from mcp_memory.postgres.journal import Journal
@@ -42,6 +44,7 @@ class PostgresLedger(
         self.db = database
         self._members = Bounded(capacity=4096)
         self._term_counts = Bounded(capacity=4096)
+        self._recent = threading.local()
         migrate(database)
 
     @property

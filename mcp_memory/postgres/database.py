@@ -276,6 +276,25 @@ class Database:
                 raise unavailable(self.target, exc) from None
         raise AssertionError("unreachable")
 
+    def statement(self, sql: Query, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """One writing statement as its own transaction (one round trip: the connection is in
+        autocommit mode), run again after a deadlock or a race; inside ``held``, part of the
+        held transaction. Returns the rows it changed."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            return self._guarded(lambda: held.execute(sql, params).rowcount)
+        for attempt in range(ATTEMPTS):
+            try:
+                with self._pool.connection() as conn:
+                    return conn.execute(sql, params).rowcount
+            except RETRYABLE:
+                if attempt == ATTEMPTS - 1:
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+            except (PoolTimeout, PoolClosed, psycopg.OperationalError) as exc:
+                raise unavailable(self.target, exc) from None
+        raise AssertionError("unreachable")
+
     @contextmanager
     def held(self, name: str) -> Iterator[None]:
         """One transaction for everything this thread reads and writes inside, taken under the

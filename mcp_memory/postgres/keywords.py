@@ -15,6 +15,7 @@ Each term is a phrase query of its words (``words_query``), so callers pass plai
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 
 from mcp_memory.lru import Bounded
@@ -34,6 +35,9 @@ class KeywordIndex(Part):
 
     _term_counts: Bounded
     """(generation, scope, term) -> document count; created by ``PostgresLedger``."""
+    _recent: threading.local
+    """What this thread read last of a scope (its term counts, its size), for the idf of the
+    keyword search that follows; created by ``PostgresLedger``."""
 
     def keyword_search(
         self, terms: Sequence[str], flt: MemoryFilter, limit: int, every: bool = False
@@ -47,8 +51,7 @@ class KeywordIndex(Part):
         if not terms or limit <= 0:
             return []
         where, params = render(flt)
-        counts = self.term_counts(terms, flt.scope)
-        total = self._scope_total(flt.scope)
+        counts, total = self._idf_basis(terms, flt.scope)
         idf = [math.log(1 + (total - counts[t] + 0.5) / (counts[t] + 0.5)) for t in terms]
         queries = ", ".join(f"words_query(%s) AS q{n}" for n in range(len(terms)))
         joined = (" && " if every else " || ").join(f"q{n}" for n in range(len(terms)))
@@ -87,6 +90,7 @@ class KeywordIndex(Part):
             for term, count in rows:
                 counts[term] = count
                 self._term_counts.put((generation, scoped, term), count)
+        self._recent.counts = (scoped, counts)
         return counts
 
     def term_hits(
@@ -143,7 +147,21 @@ class KeywordIndex(Part):
             return rows[0][0] if rows else 0
         return int(self._read("SELECT coalesce(sum(version), 0) FROM keyword_versions")[0][0])
 
-    def _scope_total(self, scope: Scope) -> int:
+    def _idf_basis(self, terms: Sequence[str], scope: Scope) -> tuple[Mapping[str, int], int]:
+        """The terms' document counts in the scope and how many memories it holds: those this
+        thread has just read (a search reads both before it looks keywords up), else read."""
+        scoped = (scope.user_id, scope.agent_id, scope.session_id)
+        recent = getattr(self._recent, "counts", None)
+        if recent is not None and recent[0] == scoped and all(t in recent[1] for t in terms):
+            counts = recent[1]
+        else:
+            counts = self.term_counts(terms, scope)
+        total = getattr(self._recent, "total", None)
+        if total is None or total[0] != scoped:
+            total = (scoped, self._count_scope(scope))
+        return counts, total[1]
+
+    def _count_scope(self, scope: Scope) -> int:
         """How many memories the scope holds, every stage (the running counts)."""
         where, params = render(MemoryFilter(scope=scope))
         table, count = "memory_counts", "coalesce(sum(n), 0)"

@@ -41,6 +41,21 @@ _SAME_TEXT = (
 )
 
 
+_TOUCH = """
+WITH locked AS (
+    SELECT seq FROM memories WHERE id = ANY(%(ids)s) ORDER BY id FOR NO KEY UPDATE
+), counted AS (
+    UPDATE memories m SET access_count = m.access_count + t.n, last_accessed = %(at)s
+    FROM unnest(%(ids)s::text[], %(counts)s::int[]) AS t(id, n)
+    WHERE m.id = t.id AND m.seq IN (SELECT seq FROM locked)
+    RETURNING 1
+)
+INSERT INTO access_log (memory_id, at)
+SELECT unnest(%(all)s::text[]), %(at)s WHERE (SELECT count(*) FROM counted) >= 0
+"""
+"""Count accesses and log them, in one statement."""
+
+
 class MemoryWriter(Part):
     """Adding, merging, saving, deleting and importing memories; counting their accesses."""
 
@@ -123,35 +138,21 @@ class MemoryWriter(Part):
         self.db.write(remove)
 
     def touch(self, ids: Sequence[str], at: datetime) -> None:
-        """Count an access for each id (search hits and gets). The rows are locked in id
-        order first, so concurrent searches touching the same memories queue instead of
-        deadlocking."""
+        """Count an access for each id (search hits and gets): one statement, one round
+        trip. The rows are locked in id order first, so concurrent searches touching the same
+        memories queue instead of deadlocking."""
         if not ids:
             return
         counts = Counter(ids)
         order = sorted(counts)
+        self.db.statement(
+            _TOUCH,
+            {"ids": order, "counts": [counts[i] for i in order], "all": list(ids), "at": at},
+        )
         self._touches += 1
-        prune = self._touches % PRUNE_EVERY == 0
-
-        def count(conn: Conn) -> None:
-            conn.execute(
-                "SELECT 1 FROM memories WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
-                (order,),
-            )
-            conn.execute(
-                "UPDATE memories m SET access_count = m.access_count + t.n, last_accessed = %s "
-                "FROM unnest(%s::text[], %s::int[]) AS t(id, n) WHERE m.id = t.id",
-                (at, order, [counts[i] for i in order]),
-            )
-            conn.execute(
-                "INSERT INTO access_log (memory_id, at) SELECT unnest(%s::text[]), %s",
-                (list(ids), at),
-            )
-            if prune:
-                cutoff = at - timedelta(days=self.access_log_days)
-                conn.execute("DELETE FROM access_log WHERE at < %s", (cutoff,))
-
-        self.db.write(count)
+        if self._touches % PRUNE_EVERY == 0:
+            cutoff = at - timedelta(days=self.access_log_days)
+            self.db.statement("DELETE FROM access_log WHERE at < %s", (cutoff,))
 
     def import_batch(self, rows: Sequence[ImportRow]) -> list[str | None]:
         """Store a batch of memories in one transaction; returns, per row, None if stored.

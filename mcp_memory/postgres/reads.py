@@ -4,6 +4,7 @@ batches for export, what ranking reads of each candidate, and the stats (the con
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,9 @@ from mcp_memory.store.records import CandidateRow, MemoryFilter
 
 class MemoryReader(Part):
     """Every read of memories and their history; nothing here writes."""
+
+    _recent: threading.local
+    """What this thread read last (see ``KeywordIndex``); created by ``PostgresLedger``."""
 
     def get(self, memory_id: str) -> Memory | None:
         rows = self._read(f"SELECT {COLUMNS} FROM memories WHERE id = %s", (memory_id,))
@@ -62,7 +66,13 @@ class MemoryReader(Part):
             sql = f"SELECT coalesce(sum(n), 0) FROM memory_counts WHERE {where}"
         else:
             sql = f"SELECT count(*) FROM memories WHERE {where}"
-        return int(self._read(sql, params)[0][0])
+        count = int(self._read(sql, params)[0][0])
+        if flt == MemoryFilter(scope=flt.scope):  # the scope's size: the keyword search's idf
+            self._recent.total = (
+                (flt.scope.user_id, flt.scope.agent_id, flt.scope.session_id),
+                count,
+            )
+        return count
 
     def ids(self, flt: MemoryFilter, limit: int | None = None) -> list[str]:
         where, params = render(flt)

@@ -280,13 +280,22 @@ class Database:
         """One writing statement as its own transaction (one round trip: the connection is in
         autocommit mode), run again after a deadlock or a race; inside ``held``, part of the
         held transaction. Returns the rows it changed."""
+        return self._one(lambda conn: conn.execute(sql, params).rowcount)
+
+    def run_statement(
+        self, sql: Query, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> tuple[Any, ...]:
+        """``statement``, returning the one row it selects."""
+        return self._one(lambda conn: conn.execute(sql, params).fetchone())
+
+    def _one(self, work: Callable[[Conn], T]) -> T:
         held = getattr(self._local, "conn", None)
         if held is not None:
-            return self._guarded(lambda: held.execute(sql, params).rowcount)
+            return self._guarded(lambda: work(held))
         for attempt in range(ATTEMPTS):
             try:
                 with self._pool.connection() as conn:
-                    return conn.execute(sql, params).rowcount
+                    return work(conn)
             except RETRYABLE:
                 if attempt == ATTEMPTS - 1:
                     raise

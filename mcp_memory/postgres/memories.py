@@ -56,6 +56,32 @@ SELECT unnest(%(all)s::text[]), %(at)s WHERE (SELECT count(*) FROM counted) >= 0
 """Count accesses and log them, in one statement."""
 
 
+_ADD_KEYS = ("content_hash", "twin", *(c.strip() for c in COLUMNS.split(",")))
+_EVENT_KEYS = tuple(f"event_{n}" for n in range(7))
+_ADD = f"""
+WITH same AS (
+    SELECT {COLUMNS} FROM memories WHERE user_id = %(user_id)s AND agent_id = %(agent_id)s
+        AND session_id = %(session_id)s AND content_hash = %(content_hash)s
+    ORDER BY seq LIMIT 1
+), stored AS (
+    INSERT INTO memories (content_hash, twin, {COLUMNS})
+    SELECT {", ".join(f"%({key})s" for key in _ADD_KEYS)} WHERE NOT EXISTS (SELECT 1 FROM same)
+    ON CONFLICT (user_id, agent_id, session_id, content_hash, twin) DO NOTHING
+    RETURNING id, updated_at
+), event AS (
+    INSERT INTO history (memory_id, event, at, content, metadata, importance, details)
+    SELECT {", ".join(f"%({key})s" for key in _EVENT_KEYS)} FROM stored
+), queued AS (
+    INSERT INTO index_queue (memory_id, op, queued_at) SELECT id, 'upsert', updated_at
+    FROM stored ON CONFLICT (memory_id) DO UPDATE SET op = excluded.op,
+        queued_at = excluded.queued_at
+)
+SELECT (SELECT count(*) FROM stored), same.* FROM (SELECT 1) AS one LEFT JOIN same ON TRUE
+"""
+"""An add in one statement (one round trip): the memory of the same text in the scope if
+there is one, else the new row with its ADD event and outbox entry."""
+
+
 class MemoryWriter(Part):
     """Adding, merging, saving, deleting and importing memories; counting their accesses."""
 
@@ -69,23 +95,17 @@ class MemoryWriter(Part):
         memory of the same text in exactly this scope, storing nothing (a concurrent add of
         the same text on another server waits on the unique index, then returns this one)."""
         same = (*scope_key(memory), content_hash)
-
-        def add(conn: Conn) -> Memory | None:
-            row = conn.execute(_SAME_TEXT, same).fetchone()
-            if row is not None:
-                return to_memory(row)
-            stored = conn.execute(
-                INSERT_MEMORY + " ON CONFLICT (user_id, agent_id, session_id, content_hash, twin) "
-                "DO NOTHING RETURNING seq",
-                insert_values(memory, content_hash, twin=""),
-            ).fetchone()
-            if stored is None:  # another server's add committed it meanwhile
-                return to_memory(conn.execute(_SAME_TEXT, same).fetchone())
-            record_event(conn, memory, EventKind.ADD, memory.created_at, None)
-            enqueue(conn, memory.id, "upsert", memory.updated_at)
+        values = dict(zip(_ADD_KEYS, insert_values(memory, content_hash, twin=""), strict=True))
+        event = event_values(memory, EventKind.ADD, memory.created_at, None)
+        params = {**values, **dict(zip(_EVENT_KEYS, event, strict=True))}
+        row = self.db.run_statement(_ADD, params)
+        if row[0]:
             return None
-
-        return self.db.write(add)
+        if row[1] is not None:
+            return to_memory(row[1:])
+        # Another server's add of this text committed while this one waited on the unique
+        # index: this statement's snapshot predates it, the next one sees it.
+        return to_memory(self._read(_SAME_TEXT, same)[0])
 
     def merge(
         self,

@@ -93,7 +93,7 @@ def test_an_add_racing_an_uncommitted_add_of_the_same_text_waits_and_returns_it(
 def _waiting_inserts(conn) -> int:
     return conn.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND query LIKE 'INSERT INTO memories%%'"
+        "AND query LIKE '%%INSERT INTO memories%%'"
     ).fetchone()[0]
 
 

@@ -374,16 +374,7 @@ class MemoryService:
             if dry_run:
                 raise InvalidInput("give dry_run or undo, not both: an undo reports what it did")
             return self.consolidator.undo(undo, scope)
-        result = self.consolidator.run(scope, bool(dry_run))
-        assert result is not None  # run only skips when asked to
-        return result
-
-    def consolidate_if_due(self, every: timedelta) -> ConsolidateResult | None:
-        """The scheduled consolidation of every scope, unless a run of it (by any server
-        sharing the store) happened in the last half interval: of several servers on the
-        same schedule, the first due runs it (under the store's consolidation lock) and the
-        others find it done (None)."""
-        return self.consolidator.run(Scope(), False, unless_since=self.clock() - every / 2)
+        return self.consolidator.run(scope, bool(dry_run))
 
 
 def _stats(service: MemoryService, scope: Scope, now: datetime) -> StatsResult:

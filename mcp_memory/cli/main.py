@@ -109,6 +109,17 @@ def _operations_commands(commands: Any, common: argparse.ArgumentParser) -> None
     doctor.add_argument(
         "--repair", action="store_true", help="also repair the index from the ledger"
     )
+    _migrate_command(commands, common)
+    config = commands.add_parser("config", parents=[common], help="the configuration file")
+    actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    init = actions.add_parser("init", help="write a commented config file with every default")
+    init.add_argument(
+        "--path", help="where to write it (default: config.toml in the user config dir)"
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+
+def _migrate_command(commands: Any, common: argparse.ArgumentParser) -> None:
     migrate = commands.add_parser(
         "migrate",
         parents=[common],
@@ -119,13 +130,6 @@ def _operations_commands(commands: Any, common: argparse.ArgumentParser) -> None
     way.add_argument("--from", dest="source", metavar="DSN", help="copy it back into the data dir")
     migrate.add_argument("--schema", help="the schema in PostgreSQL (default: [storage] schema)")
     migrate.add_argument("--batch-size", type=int, default=500, help="memories per transaction")
-    config = commands.add_parser("config", parents=[common], help="the configuration file")
-    actions = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    init = actions.add_parser("init", help="write a commented config file with every default")
-    init.add_argument(
-        "--path", help="where to write it (default: config.toml in the user config dir)"
-    )
-    init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
 
 def _scope_args(parser: argparse.ArgumentParser) -> None:

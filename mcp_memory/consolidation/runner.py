@@ -68,13 +68,23 @@ class Consolidator:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
 
-    def run(
+    def run(self, scope: Scope, dry_run: bool) -> ConsolidateResult:
+        """Plan every scope the filter matches and, unless a dry run, apply and journal it.
+        Holds the store's consolidation lock for the scope throughout, across the processes
+        sharing the store (``Journal.consolidating``)."""
+        result = self._run(scope, dry_run)
+        assert result is not None  # only a scheduled run is skipped
+        return result
+
+    def run_if_due(self, scope: Scope, every: timedelta) -> ConsolidateResult | None:
+        """A scheduled run, unless a run of exactly this scope (by any process sharing the
+        store) happened in the last half interval: of several servers on one schedule, the
+        first due runs it and the others, waiting on the lock meanwhile, find it done (None)."""
+        return self._run(scope, False, unless_since=self.clock() - every / 2)
+
+    def _run(
         self, scope: Scope, dry_run: bool, unless_since: datetime | None = None
     ) -> ConsolidateResult | None:
-        """Plan every scope the filter matches and, unless a dry run, apply and journal it;
-        None, doing nothing, when ``unless_since`` is given and a run of this scope (by any
-        process sharing the store) happened since. Holds the store's consolidation lock for
-        the scope throughout (``Journal.consolidating``)."""
         with self._lock, self.ledger.consolidating(scope):
             if unless_since is not None and self._ran_since(scope, unless_since):
                 return None

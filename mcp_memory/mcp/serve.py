@@ -120,7 +120,7 @@ async def with_schedule(settings: Settings, service: MemoryService, run: Callabl
     every = schedule_hours(settings) * 3600
 
     def job() -> None:
-        result = service.consolidate_if_due(timedelta(seconds=every))
+        result = service.consolidator.run_if_due(Scope(), timedelta(seconds=every))
         if result is None:
             logger.info("scheduled consolidation: another server sharing the store just ran it")
         else:

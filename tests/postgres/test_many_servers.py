@@ -84,7 +84,7 @@ def test_the_scheduled_consolidation_runs_on_one_server(servers, clock):
 
     def scheduled(service):
         start.wait(DEADLINE_S)
-        return service.consolidate_if_due(timedelta(hours=6))
+        return service.consolidator.run_if_due(Scope(), timedelta(hours=6))
 
     with ThreadPoolExecutor(3) as pool:
         results = list(pool.map(scheduled, servers))
@@ -95,7 +95,7 @@ def test_the_scheduled_consolidation_runs_on_one_server(servers, clock):
 
 
 def scheduled_once(service):
-    return service.consolidate_if_due(timedelta(hours=6))
+    return service.consolidator.run_if_due(Scope(), timedelta(hours=6))
 
 
 def test_each_server_sees_the_others_writes_at_once(servers):

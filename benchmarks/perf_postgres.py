@@ -2,8 +2,9 @@
 printed beside SQLite's in the same run, and the throughput of several servers on one database.
 
 Each SQLite store perf.py built is moved to a PostgreSQL schema with ``mcp-memory migrate``'s
-code (the same memories and vectors, no re-embedding), then measured through MCP stdio as the
-SQLite store was (figures named "[postgres] ..."). Throughput: HTTP servers on one database,
+code (the same memories and vectors, no re-embedding, the sessions judged as an import judges
+them), vacuumed, then measured through MCP stdio as the SQLite store was (figures named
+"[postgres] ..."). Throughput: HTTP servers on one database,
 eight clients each searching for a fixed time; total searches per second for one server and
 for three.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 import anyio
 import synthetic
-from _postgres import postgres_dsn, storage, storage_env
+from _postgres import postgres_dsn, storage, storage_env, vacuum
 from mcp.client import Client
 
 from mcp_memory.config import load_settings
@@ -38,6 +39,7 @@ async def measure_postgres(
             print(f"[postgres] moving {size:,} memories ...", file=sys.stderr)
             schemas[size] = storage(dsn, f"perf_{size}")
             rate = move(data_dir, schemas[size], embedder)
+            vacuum(dsn, schemas[size]["schema"])
             run.add(perf.Figure(f"[postgres] migrate, {size:,} memories", "memories/s", [rate]))
         for size, data_dir in stores.items():
             print(f"[postgres] measuring {size:,} ...", file=sys.stderr)
@@ -73,7 +75,9 @@ def move(data_dir: Path, target_storage: dict[str, Any], embedder: Any) -> float
     )
     try:
         start = time.perf_counter()
-        report = migrate(source, target, target.index_sync.apply, batch_size=1000)
+        report = migrate(
+            source, target, target.index_sync.apply, batch_size=1000, judge=target.judge_sessions
+        )
         return report.memories / (time.perf_counter() - start)
     finally:
         target.close()

@@ -46,6 +46,8 @@ class PostgresServer:
     port: int
     user: str | None
     fsync: bool = False
+    settings: tuple[str, ...] = ()
+    """More server settings, ``name=value`` (a benchmark's shared_buffers)."""
 
     def dsn(self, password: str = "", database: str = "postgres") -> str:
         secret = f":{password}" if password else ""
@@ -55,6 +57,7 @@ class PostgresServer:
         options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}"
         if not self.fsync:  # tests: durability against a power cut is not what they check
             options += " -c fsync=off"
+        options += "".join(f" -c {setting}" for setting in self.settings)
         _commands().pg_ctl(
             ["-w", "-t", "60", "-o", options, "-l", str(self.pgdata / "log"), "start"],
             pgdata=self.pgdata,
@@ -68,7 +71,9 @@ class PostgresServer:
         )
 
 
-def start_postgres(path: Path, fsync: bool = False) -> PostgresServer:
+def start_postgres(
+    path: Path, fsync: bool = False, settings: tuple[str, ...] = ()
+) -> PostgresServer:
     """Make a cluster under ``path`` and start it; returns once it accepts connections."""
     commands = _commands()
     user = None
@@ -90,17 +95,19 @@ def start_postgres(path: Path, fsync: bool = False) -> PostgresServer:
         pgdata=pgdata,
         user=user,
     )
-    server = PostgresServer(pgdata, free_port(), user, fsync)
+    server = PostgresServer(pgdata, free_port(), user, fsync, settings)
     server.start()
     return server
 
 
 @contextmanager
-def running_postgres(fsync: bool = False) -> Iterator[PostgresServer]:
+def running_postgres(
+    fsync: bool = False, settings: tuple[str, ...] = ()
+) -> Iterator[PostgresServer]:
     """A server on a fresh directory of its own, stopped and deleted afterwards."""
     path = Path(tempfile.mkdtemp(prefix="mcp-memory-pg-"))
     try:
-        server = start_postgres(path, fsync)
+        server = start_postgres(path, fsync, settings)
         try:
             yield server
         finally:

@@ -47,6 +47,7 @@ def run_migration(settings: Settings, args: argparse.Namespace) -> int:
                     destination.index_sync.apply,
                     batch_size=args.batch_size,
                     progress=bar.advance,
+                    judge=destination.judge_sessions,
                 )
             finally:
                 bar.close()

@@ -59,8 +59,9 @@ CREATE TABLE memories (
 -- collide here and the second returns the first (``twin`` is '' for a memory stored by an
 -- add, its own id for one whose text became the same later: an update, an import).
 CREATE UNIQUE INDEX ux_memories_text ON memories (user_id, agent_id, session_id, content_hash, twin);
+-- A scope's memories, and a session's members in their order, from the index alone.
 CREATE INDEX ix_memories_scope
-    ON memories (user_id, agent_id, session_id, created_at, lifecycle_stage, id);
+    ON memories (user_id, agent_id, session_id, created_at, seq) INCLUDE (lifecycle_stage, id);
 CREATE INDEX ix_memories_agent ON memories (agent_id);
 CREATE INDEX ix_memories_session ON memories (session_id, created_at);
 CREATE INDEX ix_memories_created ON memories (created_at);

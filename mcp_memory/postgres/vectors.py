@@ -2,8 +2,11 @@
 ``VectorIndex``, and the catalog of those tables as an ``IndexCatalog``.
 
 Each index is a table of (id, scope ids, ``vector(dimension)``) with an HNSW index in cosine
-space (``vector_cosine_ops``) and a B-tree on the scope. A query within a scope or among given
-ids is exact (a scan of those rows, which the B-tree finds: the HNSW index is kept out of it),
+space (``vector_cosine_ops``) and a B-tree on the scope that holds the vectors again
+(``INCLUDE``): a scope's vectors sit together in it, read from the index alone, where the
+table has them scattered among every user's (the scoped copy of the SQLite store, in
+PostgreSQL's terms). A query within a scope or among given ids is exact (a scan of those rows:
+the HNSW index is kept out of it),
 so a small scope never loses a neighbour to a filtered graph walk; a query over everything
 walks the HNSW graph. The catalog (``vector_indexes``) records each table's model and
 dimension, refuses another model (``IndexMismatch``), and keeps each table's row count, so
@@ -193,7 +196,8 @@ class PgVectorCatalog:
                 "CREATE TABLE {table} (id text PRIMARY KEY, user_id text NOT NULL, "
                 "agent_id text NOT NULL, session_id text NOT NULL, "
                 "embedding vector({dimension}) NOT NULL); "
-                "CREATE INDEX ON {table} (user_id, agent_id, session_id); "
+                "CREATE INDEX ON {table} (user_id, agent_id, session_id) "
+                "INCLUDE (id, embedding); "
                 "CREATE INDEX ON {table} (agent_id); CREATE INDEX ON {table} (session_id); "
                 "CREATE INDEX ON {table} USING hnsw (embedding vector_cosine_ops) "
                 "WITH (m = {m}, ef_construction = {ef})"

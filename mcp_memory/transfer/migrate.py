@@ -49,14 +49,18 @@ def migrate(
     apply: Callable[..., None],
     batch_size: int = 500,
     progress: Callable[[int], None] | None = None,
+    judge: Callable[[list[str]], None] | None = None,
 ) -> MigrateReport:
     """Copy ``source`` into ``target``; ``apply(entries, vectors)`` writes the target's index
-    for stored memories and clears their outbox entries (the target's ``IndexSync.apply``).
-    Both must use the same embedding model."""
+    for stored memories and clears their outbox entries (the target's ``IndexSync.apply``);
+    ``judge(ids)`` judges the sessions of the copied memories ahead of the first searches, as
+    an import does (``MemoryService.judge_sessions``: the verdicts are keyed by versions of
+    the store they were judged in). Both must use the same embedding model."""
     if batch_size < 1:
         raise InvalidInput("batch size must be at least 1")
     total = source.ledger.count(MemoryFilter())
     copied = present = vectors = 0
+    stored_ids: list[str] = []
     for batch in source.ledger.iter_memories(MemoryFilter(), batch_size):
         histories = source.ledger.history_many([m.id for m in batch])
         rows = [ImportRow(m, content_hash(m.content), histories[m.id] or None) for m in batch]
@@ -65,6 +69,7 @@ def migrate(
         found = source.index.vectors(stored) if stored else {}
         if stored:
             apply([(memory_id, "upsert") for memory_id in stored], found)
+        stored_ids.extend(stored)
         copied += len(stored)
         present += len(batch) - len(stored)
         vectors += len(found)
@@ -77,4 +82,6 @@ def migrate(
         if found_run is not None:
             journaled.append(found_run)
     stored_runs = target.ledger.import_runs(journaled) if journaled else 0
+    if judge is not None and stored_ids:
+        judge(stored_ids)
     return MigrateReport(total, copied, present, vectors, stored_runs)

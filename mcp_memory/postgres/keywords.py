@@ -28,6 +28,17 @@ K1, B = 1.2, 0.75
 """BM25's term saturation and length normalisation, as ``search.ranking.presence_bm25``."""
 
 
+_STORE_COUNTS = """
+SELECT t.term, CASE WHEN numnode(words_query(t.term)) = 1
+    THEN coalesce((SELECT ndoc FROM keyword_terms WHERE lexeme = (
+        tsvector_to_array(words_vector(replace(t.term, '"', ''))))[1]), 0)
+    ELSE (SELECT count(*) FROM memories WHERE words @@ words_query(t.term)) END
+FROM unnest(%s::text[]) AS t(term)
+"""
+"""Document counts over the whole store: a one-word term's from ``keyword_terms`` (migration
+7), a phrase's (``alice's``) counted."""
+
+
 class KeywordIndex(Part):
     """Keyword search and term statistics; a term's document count is kept per generation of
     the keyword index (``keyword_versions``, raised by triggers on every change to what it
@@ -80,16 +91,20 @@ class KeywordIndex(Part):
             if found is not None:
                 counts[term] = found
         missing = [t for t in dict.fromkeys(terms) if t not in counts]
-        if missing:
+        if missing and scope == Scope():
+            rows = self._read(_STORE_COUNTS, [missing])
+        elif missing:
             where, params = render(MemoryFilter(scope=scope))
             rows = self._read(
                 f"SELECT t.term, (SELECT count(*) FROM memories WHERE "
                 f"words @@ words_query(t.term) AND {where}) FROM unnest(%s::text[]) AS t(term)",
                 [*params, missing],
             )
-            for term, count in rows:
-                counts[term] = count
-                self._term_counts.put((generation, scoped, term), count)
+        else:
+            rows = []
+        for term, count in rows:
+            counts[term] = count
+            self._term_counts.put((generation, scoped, term), count)
         self._recent.counts = (scoped, counts)
         return counts
 
@@ -135,6 +150,11 @@ class KeywordIndex(Part):
                 "UPDATE memories SET content = content WHERE words IS DISTINCT FROM words_vector(content)"
             )
             conn.execute("REINDEX INDEX ix_memories_words")
+            conn.execute("DELETE FROM keyword_terms")
+            conn.execute(
+                "INSERT INTO keyword_terms (lexeme, ndoc) SELECT lexeme, count(*) FROM memories, "
+                "unnest(tsvector_to_array(words)) AS lexeme GROUP BY lexeme"
+            )
             conn.execute("UPDATE keyword_versions SET version = version + 1")
 
         self.db.write(rebuild)

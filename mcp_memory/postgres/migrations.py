@@ -130,6 +130,55 @@ CREATE TRIGGER keywords_updated AFTER UPDATE OF content, user_id, agent_id, sess
     EXECUTE FUNCTION keywords_changed();
 """
 
+_TERMS = """
+-- Each stemmed word's document count over the whole store, kept by statement triggers in the
+-- transaction of the change (a batch adds its words once), so a search over every scope reads
+-- a term's count instead of counting its documents (tens of thousands for a common word).
+-- Lexemes are upserted in order: concurrent writers take their row locks in one order.
+CREATE TABLE keyword_terms (lexeme text PRIMARY KEY, ndoc bigint NOT NULL);
+CREATE FUNCTION keyword_terms_added() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO keyword_terms (lexeme, ndoc)
+    SELECT lexeme, count(*) FROM new_rows, unnest(tsvector_to_array(new_rows.words)) AS lexeme
+    GROUP BY lexeme ORDER BY lexeme
+    ON CONFLICT (lexeme) DO UPDATE SET ndoc = keyword_terms.ndoc + excluded.ndoc;
+    RETURN NULL;
+END $$;
+CREATE FUNCTION keyword_terms_removed() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO keyword_terms (lexeme, ndoc)
+    SELECT lexeme, -count(*) FROM old_rows, unnest(tsvector_to_array(old_rows.words)) AS lexeme
+    GROUP BY lexeme ORDER BY lexeme
+    ON CONFLICT (lexeme) DO UPDATE SET ndoc = keyword_terms.ndoc + excluded.ndoc;
+    RETURN NULL;
+END $$;
+CREATE FUNCTION keyword_terms_changed() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO keyword_terms (lexeme, ndoc)
+    SELECT lexeme, sum(delta) FROM (
+        SELECT lexeme, 1 AS delta FROM new_rows n JOIN old_rows o USING (seq),
+            unnest(tsvector_to_array(n.words)) AS lexeme WHERE n.words IS DISTINCT FROM o.words
+        UNION ALL
+        SELECT lexeme, -1 FROM new_rows n JOIN old_rows o USING (seq),
+            unnest(tsvector_to_array(o.words)) AS lexeme WHERE n.words IS DISTINCT FROM o.words
+    ) changed GROUP BY lexeme HAVING sum(delta) <> 0 ORDER BY lexeme
+    ON CONFLICT (lexeme) DO UPDATE SET ndoc = keyword_terms.ndoc + excluded.ndoc;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER keyword_terms_added AFTER INSERT ON memories REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION keyword_terms_added();
+CREATE TRIGGER keyword_terms_removed AFTER DELETE ON memories REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION keyword_terms_removed();
+CREATE TRIGGER keyword_terms_changed AFTER UPDATE ON memories
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION keyword_terms_changed();
+INSERT INTO keyword_terms (lexeme, ndoc)
+SELECT lexeme, count(*) FROM memories, unnest(tsvector_to_array(words)) AS lexeme GROUP BY lexeme;
+"""
+
 _LIFECYCLE = """
 CREATE TABLE access_log (memory_id text NOT NULL, at timestamptz NOT NULL);
 CREATE INDEX ix_access_log ON access_log (memory_id, at);
@@ -252,6 +301,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("running counts", _COUNTS),
     Migration("session versions and order verdicts", _SESSIONS),
     Migration("the catalog of pgvector indexes", _VECTORS),
+    Migration("each word's document count over the store", _TERMS),
 )
 
 

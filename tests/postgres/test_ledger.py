@@ -231,3 +231,41 @@ def test_the_keyword_index_check_and_rebuild(ledger):
     assert ledger.keyword_index_ok() and ledger.keyword_index_ok(full=False)
     ledger.rebuild_keyword_index()
     assert [i for i, _ in ledger.keyword_search(["zebra"], MemoryFilter(), 5)] == ["k"]
+
+
+def test_store_wide_term_counts_stay_exact_through_every_change(ledger):
+    """Counts over the whole store come from per-word counts kept by triggers: after adds, an
+    import batch, updates, touches, merges and deletes they equal a count of the documents."""
+    from mcp_memory.policy.validation import content_hash
+    from mcp_memory.store.records import ImportRow
+
+    insert(ledger, memory("a", "The kettle boils water quickly", user_id="u"))
+    insert(ledger, memory("b", "A kettle and a teapot", user_id="v"))
+    ledger.import_batch(
+        [
+            ImportRow(
+                memory(f"i{n}", f"Imported kettle note {n} bye bye", user_id="w"),
+                content_hash(f"i{n}"),
+            )
+            for n in range(3)
+        ]
+    )
+    changed = ledger.get("a").model_copy(update={"content": "The teapot is ceramic", "version": 2})
+    ledger.save(changed, content_hash(changed.content), EventKind.UPDATE)
+    ledger.touch(["b", "i0"], T0)
+    kept = ledger.get("b").model_copy(
+        update={"content": "A kettle, a teapot and a mug", "version": 2}
+    )
+    ledger.merge(kept, content_hash(kept.content), [ledger.get("i1")], T0, {})
+    ledger.delete(ledger.get("i2"), T0)
+    terms = ["kettle", "teapot", "water", "mug", "imported", "bye", "bye-bye", "alice's", ""]
+    counted = {
+        term: ledger.db.read(
+            "SELECT count(*) FROM memories WHERE words @@ words_query(%s)", [term]
+        )[0][0]
+        for term in terms
+    }
+    assert ledger.term_counts(terms, Scope()) == counted
+    assert counted["kettle"] == 2 and counted["teapot"] == 2 and counted["water"] == 0
+    ledger.rebuild_keyword_index()
+    assert ledger.term_counts(terms, Scope()) == counted

@@ -28,15 +28,17 @@ K1, B = 1.2, 0.75
 """BM25's term saturation and length normalisation, as ``search.ranking.presence_bm25``."""
 
 
-_STORE_COUNTS = """
+_KEPT_COUNTS = """
 SELECT t.term, CASE WHEN numnode(words_query(t.term)) = 1
-    THEN coalesce((SELECT ndoc FROM keyword_terms WHERE lexeme = (
+    THEN coalesce((SELECT ndoc FROM {table} WHERE {user} lexeme = (
         tsvector_to_array(words_vector(replace(t.term, '"', ''))))[1]), 0)
-    ELSE (SELECT count(*) FROM memories WHERE words @@ words_query(t.term)) END
-FROM unnest(%s::text[]) AS t(term)
+    ELSE (SELECT count(*) FROM memories WHERE {user} words @@ words_query(t.term)) END
+FROM unnest(%(terms)s::text[]) AS t(term)
 """
-"""Document counts over the whole store: a one-word term's from ``keyword_terms`` (migration
-7), a phrase's (``alice's``) counted."""
+STORE_COUNTS = _KEPT_COUNTS.format(table="keyword_terms", user="")
+USER_COUNTS = _KEPT_COUNTS.format(table="keyword_user_terms", user="user_id = %(user)s AND")
+"""Document counts over the whole store, or one user's memories: a one-word term's kept by
+triggers (migration 7), a phrase's (``alice's``) counted."""
 
 
 class KeywordIndex(Part):
@@ -92,7 +94,9 @@ class KeywordIndex(Part):
                 counts[term] = found
         missing = [t for t in dict.fromkeys(terms) if t not in counts]
         if missing and scope == Scope():
-            rows = self._read(_STORE_COUNTS, [missing])
+            rows = self._read(STORE_COUNTS, {"terms": missing})
+        elif missing and scope == Scope(user_id=scope.user_id):
+            rows = self._read(USER_COUNTS, {"terms": missing, "user": scope.user_id})
         elif missing:
             where, params = render(MemoryFilter(scope=scope))
             rows = self._read(
@@ -151,9 +155,15 @@ class KeywordIndex(Part):
             )
             conn.execute("REINDEX INDEX ix_memories_words")
             conn.execute("DELETE FROM keyword_terms")
+            conn.execute("DELETE FROM keyword_user_terms")
             conn.execute(
                 "INSERT INTO keyword_terms (lexeme, ndoc) SELECT lexeme, count(*) FROM memories, "
                 "unnest(tsvector_to_array(words)) AS lexeme GROUP BY lexeme"
+            )
+            conn.execute(
+                "INSERT INTO keyword_user_terms (user_id, lexeme, ndoc) SELECT user_id, lexeme, "
+                "count(*) FROM memories, unnest(tsvector_to_array(words)) AS lexeme "
+                "GROUP BY user_id, lexeme"
             )
             conn.execute("UPDATE keyword_versions SET version = version + 1")
 

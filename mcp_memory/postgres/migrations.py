@@ -131,41 +131,60 @@ CREATE TRIGGER keywords_updated AFTER UPDATE OF content, user_id, agent_id, sess
 """
 
 _TERMS = """
--- Each stemmed word's document count over the whole store, kept by statement triggers in the
--- transaction of the change (a batch adds its words once), so a search over every scope reads
--- a term's count instead of counting its documents (tens of thousands for a common word).
--- Lexemes are upserted in order: concurrent writers take their row locks in one order.
+-- Each stemmed word's document count over the whole store and within each user's memories,
+-- kept by statement triggers in the transaction of the change (a batch counts its words once),
+-- so a search over every scope or over a user's reads a term's count instead of counting its
+-- documents (93k of them for 'user' at 100k memories). Counts are upserted in key order:
+-- concurrent writers take their row locks in one order.
 CREATE TABLE keyword_terms (lexeme text PRIMARY KEY, ndoc bigint NOT NULL);
+CREATE TABLE keyword_user_terms (
+    user_id text NOT NULL,
+    lexeme text NOT NULL,
+    ndoc bigint NOT NULL,
+    PRIMARY KEY (user_id, lexeme)
+);
+CREATE FUNCTION keyword_terms_count(changes jsonb) RETURNS void LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+BEGIN
+    -- changes: [[user_id, lexeme, delta], ...]
+    INSERT INTO keyword_terms (lexeme, ndoc)
+    SELECT c->>1, sum((c->>2)::bigint) FROM jsonb_array_elements(changes) AS c
+    GROUP BY c->>1 HAVING sum((c->>2)::bigint) <> 0 ORDER BY c->>1
+    ON CONFLICT (lexeme) DO UPDATE SET ndoc = keyword_terms.ndoc + excluded.ndoc;
+    INSERT INTO keyword_user_terms (user_id, lexeme, ndoc)
+    SELECT c->>0, c->>1, sum((c->>2)::bigint) FROM jsonb_array_elements(changes) AS c
+    GROUP BY c->>0, c->>1 HAVING sum((c->>2)::bigint) <> 0 ORDER BY c->>0, c->>1
+    ON CONFLICT (user_id, lexeme) DO UPDATE SET ndoc = keyword_user_terms.ndoc + excluded.ndoc;
+END $$;
 CREATE FUNCTION keyword_terms_added() RETURNS trigger LANGUAGE plpgsql
     SET search_path FROM CURRENT AS $$
 BEGIN
-    INSERT INTO keyword_terms (lexeme, ndoc)
-    SELECT lexeme, count(*) FROM new_rows, unnest(tsvector_to_array(new_rows.words)) AS lexeme
-    GROUP BY lexeme ORDER BY lexeme
-    ON CONFLICT (lexeme) DO UPDATE SET ndoc = keyword_terms.ndoc + excluded.ndoc;
+    PERFORM keyword_terms_count((
+        SELECT coalesce(jsonb_agg(jsonb_build_array(user_id, lexeme, 1)), '[]')
+        FROM new_rows, unnest(tsvector_to_array(new_rows.words)) AS lexeme));
     RETURN NULL;
 END $$;
 CREATE FUNCTION keyword_terms_removed() RETURNS trigger LANGUAGE plpgsql
     SET search_path FROM CURRENT AS $$
 BEGIN
-    INSERT INTO keyword_terms (lexeme, ndoc)
-    SELECT lexeme, -count(*) FROM old_rows, unnest(tsvector_to_array(old_rows.words)) AS lexeme
-    GROUP BY lexeme ORDER BY lexeme
-    ON CONFLICT (lexeme) DO UPDATE SET ndoc = keyword_terms.ndoc + excluded.ndoc;
+    PERFORM keyword_terms_count((
+        SELECT coalesce(jsonb_agg(jsonb_build_array(user_id, lexeme, -1)), '[]')
+        FROM old_rows, unnest(tsvector_to_array(old_rows.words)) AS lexeme));
     RETURN NULL;
 END $$;
 CREATE FUNCTION keyword_terms_changed() RETURNS trigger LANGUAGE plpgsql
     SET search_path FROM CURRENT AS $$
 BEGIN
-    INSERT INTO keyword_terms (lexeme, ndoc)
-    SELECT lexeme, sum(delta) FROM (
-        SELECT lexeme, 1 AS delta FROM new_rows n JOIN old_rows o USING (seq),
-            unnest(tsvector_to_array(n.words)) AS lexeme WHERE n.words IS DISTINCT FROM o.words
-        UNION ALL
-        SELECT lexeme, -1 FROM new_rows n JOIN old_rows o USING (seq),
-            unnest(tsvector_to_array(o.words)) AS lexeme WHERE n.words IS DISTINCT FROM o.words
-    ) changed GROUP BY lexeme HAVING sum(delta) <> 0 ORDER BY lexeme
-    ON CONFLICT (lexeme) DO UPDATE SET ndoc = keyword_terms.ndoc + excluded.ndoc;
+    PERFORM keyword_terms_count((
+        SELECT coalesce(jsonb_agg(jsonb_build_array(user_id, lexeme, delta)), '[]') FROM (
+            SELECT n.user_id, lexeme, 1 AS delta FROM new_rows n JOIN old_rows o USING (seq),
+                unnest(tsvector_to_array(n.words)) AS lexeme
+            WHERE (n.words, n.user_id) IS DISTINCT FROM (o.words, o.user_id)
+            UNION ALL
+            SELECT o.user_id, lexeme, -1 FROM new_rows n JOIN old_rows o USING (seq),
+                unnest(tsvector_to_array(o.words)) AS lexeme
+            WHERE (n.words, n.user_id) IS DISTINCT FROM (o.words, o.user_id)
+        ) changed));
     RETURN NULL;
 END $$;
 CREATE TRIGGER keyword_terms_added AFTER INSERT ON memories REFERENCING NEW TABLE AS new_rows
@@ -177,6 +196,9 @@ CREATE TRIGGER keyword_terms_changed AFTER UPDATE ON memories
     FOR EACH STATEMENT EXECUTE FUNCTION keyword_terms_changed();
 INSERT INTO keyword_terms (lexeme, ndoc)
 SELECT lexeme, count(*) FROM memories, unnest(tsvector_to_array(words)) AS lexeme GROUP BY lexeme;
+INSERT INTO keyword_user_terms (user_id, lexeme, ndoc)
+SELECT user_id, lexeme, count(*) FROM memories, unnest(tsvector_to_array(words)) AS lexeme
+GROUP BY user_id, lexeme;
 """
 
 _LIFECYCLE = """
@@ -301,7 +323,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("running counts", _COUNTS),
     Migration("session versions and order verdicts", _SESSIONS),
     Migration("the catalog of pgvector indexes", _VECTORS),
-    Migration("each word's document count over the store", _TERMS),
+    Migration("each word's document count over the store and each user's memories", _TERMS),
 )
 
 

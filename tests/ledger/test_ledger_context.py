@@ -35,7 +35,7 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path):
     led.close()
 
 
-TERM_COUNT_SQL = ("COUNT(*) FROM memories_fts", "count(*) FROM memories WHERE words @@")
+TERM_COUNT_SQL = ("COUNT(*) FROM memories_fts", "words_query(t.term)")
 """How each engine's ledger counts a term's documents (a read these tests count)."""
 
 

@@ -234,8 +234,9 @@ def test_the_keyword_index_check_and_rebuild(ledger):
 
 
 def test_store_wide_term_counts_stay_exact_through_every_change(ledger):
-    """Counts over the whole store come from per-word counts kept by triggers: after adds, an
-    import batch, updates, touches, merges and deletes they equal a count of the documents."""
+    """Counts over the whole store and over a user's memories come from per-word counts kept
+    by triggers: after adds, an import batch, updates, touches, a merge, a delete and a move
+    to another user they equal a count of the documents."""
     from mcp_memory.policy.validation import content_hash
     from mcp_memory.store.records import ImportRow
 
@@ -259,13 +260,18 @@ def test_store_wide_term_counts_stay_exact_through_every_change(ledger):
     ledger.merge(kept, content_hash(kept.content), [ledger.get("i1")], T0, {})
     ledger.delete(ledger.get("i2"), T0)
     terms = ["kettle", "teapot", "water", "mug", "imported", "bye", "bye-bye", "alice's", ""]
-    counted = {
-        term: ledger.db.read(
-            "SELECT count(*) FROM memories WHERE words @@ words_query(%s)", [term]
-        )[0][0]
-        for term in terms
-    }
-    assert ledger.term_counts(terms, Scope()) == counted
-    assert counted["kettle"] == 2 and counted["teapot"] == 2 and counted["water"] == 0
+    moved = ledger.get("i0").model_copy(update={"user_id": "v", "version": 2})
+    ledger.save(moved, content_hash(moved.content), EventKind.UPDATE)
+    scopes = [Scope(), *(Scope(user_id=u) for u in ("u", "v", "w", "nobody"))]
+
+    def counted(scope):
+        where = "" if scope.user_id is None else "user_id = %s AND "
+        given = [] if scope.user_id is None else [scope.user_id]
+        sql = f"SELECT count(*) FROM memories WHERE {where}words @@ words_query(%s)"
+        return {term: ledger.db.read(sql, [*given, term])[0][0] for term in terms}
+
+    expected = {scope: counted(scope) for scope in scopes}
+    assert {scope: ledger.term_counts(terms, scope) for scope in scopes} == expected
+    assert expected[Scope()]["kettle"] == 2 and expected[Scope(user_id="v")]["kettle"] == 2
     ledger.rebuild_keyword_index()
-    assert ledger.term_counts(terms, Scope()) == counted
+    assert {scope: ledger.term_counts(terms, scope) for scope in scopes} == expected

@@ -289,6 +289,9 @@ class Database:
         return self._one(lambda conn: conn.execute(sql, params).fetchone())
 
     def _one(self, work: Callable[[Conn], T]) -> T:
+        """A single statement on a pooled connection; run again after a deadlock or a race,
+        or when the connection turns out to have been closed by a server restart before the
+        statement reached it (the server's goodbye is what came back: nothing ran)."""
         held = getattr(self._local, "conn", None)
         if held is not None:
             return self._guarded(lambda: work(held))
@@ -300,6 +303,10 @@ class Database:
                 if attempt == ATTEMPTS - 1:
                     raise
                 time.sleep(0.005 * (attempt + 1))
+            except errors.AdminShutdown as exc:
+                if attempt == ATTEMPTS - 1:
+                    raise unavailable(self.target, exc) from None
+                self._pool.check()
             except (PoolTimeout, PoolClosed, psycopg.OperationalError) as exc:
                 raise unavailable(self.target, exc) from None
         raise AssertionError("unreachable")

@@ -9,6 +9,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -84,7 +85,9 @@ def test_calls_fail_clearly_while_the_database_is_down_and_work_once_it_is_back(
                 assert f"127.0.0.1:{server.port}" in str(caught.value)
                 assert PG_PASSWORD not in str(caught.value)
             server.start()
-            added = service.add("The car is in the garage", user_id="u").id
+            added = _once_it_is_back(
+                lambda: service.add("The car is in the garage", user_id="u").id
+            )
             hits = service.search("where is the boat?", user_id="u").results
             assert hits[0].id == kept and service.get(added).memory.user_id == "u"
             assert service.stats(user_id="u").total_memories == 2  # the failed add is not there
@@ -93,3 +96,17 @@ def test_calls_fail_clearly_while_the_database_is_down_and_work_once_it_is_back(
         finally:
             service.close()
     assert PG_PASSWORD not in caplog.text
+
+
+def _once_it_is_back(call, deadline_s: float = 60.0):
+    """The call's result once the database answers again: the first calls after a restart may
+    still meet the pool reconnecting, and fail with the same clear error meanwhile."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return call()
+        except StoreUnavailable as exc:
+            assert PG_PASSWORD not in str(exc)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)  # poll interval of a bounded wait, not a synchronisation

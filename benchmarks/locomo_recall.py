@@ -147,10 +147,14 @@ def run_baselines(convs: list[Conversation], embed: PreEmbedder) -> dict[str, Ta
     return tallies
 
 
-def load_in_process(convs: list[Conversation], embed: PreEmbedder, data_dir: Path):
-    """A MemoryService on its own data dir, loaded with every turn through ``add`` (each add
-    hands its vector to the write-behind thread, which writes them in batches)."""
-    service = build_service(load_settings(data_dir=data_dir), embedder=embed)
+def load_in_process(
+    convs: list[Conversation], embed: PreEmbedder, data_dir: Path, storage: dict | None = None
+):
+    """A MemoryService on its own data dir (or ``storage``), loaded with every turn through
+    ``add`` (each add hands its vector to the write-behind thread, which writes them in
+    batches)."""
+    settings = load_settings(data_dir=data_dir, **({"storage": storage} if storage else {}))
+    service = build_service(settings, embedder=embed)
     for conv in convs:
         for turn in conv.turns:
             service.add(**add_kwargs(conv, turn))
@@ -223,6 +227,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of conv-*.json")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--skip-mcp", action="store_true", help="in-process figures only")
+    parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: the in-process figures on PostgreSQL too, beside SQLite's",
+    )
+    parser.add_argument("--pg-dsn", help="a PostgreSQL server (default: start an embedded one)")
     args = parser.parse_args(argv)
 
     convs = load(args.data)
@@ -252,6 +263,16 @@ def main(argv: list[str] | None = None) -> dict:
         service = load_in_process(convs, embed, Path(tmp) / "in-process")
         tallies["mcp-memory (in-process)"], inproc_times = run_in_process(convs, service)
         service.close()
+        if args.backend == "postgres":
+            from _postgres import postgres_dsn, storage
+
+            with postgres_dsn(args.pg_dsn) as dsn:
+                service = load_in_process(convs, embed, Path(tmp) / "pg", storage(dsn))
+                tallies["mcp-memory (in-process, PostgreSQL)"], pg_times = run_in_process(
+                    convs, service
+                )
+                service.close()
+            figures["in_process_postgres_search_ms"] = _latency(pg_times)
         if not args.skip_mcp:
             mcp_tally, mcp_times, load_s = asyncio.run(run_mcp(convs, Path(tmp) / "mcp"))
             tallies["mcp-memory (MCP stdio)"] = mcp_tally

@@ -83,12 +83,18 @@ def ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+STORAGE_ENV: dict[str, str] = {}
+"""Variables naming the storage the servers use (``--backend postgres``: set while measuring
+PostgreSQL, see perf_postgres.py)."""
+
+
 def server_env(data_dir: Path) -> dict[str, str]:
     return {
         "MCP_MEMORY_DATA_DIR": str(data_dir),
         "MCP_MEMORY_LOG_LEVEL": "WARNING",
         "HF_HUB_OFFLINE": "1",
         "PATH": os.environ.get("PATH", ""),
+        **STORAGE_ENV,
     }
 
 
@@ -227,8 +233,16 @@ async def cold_start(data_dir: Path, repeat: int) -> tuple[list[float], list[flo
 
 
 async def measure_store(
-    run: Run, data_dir: Path, size: int, users: int, floor: Floor, repeat: int, big: bool
+    run: Run,
+    data_dir: Path,
+    size: int,
+    users: int,
+    floor: Floor,
+    repeat: int,
+    big: bool,
+    label: str = "",
 ) -> None:
+    run = Labelled(run, label) if label else run
     rng = random.Random(size)
     user_ids = synthetic.user_ids(users)
     queries = iter(synthetic.queries(100_000, seed=size))
@@ -284,6 +298,17 @@ async def measure_store(
                     target="<= 800 MB",
                 )
             )
+
+
+class Labelled:
+    """A run whose figures' names start with a label (the storage engine measured)."""
+
+    def __init__(self, run: Run, label: str):
+        self._run, self._label = run, label
+
+    def add(self, figure: Figure) -> Figure:
+        figure.name = f"{self._label}{figure.name}"
+        return self._run.add(figure)
 
 
 def _vs(name: str, samples: list[float], floor: list[float], target: str) -> Figure:
@@ -471,6 +496,10 @@ async def main_async(args: argparse.Namespace) -> None:
         )
     print("HTTP concurrency ...", file=sys.stderr)
     await http_concurrency(run, stores[sorted(sizes)[len(sizes) // 2]], args.users, args.repeat)
+    if args.backend == "postgres":
+        from perf_postgres import measure_postgres
+
+        await measure_postgres(sys.modules[__name__], run, stores, args, floor.embedder)
     judge(run, model_load_s)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report = f"Machine: {header}\n\n{table(run)}\n"
@@ -510,6 +539,16 @@ def main() -> None:
         "--reuse",
         action="store_true",
         help="reuse stores kept by an earlier --keep run (with the import rate measured then)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: also measure each store moved to PostgreSQL, beside SQLite's figures",
+    )
+    parser.add_argument("--pg-dsn", help="a PostgreSQL server (default: start an embedded one)")
+    parser.add_argument(
+        "--throughput-s", type=float, default=20, help="seconds per throughput figure"
     )
     anyio.run(main_async, parser.parse_args())
 

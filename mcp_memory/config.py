@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import warnings
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -53,8 +54,27 @@ class EmbeddingSettings(_Section):
     query_cache_size: int = Field(1024, ge=0)
 
 
+with warnings.catch_warnings():  # a field named "schema" shadows pydantic's deprecated method
+    warnings.filterwarnings("ignore", message='Field name "schema"')
+
+    class StorageSettings(_Section):
+        """Where the ledger lives: SQLite in data_dir, or a PostgreSQL database any number of
+        servers share (with the vectors there too, unless [vector] backend says otherwise)."""
+
+        backend: Literal["sqlite", "postgres"] = "sqlite"
+        # postgres: a libpq connection string, e.g. postgresql://USER@HOST:5432/DATABASE; empty:
+        # libpq's defaults and PG* variables. The password may be in it (never shown) or in
+        # PGPASSWORD / ~/.pgpass.
+        dsn: SecretStr = SecretStr("")
+        schema: str = Field("mcp_memory", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+        pool_size: int = Field(10, ge=2, le=200)
+        # How long a call waits for the database (a connection, the server at start-up).
+        timeout_s: float = Field(10.0, gt=0, le=300)
+
+
 class VectorSettings(_Section):
-    backend: Literal["embedded", "http"] = "embedded"
+    # "auto": "embedded" beside the sqlite storage, "pgvector" (the same database) beside postgres.
+    backend: Literal["auto", "embedded", "http", "pgvector"] = "auto"
     collection: str = Field("memories", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,50}[A-Za-z0-9]$")
     hnsw_m: int = Field(16, ge=2, le=256)
     hnsw_construction_ef: int = Field(100, ge=8, le=2000)
@@ -332,6 +352,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    storage: StorageSettings = StorageSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     vector: VectorSettings = VectorSettings()
     disk: DiskSettings = DiskSettings()
@@ -347,6 +368,15 @@ class Settings(BaseSettings):
     ui: PageSettings = PageSettings()
     metrics: MetricsSettings = MetricsSettings()
 
+    @model_validator(mode="after")
+    def _pgvector_lives_in_postgres(self) -> Settings:
+        if self.vector.backend == "pgvector" and self.storage.backend != "postgres":
+            raise ValueError(
+                'vector.backend "pgvector" keeps the vectors in the PostgreSQL ledger: set '
+                'storage.backend = "postgres" (and storage.dsn), or another vector backend'
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -357,6 +387,14 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlFileSource(settings_cls, _FILE_DATA.get()))
+
+
+def vector_backend(settings: Settings) -> str:
+    """The vector engine in use: as configured, or for "auto" the storage's own (pgvector
+    beside a PostgreSQL ledger, embedded Chroma beside SQLite)."""
+    if settings.vector.backend != "auto":
+        return settings.vector.backend
+    return "pgvector" if settings.storage.backend == "postgres" else "embedded"
 
 
 def config_file_path(explicit: str | Path | None = None) -> Path | None:

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mcp_memory.clock import Clock, utc_now
-from mcp_memory.config import Settings
+from mcp_memory.config import Settings, vector_backend
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.embeddings.local import LocalEmbedder
-from mcp_memory.errors import IndexDamaged
+from mcp_memory.errors import ConfigError, IndexDamaged
+from mcp_memory.indexing.guard import Sharing
 from mcp_memory.indexing.reindex import CurrentIndex, ReindexResult, reindex
 from mcp_memory.ledger import Ledger
 from mcp_memory.service import INDEX_GENERATION, MemoryService, Policy
 from mcp_memory.store.disk import Reserve, prepare_data_dir
+from mcp_memory.store.ledger import LedgerStore
+from mcp_memory.store.vectors import IndexCatalog
 from mcp_memory.vectors.chroma import ChromaCatalog, Hnsw, embedded_client, http_client
 
 logger = logging.getLogger(__name__)
@@ -49,16 +54,15 @@ def build_service(
     settings: Settings, embedder: Embedder | None = None, clock: Clock = utc_now
 ) -> MemoryService:
     """Open the ledger now; the vector index opens on first use (it needs the model's size)."""
-    data_dir = prepare_data_dir(settings.data_dir)
     embedder = embedder or build_embedder(settings)
     vec = settings.vector
-
-    ledger = Ledger(data_dir / LEDGER_FILE, reserve=reserve(settings))
+    store = open_store(settings)
+    ledger = store.ledger
 
     def open_index() -> CurrentIndex:
         # The guard the service holds says whether opening the HNSW graph is deferred
         # (``MemoryService.defer_index_open``); every Chroma collection opened here asks it.
-        catalog = chroma_catalog(settings, defer_open=lambda: service.index.open_deferred)
+        catalog = index_catalog(settings, ledger, lambda: service.index.open_deferred)
         return CurrentIndex(ledger, vec.collection, catalog, embedder.name, embedder.dimension)
 
     policy = Policy(
@@ -71,14 +75,86 @@ def build_service(
         performance=settings.performance,
     )
     ledger.access_log_days = settings.consolidation.boost_window_days
-    service = MemoryService(ledger, embedder, open_index, policy, clock=clock, data_dir=data_dir)
+    service = MemoryService(
+        ledger,
+        embedder,
+        open_index,
+        policy,
+        clock=clock,
+        data_dir=store.data_dir,
+        sharing=store.sharing,
+    )
     return service
+
+
+@dataclass(frozen=True)
+class Store:
+    """An opened ledger, the data dir the service keeps files in (None: nothing local), and
+    how its processes share the vector index."""
+
+    ledger: LedgerStore
+    data_dir: Path | None
+    sharing: Sharing | None = None
+
+
+def open_store(settings: Settings) -> Store:
+    """The configured ledger: SQLite in the data dir, or a PostgreSQL database."""
+    if settings.storage.backend == "postgres":
+        return _postgres_store(settings)
+    data_dir = prepare_data_dir(settings.data_dir)
+    return Store(Ledger(data_dir / LEDGER_FILE, reserve=reserve(settings)), data_dir)
+
+
+def _postgres_store(settings: Settings) -> Store:
+    """A PostgreSQL ledger (and, by default, its pgvector indexes): nothing kept on local
+    disk, index writes ordered by an advisory lock across every server on the database."""
+    try:
+        from mcp_memory.postgres import Database, PostgresLedger
+    except ImportError as exc:
+        raise ConfigError(
+            f'storage.backend = "postgres" needs the PostgreSQL driver ({exc.name} is not '
+            "installed): pip install 'mcp-memory[postgres]'"
+        ) from None
+
+    cfg, vectors = settings.storage, vector_backend(settings)
+    if vectors == "embedded":  # Chroma's files beside a shared ledger
+        prepare_data_dir(settings.data_dir)
+    database = Database(
+        cfg.dsn.get_secret_value(),
+        cfg.schema,
+        pool_size=cfg.pool_size,
+        timeout_s=cfg.timeout_s,
+        vectors=vectors == "pgvector",
+        ef_search=settings.vector.hnsw_search_ef,
+    )
+    try:
+        ledger = PostgresLedger(database)
+    except BaseException:
+        database.close()
+        raise
+    sharing = Sharing(lock=lambda: database.held("index"), reopen=vectors == "embedded")
+    return Store(ledger, None, sharing)
+
+
+def index_catalog(
+    settings: Settings, ledger: LedgerStore, defer_open: Callable[[], bool] = lambda: False
+) -> IndexCatalog:
+    """The configured vector engine's indexes: pgvector tables in the ledger's database, or
+    Chroma collections."""
+    if vector_backend(settings) == "pgvector":
+        from mcp_memory.postgres import PostgresLedger
+        from mcp_memory.postgres.vectors import PgVectorCatalog
+
+        assert isinstance(ledger, PostgresLedger)
+        vec = settings.vector
+        return PgVectorCatalog(ledger.db, vec.hnsw_m, vec.hnsw_construction_ef)
+    return chroma_catalog(settings, defer_open)
 
 
 def chroma_client(settings: Settings) -> Any:
     """The Chroma client of the configured backend: embedded in the data dir, or a server."""
     vec = settings.vector
-    if vec.backend == "http":
+    if vector_backend(settings) == "http":
         return http_client(vec.host, vec.port, vec.ssl, vec.tenant, vec.database, vec.headers)
     return embedded_client(settings.data_dir.expanduser() / CHROMA_DIR)
 
@@ -92,9 +168,9 @@ def chroma_catalog(
         settings.data_dir.expanduser() / CHROMA_DIR,
         connect=lambda: chroma_client(settings),
         hnsw=Hnsw(vec.hnsw_m, vec.hnsw_construction_ef, vec.hnsw_search_ef),
-        scoped=vec.backend == "embedded",
+        scoped=vector_backend(settings) == "embedded",
         defer_open=defer_open,
-        reserve=reserve(settings, local=vec.backend == "embedded"),
+        reserve=reserve(settings, local=vector_backend(settings) == "embedded"),
     )
 
 
@@ -112,7 +188,7 @@ def reindex_store(
         )
         embedder = build_embedder(settings.model_copy(update={"embedding": embedding}))
     service = build_service(settings, embedder=embedder)
-    catalog = chroma_catalog(settings)
+    catalog = index_catalog(settings, service.ledger)
 
     def rebuild() -> ReindexResult:
         return reindex(

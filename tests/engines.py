@@ -9,6 +9,7 @@ through ``request.getfixturevalue``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,18 @@ import pytest
 
 Overrides = Callable[[pytest.FixtureRequest, Path], dict[str, Any]]
 
+
+def postgres(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The run's PostgreSQL server (``postgres_dsn``), a schema of the test's own."""
+    dsn = request.getfixturevalue("postgres_dsn")
+    return {"storage": {"backend": "postgres", "dsn": dsn, "schema": fresh_schema()}}
+
+
+def fresh_schema() -> str:
+    return f"t_{uuid.uuid4().hex[:16]}"
+
+
 ENGINES: dict[str, Overrides] = {
     "sqlite+chroma": lambda request, tmp_path: {},
+    "postgres+pgvector": postgres,
 }

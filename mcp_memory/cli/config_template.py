@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from mcp_memory.config import Settings
 
@@ -32,7 +32,13 @@ NOTES = {
     "embedding.backend": '"onnx" (the model converted once, kept in cache_dir, run by ONNX '
     'Runtime: fast start, same vectors), "torch" (sentence-transformers) or "auto" (ONNX where '
     "the model converts, else torch).",
-    "vector.backend": '"embedded" (Chroma in data_dir/chroma) or "http" (a Chroma server).',
+    "storage.backend": '"sqlite" (a file in data_dir) or "postgres" (a database any number of '
+    "servers share; see the README's Many machines).",
+    "storage.dsn": "With postgres: postgresql://USER@HOST:5432/DATABASE (a password in it is "
+    "never shown; prefer PGPASSWORD or ~/.pgpass, or MCP_MEMORY_STORAGE__DSN).",
+    "vector.backend": '"auto" (embedded beside sqlite, pgvector beside postgres), "embedded" '
+    '(Chroma in data_dir/chroma), "http" (a Chroma server) or "pgvector" (the postgres '
+    "database).",
     "vector.collection": "Collection name (a reindex serves it from <name>-<suffix>).",
     "vector.host": "With the http backend: the Chroma server (`chroma run`, or Chroma's "
     "distributed/cloud deployment) ...",
@@ -101,6 +107,8 @@ def _toml(value: Any) -> str:
     if isinstance(value, dict):
         pairs = ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items())
         return "{ " + pairs + " }" if pairs else "{}"
+    if isinstance(value, SecretStr):
+        return json.dumps(value.get_secret_value())
     if hasattr(value, "value"):
         return _toml(value.value)
     raise TypeError(f"no TOML form for {value!r}")

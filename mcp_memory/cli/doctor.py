@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from mcp_memory.config import Settings, config_file_path
+from mcp_memory.config import Settings, config_file_path, vector_backend
 from mcp_memory.errors import (
     IndexDamaged,
     MemoryServiceError,
@@ -37,6 +37,7 @@ from mcp_memory.vectors.chroma_files import folder_bytes, leftover_segments, rem
 
 Status = Literal["ok", "warn", "fail"]
 PACKAGES = ("mcp", "chromadb", "onnxruntime", "sentence-transformers", "torch", "pydantic", "numpy")
+POSTGRES_PACKAGES = ("psycopg", "psycopg-pool", "pgvector")
 
 
 @dataclass
@@ -51,10 +52,21 @@ def run(settings: Settings, config: str | None, repair: bool = False) -> list[Ch
     """Every check, in the order a person would fix them."""
     checks = [
         _safely("python", check_python),
-        _safely("packages", check_packages),
+        _safely("packages", lambda: check_packages(settings)),
         _safely("config file", lambda: check_config(config)),
-        _safely("data dir", lambda: check_data_dir(settings)),
     ]
+    if settings.storage.backend == "postgres":
+        from mcp_memory.cli.doctor_postgres import check_database
+
+        try:
+            database = check_database(settings)
+        except Exception as exc:
+            database = [_broken("database", exc)]
+        checks.extend(database)
+        if any(c.status == "fail" for c in database):
+            return checks
+    if settings.storage.backend == "sqlite" or vector_backend(settings) == "embedded":
+        checks.append(_safely("data dir", lambda: check_data_dir(settings)))
     embedder, model_check = check_model(settings)
     checks.append(model_check)
     try:
@@ -83,9 +95,10 @@ def check_python() -> Check:
     return Check("python", "ok", f"{version} ({sys.executable})")
 
 
-def check_packages() -> Check:
+def check_packages(settings: Settings) -> Check:
     found, missing = [], []
-    for name in ("mcp-memory", *PACKAGES):
+    extra = POSTGRES_PACKAGES if settings.storage.backend == "postgres" else ()
+    for name in ("mcp-memory", *PACKAGES, *extra):
         try:
             found.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
@@ -95,7 +108,8 @@ def check_packages() -> Check:
             "packages",
             "fail",
             "missing: " + ", ".join(missing),
-            'reinstall: pip install torch==2.13.0 && pip install -e ".[dev]"',
+            'reinstall: pip install torch==2.13.0 && pip install -e ".[dev]" (PostgreSQL: '
+            "pip install 'mcp-memory[postgres]')",
         )
     return Check("packages", "ok", ", ".join(found))
 
@@ -178,10 +192,13 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     from mcp_memory.factory import CHROMA_DIR, LEDGER_FILE, build_service
 
     vec = settings.vector
+    backend = vector_backend(settings)
     where = (
         f"Chroma server {'https' if vec.ssl else 'http'}://{vec.host}:{vec.port} "
         f"(tenant {vec.tenant}, database {vec.database})"
-        if vec.backend == "http"
+        if backend == "http"
+        else "pgvector in the PostgreSQL database"
+        if backend == "pgvector"
         else f"embedded Chroma in {settings.data_dir.expanduser() / CHROMA_DIR}"
     )
     if embedder is None:
@@ -191,7 +208,7 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     except StoreDamaged as exc:
         return [Check("ledger", "fail", str(exc), RESTORE_LEDGER)]
     except (MemoryServiceError, OSError) as exc:
-        return [Check("ledger", "fail", str(exc), "check the data dir above")]
+        return [Check("ledger", "fail", str(exc), "check the data dir or database above")]
     service.index.heals = repair  # plain doctor reports damage; --repair mends it
     try:
         ledger = _ledger_check(service)
@@ -207,7 +224,7 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     finally:
         with contextlib.suppress(MemoryServiceError):  # queued writes stay queued
             service.close()
-    if vec.backend == "embedded":
+    if backend == "embedded":
         checks.extend(check_leftovers(settings.data_dir.expanduser() / CHROMA_DIR, repair))
     return checks
 

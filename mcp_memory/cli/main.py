@@ -323,6 +323,12 @@ def _records(path: str, lines: list[str] | None) -> Iterator[Any]:
                 raise InvalidInput(f"{path} line {number} is not JSON: {exc.msg}") from None
 
 
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from mcp_memory.cli.migrate import run_migration
+
+    return run_migration(settings, args)
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "ui": cmd_ui,
@@ -333,6 +339,7 @@ COMMANDS = {
     "reindex": cmd_reindex,
     "doctor": cmd_doctor,
     "config": cmd_config,
+    "migrate": cmd_migrate,
 }
 
 

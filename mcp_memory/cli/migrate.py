@@ -20,7 +20,7 @@ from mcp_memory.errors import InvalidInput
 def run_migration(settings: Settings, args: argparse.Namespace) -> int:
     from mcp_memory.cli.main import for_bulk
     from mcp_memory.factory import build_embedder, build_service
-    from mcp_memory.postgres.database import Target
+    from mcp_memory.postgres.faults import Target
     from mcp_memory.transfer.migrate import migrate
 
     if args.batch_size < 1:

@@ -6,8 +6,9 @@ name in ``mcp_memory.store.ledger``, as the SQLite ledger's parts do (``mcp_memo
 the database and its pool (``database``), the schema (``migrations``), a memory as a row
 (``rows``), filters rendered as SQL (``filters``), writing memories (``memories``) and reading
 them (``reads``), the index outbox (``outbox``), the keyword index (``keywords``), sessions
-(``sessions``), the lifecycle journal (``journal``) and shared state (``state``). This package
-is the only code that imports ``psycopg`` or ``pgvector``.
+(``sessions``), the lifecycle journal (``journal``), shared state (``state``) and the
+integrity check (``integrity``); what a person is told of a failure is in ``faults``. This
+package is the only code that imports ``psycopg`` or ``pgvector``.
 
 What makes many servers safe is in the database, not in any process: every write is one
 transaction, the outbox entry in it; two identical adds meet on a unique index; caches are
@@ -18,9 +19,13 @@ keyword index); migrations and index writes take advisory locks.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from mcp_memory.lru import Bounded
 from mcp_memory.postgres.database import Database
+from mcp_memory.postgres.integrity import Integrity
 from mcp_memory.postgres.journal import Journal
 from mcp_memory.postgres.keywords import KeywordIndex
 from mcp_memory.postgres.memories import MemoryWriter
@@ -34,7 +39,14 @@ __all__ = ["Database", "PostgresLedger"]
 
 
 class PostgresLedger(
-    MemoryWriter, MemoryReader, Outbox, KeywordIndex, StateStore, SessionStore, Journal
+    MemoryWriter,
+    MemoryReader,
+    Outbox,
+    KeywordIndex,
+    StateStore,
+    SessionStore,
+    Journal,
+    Integrity,
 ):
     """The ledger in a PostgreSQL schema, over the database's pool of connections (shared by
     the service's threads). Opening it brings the schema up to date; closing it closes the
@@ -53,3 +65,14 @@ class PostgresLedger(
 
     def close(self) -> None:
         self.db.close()
+
+    @contextmanager
+    def traced(self) -> Iterator[list[str]]:
+        """Every statement the ledger's connections run meanwhile, in order, as written (with
+        ``%s`` for parameters): how a test or a profile sees what a call costs."""
+        with self.db.traced() as seen:
+            yield seen
+
+    def query_plan(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
+        """PostgreSQL's plan for one statement (``EXPLAIN``), a line per step."""
+        return [row[0] for row in self._read("EXPLAIN " + sql, params)]

@@ -15,13 +15,14 @@ advisory lock: the vector index's write lock (``IndexGuard``), so that the vecto
 outbox entries they clear and any ledger change in between commit together.
 
 The password of the DSN never appears in what this module logs or raises: errors name the
-server by host, port, database and user (``Target``).
+server by host, port, database and user (``Target``). A statement that meets damage in the
+database is a ``StoreDamaged`` (or, in a pgvector table, ``IndexDamaged``) error, and writes are
+refused after it (``faults.Damage``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -33,11 +34,12 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors
 from psycopg.abc import Query
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.types import TypeInfo
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from mcp_memory.errors import ConfigError, StoreUnavailable
+from mcp_memory.errors import StoreUnavailable
+from mcp_memory.postgres.faults import DAMAGED, Damage, Target, unavailable
+from mcp_memory.postgres.tracing import tracing_cursor
 
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
@@ -50,56 +52,6 @@ MIN_SERVER_VERSION = 140000
 
 # The pool logs every checkout at INFO: far too chatty under the server's default log level.
 logging.getLogger("psycopg.pool").setLevel(logging.WARNING)
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a DSN points, without its password: for messages and ``doctor``."""
-
-    host: str
-    port: str
-    database: str
-    user: str
-    password: str
-
-    @classmethod
-    def of(cls, dsn: str) -> Target:
-        try:
-            parts = conninfo_to_dict(dsn)
-        except psycopg.ProgrammingError:
-            raise ConfigError(
-                "storage.dsn is not a PostgreSQL connection string: write it as "
-                "postgresql://USER@HOST:PORT/DATABASE (the password may come from PGPASSWORD "
-                "or ~/.pgpass)"
-            ) from None
-        env = os.environ  # what libpq falls back on for what the DSN leaves out
-        user = parts.get("user") or env.get("PGUSER") or ""
-        return cls(
-            host=str(parts.get("host") or env.get("PGHOST") or "localhost"),
-            port=str(parts.get("port") or env.get("PGPORT") or "5432"),
-            database=str(parts.get("dbname") or env.get("PGDATABASE") or user or "postgres"),
-            user=str(user),
-            password=str(parts.get("password") or env.get("PGPASSWORD") or ""),
-        )
-
-    def __str__(self) -> str:
-        where = self.host if self.host.startswith("/") else f"{self.host}:{self.port}"
-        who = f" as {self.user}" if self.user else ""
-        return f"{where} (database {self.database}{who})"
-
-    def scrub(self, text: str) -> str:
-        """``text`` with the password cut out, wherever a driver might have put it."""
-        return text.replace(self.password, "***") if self.password else text
-
-
-def unavailable(target: Target, exc: BaseException, doing: str = "") -> StoreUnavailable:
-    """The error a caller sees when the database cannot be reached: one line, no password."""
-    reason = target.scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))
-    return StoreUnavailable(
-        f"PostgreSQL at {target} is unavailable{doing} ({reason}): check that the server is "
-        "running and reachable from here, and [storage] dsn (MCP_MEMORY_STORAGE__DSN); "
-        "the call was not completed: try it again once the database is back"
-    )
 
 
 def advisory_key(name: str) -> str:
@@ -170,8 +122,11 @@ class Database:
         self.timeout_s = timeout_s
         self._dsn = dsn
         self._local = threading.local()
+        self.damage = Damage(self.target, schema)
+        self._traces: list[list[str]] = []
         self._kwargs: dict[str, Any] = {
             "autocommit": True,
+            "cursor_factory": tracing_cursor(self._traces),
             "connect_timeout": max(2, round(timeout_s)),
             "options": f"-c TimeZone=UTC -c search_path={schema},public",
             "application_name": "mcp-memory",
@@ -241,6 +196,10 @@ class Database:
         """``work`` on a connection outside any transaction (reads: each statement alone), on
         the thread's held transaction if there is one. Retried on a fresh connection when
         the one taken proves dead (reads only: ``work`` must not write)."""
+        with self._checked():
+            return self._run(work)
+
+    def _run(self, work: Callable[[Conn], T]) -> T:
         held = getattr(self._local, "conn", None)
         if held is not None:
             return self._guarded(lambda: work(held))
@@ -261,6 +220,10 @@ class Database:
         database rolled it back for a deadlock, a serialization failure or a unique-key race
         (each try changes nothing until it commits). Inside ``held``, a savepoint of the held
         transaction instead."""
+        with self._checked(writing=True):
+            return self._write(body)
+
+    def _write(self, body: Callable[[Conn], T]) -> T:
         held = getattr(self._local, "conn", None)
         if held is not None:
             return self._guarded(lambda: _in_savepoint(held, body))
@@ -292,6 +255,10 @@ class Database:
         """A single statement on a pooled connection; run again after a deadlock or a race,
         or when the connection turns out to have been closed by a server restart before the
         statement reached it (the server's goodbye is what came back: nothing ran)."""
+        with self._checked(writing=True):
+            return self._once(work)
+
+    def _once(self, work: Callable[[Conn], T]) -> T:
         held = getattr(self._local, "conn", None)
         if held is not None:
             return self._guarded(lambda: work(held))
@@ -319,6 +286,7 @@ class Database:
         if getattr(self._local, "conn", None) is not None:
             yield
             return
+        self.damage.writable()
         with self._begun() as conn:
             self._guarded(lambda: lock(conn, f"{self.schema}:{name}"))
             self._local.conn = conn
@@ -353,6 +321,37 @@ class Database:
                     raise
                 raise unavailable(self.target, exc) from None
             return
+
+    @contextmanager
+    def _checked(self, writing: bool = False) -> Iterator[None]:
+        """Refuse a write once the ledger was found damaged; turn damage a statement meets
+        into the core's error (``faults``)."""
+        if writing:
+            self.damage.writable()
+        try:
+            yield
+        except DAMAGED as exc:
+            raise self.damage.met(exc, getattr(self._local, "index", None)) from None
+
+    @contextmanager
+    def on_index(self, relation: str) -> Iterator[None]:
+        """Damage met inside is the pgvector table ``relation``'s, not the ledger's."""
+        previous = getattr(self._local, "index", None)
+        self._local.index = relation
+        try:
+            yield
+        finally:
+            self._local.index = previous
+
+    @contextmanager
+    def traced(self) -> Iterator[list[str]]:
+        """Every statement this database's connections run meanwhile, in order (any thread)."""
+        seen: list[str] = []
+        self._traces.append(seen)
+        try:
+            yield seen
+        finally:
+            self._traces.remove(seen)
 
     def _guarded(self, work: Callable[[], T]) -> T:
         try:

@@ -9,13 +9,13 @@ the second waits for the first to commit, stores nothing and returns the first.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from mcp_memory.clock import to_iso
 from mcp_memory.models import EventKind, Memory
-from mcp_memory.postgres.database import Conn, Part
+from mcp_memory.postgres.database import Conn, Part, lock
 from mcp_memory.postgres.outbox import enqueue, enqueue_upserts
 from mcp_memory.postgres.rows import (
     COLUMNS,
@@ -30,6 +30,9 @@ from mcp_memory.postgres.rows import (
     update_row,
 )
 from mcp_memory.store.records import ImportRow
+
+HASH_SCHEME = "content_hash_scheme"
+"""The state key naming the rules the stored content hashes follow (``rehash``)."""
 
 PRUNE_EVERY = 1000
 """Touches between two prunings of the access log (consolidation runs prune it too)."""
@@ -195,6 +198,57 @@ class MemoryWriter(Part):
         Each stored memory gets its history (or an ADD event) and an index-queue entry.
         """
         return self.db.write(lambda conn: _import(conn, rows))
+
+    def rehash(self, content_hash: Callable[[str], str], scheme: str) -> int:
+        """Recompute every stored content hash with ``content_hash`` unless the store records
+        ``scheme`` as the one they follow, then record it; one transaction, by one server
+        (the others wait on the lock, then find it done). Returns how many hashes changed."""
+        done = "SELECT 1 FROM state WHERE key = %s AND value = %s"
+        if self._read(done, (HASH_SCHEME, scheme)):
+            return 0
+
+        def recompute(conn: Conn) -> int:
+            lock(conn, f"{self.db.schema}:rehash")
+            if conn.execute(done, (HASH_SCHEME, scheme)).fetchone():
+                return 0
+            rows = conn.execute("SELECT seq, content, content_hash, twin FROM memories")
+            changed = [
+                (seq, new, twin == "")
+                for seq, text, old, twin in rows.fetchall()
+                if (new := content_hash(text)) != old
+            ]
+            _rehashed(conn, changed)
+            conn.execute(
+                "INSERT INTO state (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (HASH_SCHEME, scheme),
+            )
+            return len(changed)
+
+        return self.db.write(recompute)
+
+
+def _rehashed(conn: Conn, changed: Sequence[tuple[int, str, bool]]) -> None:
+    """Store new hashes (seq, hash, stored by an add). Texts that the new rules make one
+    would meet on the unique index: each changed row first becomes its own twin, then, of an
+    add's rows, the first of each text and scope takes the add's place again unless another
+    memory holds it (so a later add of that text finds them, and two never collide)."""
+    if not changed:
+        return
+    seqs = [seq for seq, _, _ in changed]
+    conn.execute(
+        "UPDATE memories m SET content_hash = c.hash, twin = m.id "
+        "FROM unnest(%s::bigint[], %s::text[]) AS c(seq, hash) WHERE m.seq = c.seq",
+        (seqs, [new for _, new, _ in changed]),
+    )
+    conn.execute(
+        "UPDATE memories m SET twin = '' WHERE m.seq IN ("
+        "  SELECT DISTINCT ON (user_id, agent_id, session_id, content_hash) seq FROM memories"
+        "  WHERE seq = ANY(%s) ORDER BY user_id, agent_id, session_id, content_hash, seq"
+        ") AND NOT EXISTS (SELECT 1 FROM memories o WHERE (o.user_id, o.agent_id, o.session_id,"
+        " o.content_hash, o.twin) = (m.user_id, m.agent_id, m.session_id, m.content_hash, ''))",
+        ([seq for seq, _, by_add in changed if by_add],),
+    )
 
 
 def _import(conn: Conn, rows: Sequence[ImportRow]) -> list[str | None]:

@@ -324,6 +324,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("session versions and order verdicts", _SESSIONS),
     Migration("the catalog of pgvector indexes", _VECTORS),
     Migration("each word's document count over the store and each user's memories", _TERMS),
+    # 8: a list of one stage, newest first (the memory page's stage filter, list_memories with
+    # a stage), reads this index in order and stops at the page's end (SQLite's migration 12).
+    Migration(
+        "stages in time order",
+        "CREATE INDEX ix_memories_stage_created ON memories (lifecycle_stage, created_at, seq);",
+    ),
 )
 
 

@@ -53,3 +53,11 @@ class Outbox(Part):
                 (ids, ops),
             )
         )
+
+    def requeue_all(self) -> int:
+        """Queue an upsert of every memory, atomically (the vector index is being rebuilt)."""
+        return self.db.statement(
+            "INSERT INTO index_queue (memory_id, op, queued_at) "
+            "SELECT id, 'upsert', updated_at FROM memories "
+            "ON CONFLICT (memory_id) DO UPDATE SET op = 'upsert'"
+        )

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from mcp_memory.postgres.database import MIN_SERVER_VERSION, Target, unavailable
+from mcp_memory.postgres.database import MIN_SERVER_VERSION
+from mcp_memory.postgres.faults import Target, unavailable
 from mcp_memory.postgres.migrations import MIGRATIONS
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from mcp_memory.models import HistoryEvent, ListOrder, Memory
 from mcp_memory.postgres.database import Part
 from mcp_memory.postgres.filters import ORDER_SQL, counts_answer, counts_cover, render
-from mcp_memory.postgres.rows import COLUMNS, EVENT_COLUMNS, to_event, to_memory, utc
+from mcp_memory.postgres.rows import COLUMNS, EVENT_COLUMNS, readable, to_event, to_memory, utc
 from mcp_memory.store.records import CandidateRow, MemoryFilter
 
 
@@ -34,7 +34,7 @@ class MemoryReader(Part):
         rows = self._read(
             f"SELECT {COLUMNS} FROM memories WHERE id = ANY(%s) AND {where}", [list(ids), *params]
         )
-        return {row[0]: to_memory(row) for row in rows}
+        return {memory.id: memory for memory in readable(rows, to_memory)}
 
     def filter_ids(self, ids: Sequence[str], flt: MemoryFilter) -> set[str]:
         """The subset of ids whose memories exist and pass the filter."""
@@ -50,14 +50,19 @@ class MemoryReader(Part):
         self, flt: MemoryFilter, order: ListOrder, limit: int, offset: int = 0
     ) -> tuple[list[Memory], int]:
         """One page of matching memories and the total count."""
+        return self.page(flt, order, limit, offset), self.count(flt)
+
+    def page(
+        self, flt: MemoryFilter, order: ListOrder, limit: int, offset: int = 0
+    ) -> list[Memory]:
+        """One page of matching memories, without counting them."""
         where, params = render(flt)
-        total = self.count(flt)
         rows = self._read(
             f"SELECT {COLUMNS} FROM memories WHERE {where} ORDER BY {ORDER_SQL[order]} "
             "LIMIT %s OFFSET %s",
             [*params, limit, offset],
         )
-        return [to_memory(row) for row in rows], total
+        return readable(rows, to_memory)
 
     def count(self, flt: MemoryFilter) -> int:
         """How many memories match; from the running counts when they can tell (no scan)."""
@@ -84,7 +89,7 @@ class MemoryReader(Part):
     def all_memories(self, flt: MemoryFilter) -> list[Memory]:
         where, params = render(flt)
         sql = f"SELECT {COLUMNS} FROM memories WHERE {where} ORDER BY created_at, seq"
-        return [to_memory(row) for row in self._read(sql, params)]
+        return readable(self._read(sql, params), to_memory)
 
     def iter_memories(self, flt: MemoryFilter, batch: int = 1000) -> Iterator[list[Memory]]:
         """Every matching memory in insertion order, a batch at a time (keyset pagination)."""
@@ -99,7 +104,7 @@ class MemoryReader(Part):
             if not rows:
                 return
             last = rows[-1][0]
-            yield [to_memory(row[1:]) for row in rows]
+            yield readable((row[1:] for row in rows), to_memory)
 
     def history(self, memory_id: str) -> list[HistoryEvent]:
         rows = self._read(

@@ -9,13 +9,18 @@ back is exactly what was written.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from mcp_memory.errors import UnreadableMemory
 from mcp_memory.models import EventKind, HistoryEvent, Memory, Stage
 from mcp_memory.postgres.database import Conn
 from mcp_memory.store.records import RunRecord
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COLUMNS = (
     "id, content, user_id, agent_id, session_id, memory_type, category, metadata, "
@@ -74,7 +79,38 @@ def utc(moment: datetime | None) -> datetime | None:
 
 
 def to_memory(row: Sequence[Any]) -> Memory:
-    """A memory from a row of ``COLUMNS``."""
+    """A memory from a row of ``COLUMNS``; ``UnreadableMemory`` (naming the column) if it
+    cannot be decoded (the text columns hold JSON, a stage, a type: a hand edit may break
+    them)."""
+    try:
+        return _decode(row)
+    except (ValueError, TypeError) as exc:
+        raise UnreadableMemory(row[0], _problem(row, exc)) from None
+
+
+def readable(rows: Iterable[Sequence[Any]], decode: Callable[[Sequence[Any]], T]) -> list[T]:
+    """The rows that decode, in order; each one that does not is left out with a warning (a
+    damaged row must not break every search, list or export that meets it)."""
+    found = []
+    for row in rows:
+        try:
+            found.append(decode(row))
+        except UnreadableMemory as exc:
+            logger.warning("skipped: %s", exc)
+    return found
+
+
+def _problem(row: Sequence[Any], exc: Exception) -> str:
+    """Which column of a memory row fails to decode, and its value."""
+    for column, at, decode in (("metadata", 7, json.loads), ("lifecycle_stage", 10, Stage)):
+        try:
+            decode(row[at])
+        except (ValueError, TypeError):
+            return f"{column} {str(row[at])[:40]!r} is not valid"
+    return str(exc).splitlines()[0][:200]
+
+
+def _decode(row: Sequence[Any]) -> Memory:
     return Memory(
         id=row[0],
         content=row[1],

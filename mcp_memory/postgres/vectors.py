@@ -48,6 +48,7 @@ class PgVectorIndex:
     def __init__(self, db: Database, name: str, relation: str):
         self._db = db
         self.name = name
+        self._relation = relation
         self._table = sql.Identifier(relation)
 
     def _sql(self, text: str) -> sql.Composed:
@@ -74,7 +75,8 @@ class PgVectorIndex:
             added = sum(1 for row in conn.execute(statement, columns) if row[0])
             self._counted(conn, added)
 
-        self._db.write(write)
+        with self._db.on_index(self._relation):
+            self._db.write(write)
 
     def delete(self, ids: Sequence[str]) -> None:
         if not ids:
@@ -86,7 +88,8 @@ class PgVectorIndex:
             ).rowcount
             self._counted(conn, -gone)
 
-        self._db.write(write)
+        with self._db.on_index(self._relation):
+            self._db.write(write)
 
     def _counted(self, conn: Conn, change: int) -> None:
         if change:
@@ -114,14 +117,14 @@ class PgVectorIndex:
             statement = self._sql(
                 "SELECT id, embedding <=> %b AS d FROM {table} ORDER BY embedding <=> %b LIMIT %s"
             )
-            rows = self._db.read(statement, [query, query, k])
+            rows = self._read(statement, [query, query, k])
         else:  # OFFSET 0 keeps the planner from using the HNSW index: every row is scored
             statement = self._sql(
                 "SELECT id, d FROM (SELECT id, embedding <=> %b AS d FROM {table} WHERE "
                 + where
                 + " OFFSET 0) scoped ORDER BY d, id LIMIT %s"
             )
-            rows = self._db.read(statement, [query, *params, k])
+            rows = self._read(statement, [query, *params, k])
         return [VectorHit(id=row[0], similarity=1.0 - float(row[1])) for row in rows]
 
     def read_scope(
@@ -135,19 +138,20 @@ class PgVectorIndex:
         if not ids:
             return {}
         statement = self._sql("SELECT id, embedding FROM {table} WHERE id = ANY(%s)")
-        rows = self._db.run(
-            lambda conn: conn.execute(statement, (list(ids),), binary=True).fetchall()
-        )
+        with self._db.on_index(self._relation):
+            rows = self._db.run(
+                lambda conn: conn.execute(statement, (list(ids),), binary=True).fetchall()
+            )
         return {row[0]: _array(row[1].to_numpy()) for row in rows}
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
         statement = self._sql("SELECT id FROM {table} WHERE id = ANY(%s)")
-        return {row[0] for row in self._db.read(statement, (list(ids),))}
+        return {row[0] for row in self._read(statement, (list(ids),))}
 
     def all_ids(self) -> list[str]:
-        return [row[0] for row in self._db.read(self._sql("SELECT id FROM {table}"))]
+        return [row[0] for row in self._read(self._sql("SELECT id FROM {table}"))]
 
     def count(self) -> int:
         rows = self._db.read("SELECT rows FROM vector_indexes WHERE name = %s", (self.name,))
@@ -155,6 +159,11 @@ class PgVectorIndex:
 
     def close(self) -> None:
         """Nothing to release: the connections are the database's."""
+
+    def _read(self, statement: sql.Composed, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a statement on this table: damage met is the index's (``IndexDamaged``)."""
+        with self._db.on_index(self._relation):
+            return self._db.read(statement, params)
 
 
 class PgVectorCatalog:
@@ -234,6 +243,18 @@ class PgVectorCatalog:
 
     def close(self) -> None:
         """Nothing to release: the database belongs to the ledger, which closes it."""
+
+    def reset(self) -> None:
+        """Drop every index's table and empty the catalog: a table was found damaged
+        (``IndexDamaged``), and the ledger's outbox refills a new one (``IndexGuard``)."""
+
+        def drop_all(conn: Conn) -> None:
+            lock(conn, f"{self._db.schema}:catalog")
+            dropped = conn.execute("DELETE FROM vector_indexes RETURNING relation").fetchall()
+            for (relation,) in dropped:
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(relation)))
+
+        self._db.write(drop_all)
 
 
 def _scope_where(scope: dict[str, str]) -> tuple[str, list[Any]]:

@@ -39,6 +39,9 @@ def test_an_unreachable_server_at_start_up_is_one_error_naming_it(tmp_path, embe
 
 
 def test_the_command_line_says_it_in_one_line_without_a_traceback(tmp_path):
+    """A command fails with one line (exit status 1); a stdio server says why in one line and
+    answers its client with it (tests/integration/test_start_failures.py), here a client that
+    hangs up at once."""
     port = free_port()
     env = {
         **os.environ,
@@ -48,7 +51,10 @@ def test_the_command_line_says_it_in_one_line_without_a_traceback(tmp_path):
         "MCP_MEMORY_STORAGE__TIMEOUT_S": "2",
         "HF_HUB_OFFLINE": "1",
     }
-    for command in (["stats"], ["serve"]):
+    for command, status, start in (
+        (["stats"], 1, "mcp-memory: PostgreSQL at"),
+        (["serve"], 0, "mcp-memory could not start: PostgreSQL at"),
+    ):
         done = subprocess.run(
             [sys.executable, "-m", "mcp_memory", *command],
             capture_output=True,
@@ -58,9 +64,9 @@ def test_the_command_line_says_it_in_one_line_without_a_traceback(tmp_path):
             stdin=subprocess.DEVNULL,
             check=False,
         )
-        assert done.returncode == 1, done.stderr
+        assert done.returncode == status, done.stderr
         lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("mcp-memory: PostgreSQL at"), done.stderr
+        assert len(lines) == 1 and start in lines[0], done.stderr
         assert f"127.0.0.1:{port}" in lines[0] and PG_PASSWORD not in done.stderr + done.stdout
 
 

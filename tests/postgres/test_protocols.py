@@ -8,6 +8,7 @@ import pytest
 
 from mcp_memory.postgres import (
     PostgresLedger,
+    integrity,
     journal,
     keywords,
     memories,
@@ -29,8 +30,9 @@ PARTS = {
     "SessionStore": sessions.SessionStore,
     "Journal": journal.Journal,
     "StateStore": state.StateStore,
+    "Integrity": integrity.Integrity,
 }
-ENGINE_ONLY = {"db", "access_log_days"}
+ENGINE_ONLY = {"db", "access_log_days", "traced", "query_plan"}
 """Public members of the PostgreSQL ledger that are its own business, not the service's."""
 
 

@@ -16,7 +16,18 @@ from typing import Any
 
 import pytest
 
+from mcp_memory.config import Settings, load_settings
+
 Overrides = Callable[[pytest.FixtureRequest, Path], dict[str, Any]]
+
+
+def engine_settings(request: pytest.FixtureRequest, tmp_path: Path, **more: Any) -> Settings:
+    """The settings of a fixture parametrised over ``ENGINES`` (``request.param``): a data
+    dir under ``tmp_path``, the engine's overrides, and ``more``. Other test modules that
+    must hold on every engine parametrise their ``settings`` fixture with this, as
+    ``tests/test_service.py`` does."""
+    overrides = ENGINES[request.param](request, tmp_path)
+    return load_settings(data_dir=tmp_path / "data", **overrides, **more)
 
 
 def postgres(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:

@@ -189,7 +189,7 @@ def check_model(settings: Settings):
 
 def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     """The ledger, the vector backend, the collection's model, and ledger/index agreement."""
-    from mcp_memory.factory import CHROMA_DIR, LEDGER_FILE, build_service
+    from mcp_memory.factory import CHROMA_DIR, build_service
 
     vec = settings.vector
     backend = vector_backend(settings)
@@ -206,16 +206,16 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     try:
         service = build_service(settings, embedder=embedder)
     except StoreDamaged as exc:
-        return [Check("ledger", "fail", str(exc), RESTORE_LEDGER)]
+        return [Check("ledger", "fail", str(exc), _restore(settings))]
     except (MemoryServiceError, OSError) as exc:
         return [Check("ledger", "fail", str(exc), "check the data dir or database above")]
     service.index.heals = repair  # plain doctor reports damage; --repair mends it
     try:
-        ledger = _ledger_check(service)
+        ledger = _ledger_check(service, _restore(settings))
         checks = [ledger]
         if ledger.status != "fail":
-            rows = settings.data_dir.expanduser() / LEDGER_FILE
-            checks.append(_safely("memory rows", lambda: check_rows(service.ledger, rows)))
+            remove = _removal(settings)
+            checks.append(_safely("memory rows", lambda: check_rows(service.ledger, remove)))
         if ledger.status != "fail" or not repair:
             try:
                 checks.extend(_index_checks(service, where, vec.collection, repair))
@@ -249,7 +249,7 @@ def check_leftovers(path, repair: bool) -> list[Check]:
     ]
 
 
-def check_rows(ledger, path) -> Check:
+def check_rows(ledger, remove: Callable[[str], str]) -> Check:
     """Every memory row decodes: searches, lists and exports skip one that does not (with a
     warning in the log), so this is where it is seen."""
     every = ledger.ids(MemoryFilter())
@@ -268,9 +268,30 @@ def check_rows(ledger, path) -> Check:
         "fail",
         f"{len(problems)} cannot be read and are skipped by search, list and export: "
         + "; ".join(f"{p.memory_id}: {p.problem}" for p in problems[:5]),
-        f"restore them from an export or a backup, or remove them: sqlite3 {path} "
-        f'"DELETE FROM memories WHERE id IN ({ids})", then `mcp-memory doctor --repair`',
+        f"restore them from an export or a backup, or remove them: "
+        f"{remove(f'DELETE FROM memories WHERE id IN ({ids})')}, then `mcp-memory doctor --repair`",
     )
+
+
+def _removal(settings: Settings) -> Callable[[str], str]:
+    """How a person runs a statement on the ledger: ``sqlite3`` on its file, or ``psql`` on
+    the database (named without its password)."""
+    if settings.storage.backend == "postgres":
+        from mcp_memory.cli.doctor_postgres import psql
+
+        return lambda statement: psql(settings, statement)
+    from mcp_memory.factory import LEDGER_FILE
+
+    path = settings.data_dir.expanduser() / LEDGER_FILE
+    return lambda statement: f'sqlite3 {path} "{statement}"'
+
+
+def _restore(settings: Settings) -> str:
+    if settings.storage.backend == "postgres":
+        from mcp_memory.cli.doctor_postgres import RESTORE_DATABASE
+
+        return RESTORE_DATABASE
+    return RESTORE_LEDGER
 
 
 RESTORE_LEDGER = (
@@ -279,14 +300,15 @@ RESTORE_LEDGER = (
 )
 
 
-def _ledger_check(service) -> Check:
-    """SQLite's full integrity check (3 s at 100k memories): doctor is where to spend it."""
+def _ledger_check(service, restore: str) -> Check:
+    """The engine's full integrity check (SQLite's: 3 s at 100k memories; PostgreSQL's:
+    amcheck, or a read of every row): doctor is where to spend it."""
     ledger = service.ledger
     problems = ledger.check_integrity(full=True)
     size = f"schema version {ledger.schema_version}, {ledger.size_bytes() / 1_048_576:.1f} MiB"
     if problems:
         detail = f"{size}; integrity check failed: {'; '.join(problems)}"
-        return Check("ledger", "fail", detail, RESTORE_LEDGER)
+        return Check("ledger", "fail", detail, restore)
     return Check("ledger", "ok", f"{size}, integrity check ok")
 
 

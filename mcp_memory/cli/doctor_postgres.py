@@ -9,6 +9,26 @@ from mcp_memory.cli.doctor import Check
 from mcp_memory.config import Settings, vector_backend
 from mcp_memory.errors import MemoryServiceError
 
+RESTORE_DATABASE = (
+    "mend it on the database: `REINDEX SCHEMA <schema>;` for a damaged index, a restore from "
+    "a backup for damaged rows (README, Many machines: what to back up); then restart the "
+    "servers"
+)
+
+
+def psql(settings: Settings, statement: str) -> str:
+    """A ``psql`` command running ``statement`` in the store's schema; the password left out
+    (psql asks for it, or reads PGPASSWORD / ~/.pgpass)."""
+    from mcp_memory.postgres.faults import Target
+
+    cfg = settings.storage
+    target = Target.of(cfg.dsn.get_secret_value())
+    user = f" -U {target.user}" if target.user else ""
+    return (
+        f"psql -h {target.host} -p {target.port}{user} -d {target.database} "
+        f'-c "SET search_path = {cfg.schema}; {statement}"'
+    )
+
 
 def check_database(settings: Settings) -> list[Check]:
     """The server, pgvector (when the vectors live there) and the schema's migrations."""

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, suppress
 
 import anyio
 import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
-from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import PG_PASSWORD
 from tests.engines import fresh_schema
@@ -36,12 +35,6 @@ def postgres_env(dsn: str, schema: str, **extra: str) -> dict[str, str]:
         "MCP_MEMORY_STORAGE__SCHEMA": schema,
         **extra,
     }
-
-
-@asynccontextmanager
-async def http_client(server: NetworkServer) -> AsyncIterator[Client]:
-    async with Client(streamable_http_client(f"{server.base}/mcp")) as connected:
-        yield connected
 
 
 async def call(client: Client, tool: str, arguments: dict) -> dict:
@@ -113,7 +106,7 @@ async def test_every_write_acknowledged_before_a_sigkill_is_there_after_a_restar
     assert len(acknowledged) >= 24
     restarted = start_network_server("http", tmp_path / "data", env=schema_env)
     try:
-        async with http_client(restarted) as client:
+        async with restarted.client() as client:
             for memory_id, text in acknowledged.items():
                 got = await call(client, "get_memory", {"id": memory_id})
                 assert got["memory"]["content"] == text
@@ -129,7 +122,7 @@ async def test_every_write_acknowledged_before_a_sigkill_is_there_after_a_restar
 async def _write_until_killed(server: NetworkServer, acknowledged: dict[str, str]) -> None:
     """Four writers add memories through one client until the server is SIGKILLed, once two
     dozen adds were acknowledged; the writes in flight then fail."""
-    async with http_client(server) as client:
+    async with server.client() as client:
         enough = anyio.Event()
 
         async def write(n: int) -> None:
@@ -162,7 +155,7 @@ async def test_a_database_restart_under_a_running_server_gives_clear_errors_then
         )
         server = start_network_server("http", tmp_path / "data", env=env)
         try:
-            async with http_client(server) as client:
+            async with server.client() as client:
                 await _through_a_restart(client, database)
         finally:
             server.stop()

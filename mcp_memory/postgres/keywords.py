@@ -122,9 +122,10 @@ class KeywordIndex(Part):
             return hits
         id_of = {row.seq: memory_id for memory_id, row in rows.items()}
         where, params = render(MemoryFilter(scope=scope))
-        found = self._read(
-            "SELECT t.term, m.seq FROM unnest(%s::text[]) AS t(term) JOIN memories m "
-            f"ON m.seq = ANY(%s) AND m.words @@ words_query(t.term) WHERE {where}",
+        found = self._read(  # each term's query made once, not once per candidate
+            "WITH t AS MATERIALIZED (SELECT term, words_query(term) AS q "
+            "FROM unnest(%s::text[]) AS term) SELECT t.term, m.seq FROM t JOIN memories m "
+            f"ON m.seq = ANY(%s) AND m.words @@ t.q WHERE {where}",
             [list(terms), list(id_of), *params],
         )
         for term, seq in found:

@@ -62,16 +62,13 @@ class SessionStore(Part):
         if not keys:
             return {}
         where, params = render(flt)
-        members: dict[SessionKey, list[str]] = {key: [] for key in keys}
-        rows = self._read(
-            f"SELECT m.user_id, m.agent_id, m.session_id, m.id FROM {KEYS} JOIN memories m "
-            f"ON m.user_id = k.u AND m.agent_id = k.a AND m.session_id = k.s WHERE {where} "
-            "ORDER BY m.user_id, m.agent_id, m.session_id, m.created_at, m.seq",
-            [*columns(keys), *params],
+        rows = self._read(  # a row per session: its members in order, from the scope index
+            "SELECT k.u, k.a, k.s, (SELECT array_agg(m.id ORDER BY m.created_at, m.seq) "
+            "FROM memories m WHERE m.user_id = k.u AND m.agent_id = k.a AND m.session_id = k.s "
+            f"AND {where}) FROM {KEYS}",
+            [*params, *columns(keys)],
         )
-        for user, agent, session, memory_id in rows:
-            members[(user, agent, session)].append(memory_id)
-        return {key: tuple(ids) for key, ids in members.items()}
+        return {(user, agent, session): tuple(ids or ()) for user, agent, session, ids in rows}
 
     def session_orders(
         self, keys: Sequence[SessionKey]

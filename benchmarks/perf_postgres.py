@@ -101,6 +101,7 @@ async def throughput(
                 "http",
                 "--port",
                 str(port),
+                "--no-auth",  # loopback; a bearer token is the default since issue 20
             ],
             env={**os.environ, **perf.server_env(data_dir), **env},
             stdout=subprocess.DEVNULL,

@@ -91,13 +91,17 @@ class Damage:
     def met(self, exc: psycopg.Error, index: str | None) -> StoreDamaged:
         """The error for damage ``exc`` reports: the vector table ``index``'s (rebuilt from
         the ledger), else the ledger's (recorded: writes are refused from now on)."""
-        detail = self._target.scrub(str(exc).strip().splitlines()[0] or type(exc).__name__)
+        detail = self._target.scrub((str(exc).strip().splitlines() or [type(exc).__name__])[0])
         if index is not None:
             return IndexDamaged(f"pgvector table {self._schema}.{index} at {self._target}", detail)
-        with self._lock:
-            if detail not in self.problems:
-                self.problems.append(detail)
+        self.record(detail)
         return self.error()
+
+    def record(self, problem: str) -> None:
+        """Remember damage found (by a statement, or by ``Integrity``'s full look)."""
+        with self._lock:
+            if problem not in self.problems:
+                self.problems.append(problem)
 
     def writable(self) -> None:
         """Refuse a write once the ledger was found damaged."""

@@ -30,8 +30,7 @@ class Integrity(Part):
         ``full`` a look at every table and index. Once any is found, writes are refused."""
         if full:
             for problem in self._look_everywhere():
-                if problem not in self.db.damage.problems:
-                    self.db.damage.problems.append(problem)
+                self.db.damage.record(problem)
         return list(self.db.damage.problems)
 
     def verify(self) -> None:

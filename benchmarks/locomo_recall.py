@@ -152,11 +152,17 @@ def run_baselines(convs: list[Conversation], embed: PreEmbedder) -> dict[str, Ta
 
 
 def load_in_process(
-    convs: list[Conversation], embed: PreEmbedder, data_dir: Path, engine: str = "chroma"
+    convs: list[Conversation],
+    embed: PreEmbedder,
+    data_dir: Path,
+    engine: str = "chroma",
+    storage: dict | None = None,
 ):
-    """A MemoryService on its own data dir, loaded with every turn through ``add`` (each add
-    hands its vector to the write-behind thread, which writes them in batches)."""
-    settings = load_settings(data_dir=data_dir, vector={"backend": engine})
+    """A MemoryService on its own data dir (or ``storage``, with its own vectors), loaded with
+    every turn through ``add`` (each add hands its vector to the write-behind thread, which
+    writes them in batches)."""
+    overrides = {"storage": storage} if storage else {"vector": {"backend": engine}}
+    settings = load_settings(data_dir=data_dir, **overrides)
     service = build_service(settings, embedder=embed)
     for conv in convs:
         for turn in conv.turns:
@@ -240,6 +246,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--vector", default="chroma", help="vector engines, comma-separated (default chroma)"
     )
+    parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: the in-process figures on PostgreSQL too, beside SQLite's",
+    )
+    parser.add_argument("--pg-dsn", help="a PostgreSQL server (default: start an embedded one)")
     args = parser.parse_args(argv)
 
     convs = load(args.data)
@@ -278,6 +291,16 @@ def main(argv: list[str] | None = None) -> dict:
                 figures[f"{key}mcp_load_seconds"] = round(load_s, 1)
                 figures[f"{key}mcp_search_ms"] = _latency(mcp_times)
         figures[f"{key}in_process_search_ms"] = _latency(inproc_times)
+    if args.backend == "postgres":
+        from _postgres import postgres_dsn, storage
+
+        with tempfile.TemporaryDirectory() as tmp, postgres_dsn(args.pg_dsn) as dsn:
+            service = load_in_process(convs, embed, Path(tmp) / "pg", storage=storage(dsn))
+            tallies["mcp-memory (in-process, PostgreSQL)"], pg_times = run_in_process(
+                convs, service
+            )
+            service.close()
+        figures["in_process_postgres_search_ms"] = _latency(pg_times)
 
     for split, convset in splits.items():
         results = {name: t.summary(convset) for name, t in tallies.items()}

@@ -92,12 +92,18 @@ def ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+STORAGE_ENV: dict[str, str] = {}
+"""Variables naming the storage the servers use (``--backend postgres``: set while measuring
+PostgreSQL, see perf_postgres.py)."""
+
+
 def server_env(data_dir: Path, engine: str = "chroma") -> dict[str, str]:
     env = {
         "MCP_MEMORY_DATA_DIR": str(data_dir),
         "MCP_MEMORY_LOG_LEVEL": "WARNING",
         "HF_HUB_OFFLINE": "1",
         "PATH": os.environ.get("PATH", ""),
+        **STORAGE_ENV,
     }
     if engine != "chroma":
         env["MCP_MEMORY_VECTOR__BACKEND"] = engine
@@ -278,7 +284,9 @@ async def measure_store(
     repeat: int,
     big: bool,
     engine: str = "chroma",
+    prefix: str = "",
 ) -> None:
+    run = Labelled(run, prefix) if prefix else run
     rng = random.Random(size)
     user_ids = synthetic.user_ids(users)
     queries = iter(synthetic.queries(100_000, seed=size))
@@ -342,6 +350,17 @@ async def measure_store(
                     target="<= 800 MB",
                 )
             )
+
+
+class Labelled:
+    """A run whose figures' names start with a label (the storage engine measured)."""
+
+    def __init__(self, run: Run, label: str):
+        self._run, self._label = run, label
+
+    def add(self, figure: Figure) -> Figure:
+        figure.name = f"{self._label}{figure.name}"
+        return self._run.add(figure)
 
 
 def _vs(name: str, samples: list[float], floor: list[float], target: str) -> Figure:
@@ -571,6 +590,11 @@ async def main_async(args: argparse.Namespace) -> None:
     print("HTTP concurrency ...", file=sys.stderr)
     middle = sorted(sizes)[len(sizes) // 2]
     await http_concurrency(run, stores[(middle, engines[0])], args.users, args.repeat, engines[0])
+    if args.backend == "postgres":
+        from perf_postgres import measure_postgres
+
+        chroma = {size: d for (size, engine), d in stores.items() if engine == engines[0]}
+        await measure_postgres(sys.modules[__name__], run, chroma, args, floor.embedder)
     judge(run, model_load_s)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report = f"Machine: {header}\n\n{table(run)}\n"
@@ -621,6 +645,16 @@ def main() -> None:
         "--reuse",
         action="store_true",
         help="reuse stores kept by an earlier --keep run (with the import rate measured then)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: also measure each store moved to PostgreSQL, beside SQLite's figures",
+    )
+    parser.add_argument("--pg-dsn", help="a PostgreSQL server (default: start an embedded one)")
+    parser.add_argument(
+        "--throughput-s", type=float, default=20, help="seconds per throughput figure"
     )
     anyio.run(main_async, parser.parse_args())
 

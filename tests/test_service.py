@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from mcp_memory.config import Settings, load_settings
+from mcp_memory.config import Settings
 from mcp_memory.errors import InvalidInput, MemoryNotFound
 from mcp_memory.factory import build_service
 from mcp_memory.models import EventKind, Scope, Stage
 from mcp_memory.policy.filters import memory_filter
 from mcp_memory.policy.validation import content_hash
-from tests.engines import ENGINES
+from tests.engines import ENGINES, engine_settings
 
 FACTS = {
     "coffee": "Alice drinks her coffee black with no sugar",
@@ -35,8 +35,7 @@ QUESTIONS = {
 @pytest.fixture(params=sorted(ENGINES))
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     """Every test of the service suite runs on every storage engine (tests/engines.py)."""
-    overrides = ENGINES[request.param](request, tmp_path)
-    return load_settings(data_dir=tmp_path / "data", **overrides)
+    return engine_settings(request, tmp_path)
 
 
 @pytest.fixture

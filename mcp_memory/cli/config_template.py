@@ -32,8 +32,13 @@ NOTES = {
     "embedding.backend": '"onnx" (the model converted once, kept in cache_dir, run by ONNX '
     'Runtime: fast start, same vectors), "torch" (sentence-transformers) or "auto" (ONNX where '
     "the model converts, else torch).",
-    "vector.backend": '"chroma" or "qdrant": the engine holding the vectors. To move a store, '
-    "run `mcp-memory reindex --vector-backend ...` (servers keep serving), then set this.",
+    "storage.backend": '"sqlite" (a file in data_dir) or "postgres" (a database any number of '
+    "servers share; see the README's Many machines).",
+    "storage.dsn": "With postgres: postgresql://USER@HOST:5432/DATABASE (a password in it is "
+    "never shown; prefer PGPASSWORD or ~/.pgpass, or MCP_MEMORY_STORAGE__DSN).",
+    "vector.backend": '"auto" (Chroma beside sqlite, pgvector beside postgres), "chroma", '
+    '"qdrant" or "pgvector" (the postgres database). To move a store, run `mcp-memory reindex '
+    "--vector-backend ...` (servers keep serving), then set this.",
     "vector.mode": '"embedded" (the engine in-process: data_dir/chroma or data_dir/qdrant) or '
     '"server" (Chroma: host, port, ... below; Qdrant: [vector.qdrant] url or host/port).',
     "vector.collection": "Collection name (a reindex serves it from <name>-<suffix>).",

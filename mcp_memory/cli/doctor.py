@@ -13,17 +13,16 @@ The ledger gets SQLite's full ``integrity_check``. A damaged vector index is rep
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Literal
+from dataclasses import asdict
 
-from mcp_memory.config import Settings, config_file_path
+from mcp_memory.cli.checks import Check
+from mcp_memory.cli.doctor_install import check_config, check_packages, check_python
+from mcp_memory.config import Settings, local_vectors, vector_backend
 from mcp_memory.errors import (
     IndexDamaged,
     MemoryServiceError,
@@ -37,19 +36,9 @@ from mcp_memory.store.records import MemoryFilter
 from mcp_memory.store.vectors import Optimizable
 from mcp_memory.vectors.chroma_files import folder_bytes, leftover_segments, remove_leftovers
 
-Status = Literal["ok", "warn", "fail"]
 # Above this many vectors outside the search graphs, a global search slows (brute force: about
 # 2 ms per 10k vectors on embedded Qdrant), so doctor suggests building them.
 GRAPH_TAIL_WARN = 20_000
-PACKAGES = ("mcp", "chromadb", "onnxruntime", "sentence-transformers", "torch", "pydantic", "numpy")
-
-
-@dataclass
-class Check:
-    name: str
-    status: Status
-    detail: str
-    fix: str = ""
 
 
 def run(settings: Settings, config: str | None, repair: bool = False) -> list[Check]:
@@ -58,8 +47,19 @@ def run(settings: Settings, config: str | None, repair: bool = False) -> list[Ch
         _safely("python", check_python),
         _safely("packages", lambda: check_packages(settings)),
         _safely("config file", lambda: check_config(config)),
-        _safely("data dir", lambda: check_data_dir(settings)),
     ]
+    if settings.storage.backend == "postgres":
+        from mcp_memory.cli.doctor_postgres import check_database
+
+        try:
+            database = check_database(settings)
+        except Exception as exc:
+            database = [_broken("database", exc)]
+        checks.extend(database)
+        if any(c.status == "fail" for c in database):
+            return checks
+    if settings.storage.backend == "sqlite" or local_vectors(settings):
+        checks.append(_safely("data dir", lambda: check_data_dir(settings)))
     embedder, model_check = check_model(settings)
     checks.append(model_check)
     try:
@@ -80,44 +80,6 @@ def _broken(name: str, exc: Exception) -> Check:
     """A check that raised: one row saying what, never a traceback."""
     detail = str(exc) if isinstance(exc, MemoryServiceError) else f"{type(exc).__name__}: {exc}"
     return Check(name, "fail", detail, "see README, Troubleshooting")
-
-
-def check_python() -> Check:
-    """The interpreter (the package itself requires 3.11+, so an older one cannot get here)."""
-    version = ".".join(map(str, sys.version_info[:3]))
-    return Check("python", "ok", f"{version} ({sys.executable})")
-
-
-def engine_packages(settings: Settings | None) -> tuple[str, ...]:
-    """The optional packages the configured vector engine needs (the `qdrant` extra)."""
-    if settings is None or settings.vector.backend != "qdrant":
-        return ()
-    return ("qdrant-edge-py",) if settings.vector.mode == "embedded" else ("qdrant-client",)
-
-
-def check_packages(settings: Settings | None = None) -> Check:
-    found, missing = [], []
-    extra = engine_packages(settings)
-    for name in ("mcp-memory", *PACKAGES, *extra):
-        try:
-            found.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            missing.append(name)
-    if missing:
-        fix = 'reinstall: pip install torch==2.13.0 && pip install -e ".[dev]"'
-        if set(missing) <= set(extra):
-            fix = 'install the Qdrant engine: pip install "mcp-memory[qdrant]"'
-        return Check("packages", "fail", "missing: " + ", ".join(missing), fix)
-    return Check("packages", "ok", ", ".join(found))
-
-
-def check_config(config: str | None) -> Check:
-    path = config_file_path(config)
-    if path is None:
-        return Check("config file", "ok", "none: built-in defaults and MCP_MEMORY_* variables")
-    overrides = sorted(k for k in os.environ if k.startswith("MCP_MEMORY_"))
-    extra = f"; overridden by {', '.join(overrides)}" if overrides else ""
-    return Check("config file", "ok", f"{path} (valid){extra}")
 
 
 def check_data_dir(settings: Settings) -> Check:
@@ -189,6 +151,8 @@ def describe_index(settings: Settings, backend: str) -> str:
     from mcp_memory.factory import CHROMA_DIR, QDRANT_DIR, qdrant_address
 
     vec, data_dir = settings.vector, settings.data_dir.expanduser()
+    if backend == "pgvector":
+        return f"pgvector in the PostgreSQL database (schema {settings.storage.schema})"
     if backend == "qdrant":
         if vec.mode == "server":
             return f"Qdrant server {qdrant_address(settings)}"
@@ -203,24 +167,24 @@ def describe_index(settings: Settings, backend: str) -> str:
 
 def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     """The ledger, the vector backend, the collection's model, and ledger/index agreement."""
-    from mcp_memory.factory import CHROMA_DIR, LEDGER_FILE, build_service
+    from mcp_memory.factory import CHROMA_DIR, build_service
 
     if embedder is None:
-        where = describe_index(settings, settings.vector.backend)
+        where = describe_index(settings, vector_backend(settings))
         return [Check("vector index", "warn", f"{where}: not checked", "fix the model first")]
     try:
         service = build_service(settings, embedder=embedder)
     except StoreDamaged as exc:
-        return [Check("ledger", "fail", str(exc), RESTORE_LEDGER)]
+        return [Check("ledger", "fail", str(exc), _restore(settings))]
     except (MemoryServiceError, OSError) as exc:
-        return [Check("ledger", "fail", str(exc), "check the data dir above")]
+        return [Check("ledger", "fail", str(exc), "check the data dir or database above")]
     service.index.heals = repair  # plain doctor reports damage; --repair mends it
     try:
-        ledger = _ledger_check(service)
+        ledger = _ledger_check(service, _restore(settings))
         checks = [ledger]
         if ledger.status != "fail":
-            rows = settings.data_dir.expanduser() / LEDGER_FILE
-            checks.append(_safely("memory rows", lambda: check_rows(service.ledger, rows)))
+            remove = _removal(settings)
+            checks.append(_safely("memory rows", lambda: check_rows(service.ledger, remove)))
         if ledger.status != "fail" or not repair:
             try:
                 checks.extend(_index_checks(service, settings, repair))
@@ -229,7 +193,7 @@ def check_store(settings: Settings, embedder, repair: bool) -> list[Check]:
     finally:
         with contextlib.suppress(MemoryServiceError):  # queued writes stay queued
             service.close()
-    if settings.vector.mode == "embedded":
+    if local_vectors(settings) and vector_backend(settings) == "chroma":
         checks.extend(check_leftovers(settings.data_dir.expanduser() / CHROMA_DIR, repair))
     return checks
 
@@ -254,7 +218,7 @@ def check_leftovers(path, repair: bool) -> list[Check]:
     ]
 
 
-def check_rows(ledger, path) -> Check:
+def check_rows(ledger, remove: Callable[[str], str]) -> Check:
     """Every memory row decodes: searches, lists and exports skip one that does not (with a
     warning in the log), so this is where it is seen."""
     every = ledger.ids(MemoryFilter())
@@ -273,9 +237,30 @@ def check_rows(ledger, path) -> Check:
         "fail",
         f"{len(problems)} cannot be read and are skipped by search, list and export: "
         + "; ".join(f"{p.memory_id}: {p.problem}" for p in problems[:5]),
-        f"restore them from an export or a backup, or remove them: sqlite3 {path} "
-        f'"DELETE FROM memories WHERE id IN ({ids})", then `mcp-memory doctor --repair`',
+        f"restore them from an export or a backup, or remove them: "
+        f"{remove(f'DELETE FROM memories WHERE id IN ({ids})')}, then `mcp-memory doctor --repair`",
     )
+
+
+def _removal(settings: Settings) -> Callable[[str], str]:
+    """How a person runs a statement on the ledger: ``sqlite3`` on its file, or ``psql`` on
+    the database (named without its password)."""
+    if settings.storage.backend == "postgres":
+        from mcp_memory.cli.doctor_postgres import psql
+
+        return lambda statement: psql(settings, statement)
+    from mcp_memory.factory import LEDGER_FILE
+
+    path = settings.data_dir.expanduser() / LEDGER_FILE
+    return lambda statement: f'sqlite3 {path} "{statement}"'
+
+
+def _restore(settings: Settings) -> str:
+    if settings.storage.backend == "postgres":
+        from mcp_memory.cli.doctor_postgres import RESTORE_DATABASE
+
+        return RESTORE_DATABASE
+    return RESTORE_LEDGER
 
 
 RESTORE_LEDGER = (
@@ -284,20 +269,21 @@ RESTORE_LEDGER = (
 )
 
 
-def _ledger_check(service) -> Check:
-    """SQLite's full integrity check (3 s at 100k memories): doctor is where to spend it."""
+def _ledger_check(service, restore: str) -> Check:
+    """The engine's full integrity check (SQLite's: 3 s at 100k memories; PostgreSQL's:
+    amcheck, or a read of every row): doctor is where to spend it."""
     ledger = service.ledger
     problems = ledger.check_integrity(full=True)
     size = f"schema version {ledger.schema_version}, {ledger.size_bytes() / 1_048_576:.1f} MiB"
     if problems:
         detail = f"{size}; integrity check failed: {'; '.join(problems)}"
-        return Check("ledger", "fail", detail, RESTORE_LEDGER)
+        return Check("ledger", "fail", detail, restore)
     return Check("ledger", "ok", f"{size}, integrity check ok")
 
 
 def _index_checks(service, settings: Settings, repair: bool) -> list[Check]:
     base = settings.vector.collection
-    ref = current_index(service.ledger, base, settings.vector.backend)
+    ref = current_index(service.ledger, base, vector_backend(settings))
     where = describe_index(settings, ref.backend)
     try:
         service.index.count()
@@ -316,8 +302,8 @@ def _index_checks(service, settings: Settings, repair: bool) -> list[Check]:
         return [Check("vector index", "fail", f"{where}: {exc}", fix)]
     rebuilt = " (it was damaged: rebuilt from the ledger)" if service.index.rebuilt else ""
     checks = [Check("vector index", "ok", f"{where}, collection {ref.name!r}{rebuilt}")]
-    if ref.backend != settings.vector.backend:
-        checks.append(_engine_moved(ref, settings.vector.backend))
+    if ref.backend != vector_backend(settings):
+        checks.append(_engine_moved(ref, vector_backend(settings)))
     abandoned = interrupted_reindex(service.ledger, base)
     if abandoned is not None:
         checks.append(

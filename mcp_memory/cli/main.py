@@ -15,7 +15,7 @@ from contextlib import nullcontext
 from typing import Any
 
 from mcp_memory.cli.parser import build_parser
-from mcp_memory.config import Settings, load_settings
+from mcp_memory.config import Settings, load_settings, vector_backend
 from mcp_memory.consolidation.summary import consolidate_summary
 from mcp_memory.errors import InvalidInput, MemoryServiceError, StorageFull, StoreUnavailable
 from mcp_memory.observe.logs import configure_logging
@@ -196,7 +196,7 @@ def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
         f"{result.new_collection} replaces {result.old_backend} collection "
         f"{result.old_collection}."
     )
-    if result.new_backend != settings.vector.backend:
+    if result.new_backend != vector_backend(settings):
         print(
             f'Now configure the same engine: [vector] backend = "{result.new_backend}" in the '
             f"config file (or MCP_MEMORY_VECTOR__BACKEND); running servers already use it."
@@ -331,6 +331,12 @@ def _records(path: str, lines: list[str] | None) -> Iterator[Any]:
                 raise InvalidInput(f"{path} line {number} is not JSON: {exc.msg}") from None
 
 
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from mcp_memory.cli.migrate import run_migration
+
+    return run_migration(settings, args)
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "ui": cmd_ui,
@@ -341,6 +347,7 @@ COMMANDS = {
     "reindex": cmd_reindex,
     "doctor": cmd_doctor,
     "config": cmd_config,
+    "migrate": cmd_migrate,
 }
 
 

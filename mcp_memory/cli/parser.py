@@ -14,7 +14,8 @@ from mcp_memory import __version__
 DESCRIPTION = """\
 Long-term memory for AI agents, served over the Model Context Protocol.
 Memories stay on this machine: a SQLite ledger and a vector index (Chroma or Qdrant) in the data
-directory.
+directory (or, with [storage] backend = "postgres", in a PostgreSQL database several servers
+share).
 
 Run `mcp-memory serve` from your MCP client's configuration (stdio), or with
 `--transport http` / `--transport sse` to serve clients over the network."""
@@ -115,7 +116,7 @@ def _page_command(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _operations_commands(commands: Any, common: argparse.ArgumentParser) -> None:
-    """reindex, doctor and config: looking after an installation."""
+    """reindex, doctor, config and migrate: looking after an installation."""
     reindex = commands.add_parser(
         "reindex",
         parents=[common],
@@ -126,7 +127,7 @@ def _operations_commands(commands: Any, common: argparse.ArgumentParser) -> None
     )
     reindex.add_argument(
         "--vector-backend",
-        choices=["chroma", "qdrant"],
+        choices=["chroma", "qdrant", "pgvector"],
         help="engine to rebuild into; the servers switch to it once it is built "
         "(default: [vector] backend)",
     )
@@ -144,6 +145,20 @@ def _operations_commands(commands: Any, common: argparse.ArgumentParser) -> None
         "--path", help="where to write it (default: config.toml in the user config dir)"
     )
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _migrate_command(commands, common)
+
+
+def _migrate_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    migrate = commands.add_parser(
+        "migrate",
+        parents=[common],
+        help="copy the SQLite store to PostgreSQL (--to DSN) or back (--from DSN)",
+    )
+    way = migrate.add_mutually_exclusive_group(required=True)
+    way.add_argument("--to", metavar="DSN", help="copy the data dir's store into this database")
+    way.add_argument("--from", dest="source", metavar="DSN", help="copy it back into the data dir")
+    migrate.add_argument("--schema", help="the schema in PostgreSQL (default: [storage] schema)")
+    migrate.add_argument("--batch-size", type=int, default=500, help="memories per transaction")
 
 
 def _scope_args(parser: argparse.ArgumentParser) -> None:

@@ -70,8 +70,25 @@ class Consolidator:
         self._lock = threading.Lock()
 
     def run(self, scope: Scope, dry_run: bool) -> ConsolidateResult:
-        """Plan every scope the filter matches and, unless a dry run, apply and journal it."""
-        with self._lock:
+        """Plan every scope the filter matches and, unless a dry run, apply and journal it.
+        Holds the store's consolidation lock for the scope throughout, across the processes
+        sharing the store (``Journal.consolidating``)."""
+        result = self._run(scope, dry_run)
+        assert result is not None  # only a scheduled run is skipped
+        return result
+
+    def run_if_due(self, scope: Scope, every: timedelta) -> ConsolidateResult | None:
+        """A scheduled run, unless a run of exactly this scope (by any process sharing the
+        store) happened in the last half interval: of several servers on one schedule, the
+        first due runs it and the others, waiting on the lock meanwhile, find it done (None)."""
+        return self._run(scope, False, unless_since=self.clock() - every / 2)
+
+    def _run(
+        self, scope: Scope, dry_run: bool, unless_since: datetime | None = None
+    ) -> ConsolidateResult | None:
+        with self._lock, self.ledger.consolidating(scope):
+            if unless_since is not None and self._ran_since(scope, unless_since):
+                return None
             now = self.clock()
             if self.ledger.count_pending():
                 self.sync_index()
@@ -182,7 +199,7 @@ class Consolidator:
         """
         if not isinstance(run_id, str) or not ID_PATTERN.match(run_id):
             raise InvalidInput("undo must be a run_id returned by consolidate")
-        with self._lock:
+        with self._lock, self.ledger.consolidating(scope):
             found = self.ledger.run(run_id)
             if found is None or not access.admits(Scope(**found[0].scope)):
                 raise InvalidInput(
@@ -204,6 +221,16 @@ class Consolidator:
             if ops:
                 self.write_index(ops)
             return ConsolidateResult.model_validate({**run.summary, "undone": True})
+
+    def _ran_since(self, scope: Scope, since: datetime) -> bool:
+        """Whether a run of exactly this scope, not undone, happened at or after ``since``."""
+        wanted = scope.model_dump()
+        return any(
+            run.at >= since
+            and run.undone_at is None
+            and all(run.scope.get(k) == v for k, v in wanted.items())
+            for run in self.ledger.recent_runs()
+        )
 
     def last_run(self, scope: Scope) -> ConsolidationRun | None:
         """The latest journaled run over this scope or a part of it: one that fixed every id

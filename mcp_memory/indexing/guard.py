@@ -35,6 +35,9 @@ reports the damage instead.
 Embedded Qdrant goes further on its own: a process holds its shard only in its turn and loads
 it afresh each time (``vectors/qdrant/turns.py``), so it is never stale; the counter and the
 write lock apply to it all the same.
+
+A store shared by several hosts (PostgreSQL) brings its own write lock and needs no reopening
+(``Sharing``): the index lives in the database or a server, not in a process's memory.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -114,12 +119,26 @@ class _SharedLock:
                 self._cond.notify_all()
 
 
+@dataclass(frozen=True)
+class Sharing:
+    """How the processes sharing a store order their index writes and see each other's.
+
+    ``lock`` is the cross-process write lock (None: a file lock in the data dir, which orders
+    the processes of one host); ``reopen`` whether a process must reopen its handle after
+    another one wrote (embedded Chroma answers from the graph it loaded; a server or a
+    database answers from the shared state)."""
+
+    lock: Callable[[], AbstractContextManager[object]] | None = None
+    reopen: bool = True
+
+
 class IndexGuard:
     """A ``VectorIndex`` that refreshes itself after other processes' writes and orders writes.
 
     ``generation`` reads the shared change counter and ``bump`` increments it and returns the
-    new value; ``lock_path`` is the file locked around writes (None: this process only);
-    ``on_reset`` queues every memory for the index again (None: damage is not mended here).
+    new value; ``lock_path`` is the file locked around writes (None: this process only), or
+    ``lock`` the cross-process lock itself; ``on_reset`` queues every memory for the index
+    again (None: damage is not mended here).
     """
 
     def __init__(
@@ -129,11 +148,13 @@ class IndexGuard:
         bump: Callable[[], int],
         lock_path: Path | None = None,
         on_reset: Callable[[], object] | None = None,
+        lock: Callable[[], AbstractContextManager[object]] | None = None,
     ):
         self._open = open_index
         self._generation = generation
         self._bump = bump
         self._lock_path = lock_path
+        self._lock = lock
         self._index: VectorIndex | None = None
         self._seen = -1
         self._rw = _SharedLock()
@@ -228,6 +249,10 @@ class IndexGuard:
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
+        if self._lock is not None:
+            with self._lock():
+                yield
+            return
         if self._lock_path is None or fcntl is None:
             yield
             return

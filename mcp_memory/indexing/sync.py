@@ -25,7 +25,7 @@ import numpy as np
 
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.errors import StorageFull
-from mcp_memory.indexing.guard import IndexGuard
+from mcp_memory.indexing.guard import IndexGuard, Sharing
 from mcp_memory.indexing.write_behind import WriteBehind, log_failed_write
 from mcp_memory.models import IndexReport, Memory
 from mcp_memory.store.ledger import KeywordIndex, MemoryReader, Outbox, StateStore
@@ -49,16 +49,25 @@ class OutboxLedger(Outbox, MemoryReader, KeywordIndex, StateStore, Protocol):
 
 
 def guarded_index(
-    open_index: Callable[[], VectorIndex], ledger: OutboxLedger, data_dir: Path | None
+    open_index: Callable[[], VectorIndex],
+    ledger: OutboxLedger,
+    data_dir: Path | None,
+    sharing: Sharing | None = None,
 ) -> IndexGuard:
     """The vector index, opened on first use and kept fresh across the processes sharing
-    ``data_dir`` through the ledger's change counter (guard.py)."""
+    ``data_dir`` through the ledger's change counter (guard.py); or as ``sharing`` says."""
+    sharing = sharing or Sharing()
+    if not sharing.reopen:
+        return IndexGuard(
+            open_index, lambda: 0, lambda: 0, on_reset=ledger.requeue_all, lock=sharing.lock
+        )
     return IndexGuard(
         open_index,
         generation=lambda: ledger.counter(INDEX_GENERATION),
         bump=lambda: ledger.bump_counter(INDEX_GENERATION),
-        lock_path=data_dir / INDEX_LOCK_FILE if data_dir else None,
+        lock_path=data_dir / INDEX_LOCK_FILE if data_dir and sharing.lock is None else None,
         on_reset=ledger.requeue_all,
+        lock=sharing.lock,
     )
 
 

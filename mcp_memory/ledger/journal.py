@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 
 from mcp_memory.clock import from_iso, to_iso
@@ -18,8 +19,13 @@ from mcp_memory.errors import Conflict
 from mcp_memory.ledger.connection import Connection, chunked, marks
 from mcp_memory.ledger.outbox import enqueue
 from mcp_memory.ledger.rows import delete_row, insert_row, record_event, to_run, update_row
-from mcp_memory.models import EventKind, HistoryEvent, Memory
+from mcp_memory.models import EventKind, HistoryEvent, Memory, Scope
 from mcp_memory.store.records import JournalEntry, RowWrite, RunRecord
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the thread lock of the consolidator alone
+    fcntl = None  # type: ignore[assignment]
 
 
 class Journal(Connection):
@@ -159,6 +165,59 @@ class Journal(Connection):
                 (to_iso(runs_before),),
             )
             conn.execute("DELETE FROM consolidation_runs WHERE at < ?", (to_iso(runs_before),))
+
+    def import_runs(self, runs: Sequence[tuple[RunRecord, Sequence[JournalEntry]]]) -> int:
+        """Store journaled runs as they are, skipping those already stored (a copied store)."""
+        stored = 0
+        with self.transaction() as conn:
+            for run, journal in runs:
+                found = conn.execute(
+                    "SELECT 1 FROM consolidation_runs WHERE run_id = ?", (run.run_id,)
+                ).fetchone()
+                if found is not None:
+                    continue
+                conn.execute(
+                    "INSERT INTO consolidation_runs (run_id, at, scope, counts, summary, "
+                    "undone_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        run.run_id,
+                        to_iso(run.at),
+                        json.dumps(run.scope),
+                        json.dumps(run.counts),
+                        json.dumps(run.summary),
+                        to_iso(run.undone_at) if run.undone_at else None,
+                    ),
+                )
+                conn.executemany(
+                    "INSERT INTO consolidation_journal (run_id, memory_id, prior, final_version, "
+                    "final_access_count) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (
+                            run.run_id,
+                            e.prior.id,
+                            e.prior.model_dump_json(),
+                            e.final_version,
+                            e.final_count,
+                        )
+                        for e in journal
+                    ],
+                )
+                stored += 1
+        return stored
+
+    def consolidating(self, scope: Scope) -> AbstractContextManager[None]:
+        """The store's consolidation lock: ``flock`` on a file beside the ledger, for every
+        scope at once (the processes sharing a SQLite file are on one host, and runs are
+        rare)."""
+        return self._consolidating(scope)
+
+    @contextmanager
+    def _consolidating(self, scope: Scope) -> Iterator[None]:
+        lock_path = self.path.with_name(self.path.name + ".consolidating")
+        with open(lock_path, "a+b") as handle:
+            if fcntl is not None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            yield  # closing the file releases the lock
 
 
 def expect_versions(conn: sqlite3.Connection, expect: dict[str, int | None]) -> dict[str, int]:

@@ -19,6 +19,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -226,7 +227,10 @@ async def with_schedule(
     every = schedule_hours(settings) * 3600
 
     def job() -> None:
-        result = service.consolidate()
+        result = service.consolidator.run_if_due(Scope(), timedelta(seconds=every))
+        if result is None:
+            logger.info("scheduled consolidation: another server sharing the store just ran it")
+            return
         if metrics is not None:
             metrics.consolidated(result)
         logger.info("scheduled consolidation: %s", consolidate_summary(result))

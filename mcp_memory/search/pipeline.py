@@ -10,9 +10,10 @@ no storage engine.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Protocol
 
 import numpy as np
@@ -116,10 +117,11 @@ class SearchPipeline:
         weights = self.weights
         pool = max(weights.candidate_pool, limit)
         qvec = self.embedder.embed_query(query)
-        dense, known = self.dense(qvec, flt, pool)
+        scope_size = cache(lambda: self.ledger.count(MemoryFilter(scope=flt.scope)))
+        dense, known = self.dense(qvec, flt, pool, scope_size)
         keywords = None
         if weights.keyword_weight > 0 or weights.context_keyword_weight > 0:
-            keywords = self._keywords(query, flt, pool)
+            keywords = self._keywords(query, flt, pool, scope_size)
         matched = keywords.matched if keywords else []
         seeds = list(dict.fromkeys([*dense, *matched]))
         expand = max(weights.context_seeds, limit)
@@ -158,12 +160,14 @@ class SearchPipeline:
             found.update(zip(waiting, embedded, strict=True))
         return found
 
-    def _keywords(self, query: str, flt: MemoryFilter, pool: int) -> _Keywords:
+    def _keywords(
+        self, query: str, flt: MemoryFilter, pool: int, scope_size: Callable[[], int]
+    ) -> _Keywords:
         """The query's content words, those worth looking up (a word most of the scope holds
         is left out: ``search_terms``) and the keyword index's best matches for them."""
         asked = language.content_terms(query)
         counts = self.ledger.term_counts(asked, flt.scope)
-        every_stage = self.ledger.count(MemoryFilter(scope=flt.scope))
+        every_stage = scope_size()
         words = language.search_terms(
             asked, counts, every_stage, self.weights.keyword_lookup_max_share
         )
@@ -204,17 +208,24 @@ class SearchPipeline:
         return list(dict.fromkeys([*holding_all, *found]))[:pool]
 
     def dense(
-        self, qvec: np.ndarray, flt: MemoryFilter, k: int
+        self,
+        qvec: np.ndarray,
+        flt: MemoryFilter,
+        k: int,
+        scope_size: Callable[[], int] | None = None,
     ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Cosine similarities of the k nearest memories that pass the filter, and the vectors
         read on the way (an exact search reads its whole scope: the rest of the search uses
-        them instead of reading them again)."""
+        them instead of reading them again). ``scope_size`` counts the scope's memories, every
+        stage (read once per search: a shared store answers each read over the network)."""
+        if scope_size is None:
+            scope_size = cache(lambda: self.ledger.count(MemoryFilter(scope=flt.scope)))
         matching = self.ledger.count(flt)
         if matching == 0:
             return {}, {}
         scope = {key: value for key, value in flt.scope.model_dump().items() if value}
         if matching <= self.exact_search_max and (scope or not _scope_only(flt)):
-            return self._exact(qvec, flt, scope, matching, k)
+            return self._exact(qvec, flt, scope, matching < scope_size(), k)
         return self._approximate(qvec, flt, scope, matching, k), {}
 
     def _approximate(
@@ -234,15 +245,15 @@ class SearchPipeline:
         return {h.id: h.similarity for h in hits}
 
     def _exact(
-        self, qvec: np.ndarray, flt: MemoryFilter, scope: dict[str, str], matching: int, k: int
+        self, qvec: np.ndarray, flt: MemoryFilter, scope: dict[str, str], fewer: bool, k: int
     ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Exact search over a small scope or filtered set: no HNSW filter, no over-fetching.
 
-        The ids are passed only when the filter drops some of the scope's memories (archived
-        ones, or other filters); otherwise the scope alone selects the vectors.
+        The ids are passed only when the filter drops some of the scope's memories (``fewer``:
+        archived ones, or other filters); otherwise the scope alone selects the vectors.
         """
         ids = None
-        if not _scope_only(flt) or matching < self.ledger.count(MemoryFilter(scope=flt.scope)):
+        if not _scope_only(flt) or fewer:
             ids = self.ledger.ids(flt)
         block = self.index.read_scope(scope, ids)
         if block is None:

@@ -14,6 +14,7 @@ do not exist are skipped by reads of many ids, never an error. Timestamps are aw
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -292,6 +293,18 @@ class Journal(Protocol):
     def prune_lifecycle(self, accesses_before: datetime, runs_before: datetime) -> None:
         """Forget access times before ``accesses_before`` and runs (with their journal)
         before ``runs_before``, atomically."""
+        ...
+
+    def import_runs(self, runs: Sequence[tuple[RunRecord, Sequence[JournalEntry]]]) -> int:
+        """Store journaled runs as they are (summary, undo time, entries in order), skipping
+        those whose ``run_id`` is stored already, in one transaction; applies no write (a
+        store being copied); returns how many were stored."""
+        ...
+
+    def consolidating(self, scope: Scope) -> AbstractContextManager[None]:
+        """Hold the right to consolidate ``scope`` across every process sharing the store,
+        waiting while another holds an overlapping one (a scope without a user overlaps
+        every scope): two runs never plan and apply the same memories at once."""
         ...
 
 

@@ -217,7 +217,10 @@ def test_doctor_reports_and_repairs_disagreement(settings, embedder, clock):
     checks = {c.name: c for c in doctor.run(settings, None)}
     assert {c.status for c in checks.values()} <= {"ok", "warn"}
     assert checks["model"].status == "ok" and "384 dimensions" in checks["model"].detail
-    assert str(settings.data_dir) in checks["data dir"].detail
+    if settings.storage.backend == "sqlite":
+        assert str(settings.data_dir) in checks["data dir"].detail
+    else:  # nothing local: the database is checked instead
+        assert checks["database"].status == "ok" and "data dir" not in checks
     lag = checks["ledger vs index"]
     assert lag.status == "warn" and "1 missing" in lag.detail and "--repair" in lag.fix
     repaired = {c.name: c for c in doctor.run(settings, None, repair=True)}
@@ -265,6 +268,13 @@ def test_config_template_lists_every_key_with_its_default(tmp_path):
     assert data["embedding"]["cache_dir"] == platformdirs.user_cache_dir("mcp-memory")
     token_file = Path(platformdirs.user_config_dir("mcp-memory")) / "token"
     assert data["security"]["token_file"] == str(token_file)
-    assert data["vector"]["backend"] == "chroma" and data["server"]["tools"] == "full"
+    assert data["vector"]["backend"] == "auto" and data["server"]["tools"] == "full"
+    assert data["storage"] == {
+        "backend": "sqlite",
+        "dsn": "",
+        "schema": "mcp_memory",
+        "pool_size": 10,
+        "timeout_s": 10.0,
+    }
     with pytest.raises(FileExistsError):
         config_template.write(path)

@@ -139,17 +139,21 @@ async def _closing(http: Any, transport: Any) -> AsyncIterator[Any]:
 
 
 def start_network_server(
-    transport: str, data_dir: Path, *extra: str, token_file: Path | None = None
+    transport: str,
+    data_dir: Path,
+    *extra: str,
+    token_file: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> NetworkServer:
     """Spawn the server and return once it says it is accepting connections. Without a
-    configured token it generates one in ``token_file`` (default: beside the data dir)."""
+    configured token it generates one in ``token_file`` (default: beside the data dir);
+    ``env`` adds variables (a storage engine's settings)."""
     port = free_port()
     token_file = token_file or data_dir.with_name(data_dir.name + ".token")
-    env = server_env(data_dir)
-    env["MCP_MEMORY_SECURITY__TOKEN_FILE"] = str(token_file)
+    variables = {**server_env(data_dir), "MCP_MEMORY_SECURITY__TOKEN_FILE": str(token_file)}
     process = subprocess.Popen(
         [*server_command(), "serve", "--transport", transport, "--port", str(port), *extra],
-        env=env,
+        env={**variables, **(env or {})},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

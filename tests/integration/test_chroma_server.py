@@ -1,4 +1,5 @@
-"""The service's tests again, with the vector index on a real Chroma server (`chroma run`).
+"""The service's tests again, with the vector index on a real Chroma server (`chroma run`),
+beside each ledger engine (a PostgreSQL ledger's outbox carries the vector writes to Chroma).
 
 One server per module (it takes a second or two to start); each test gets its own collection
 and its own ledger, so tests stay independent.
@@ -22,6 +23,7 @@ from tests.cli.test_operations import (  # noqa: F401  (reindex and doctor, agai
     test_failed_reindex_leaves_the_old_index_current,
     test_reindex_serves_the_old_index_until_the_new_one_is_complete,
 )
+from tests.engines import ENGINES
 from tests.mcp.test_server import (  # noqa: F401  (collected here, against the server)
     anyio_backend,
     test_every_tool_in_process,
@@ -36,10 +38,12 @@ def chroma_server(tmp_path_factory) -> Iterator[ChromaServer]:
     server.stop()
 
 
-@pytest.fixture
-def settings(tmp_path, chroma_server: ChromaServer) -> Settings:
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request, tmp_path, chroma_server: ChromaServer) -> Settings:
+    storage = ENGINES["postgres+pgvector"](request, tmp_path) if request.param == "postgres" else {}
     return load_settings(
         data_dir=tmp_path / "data",
+        **storage,
         vector={
             "backend": "http",
             "host": chroma_server.host,

@@ -13,6 +13,7 @@ from mcp_memory.models import EventKind, Memory, Scope, Stage
 from mcp_memory.policy.validation import content_hash
 from mcp_memory.search.context import neighbours_in
 from mcp_memory.store.records import MemoryFilter
+from tests.ledgers import LEDGER_ENGINES, open_ledger, reopen
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -26,11 +27,16 @@ def _memory(content: str, seconds: int, session: str | None = "s1", user: str = 
     )  # fmt: skip
 
 
-@pytest.fixture
-def ledger(tmp_path: Path):
-    led = Ledger(tmp_path / "ledger.sqlite3")
+@pytest.fixture(params=LEDGER_ENGINES)
+def ledger(request: pytest.FixtureRequest, tmp_path: Path):
+    """Each test on each ledger engine; ``reopen`` is another process's handle on it."""
+    led = open_ledger(request.param, request, tmp_path)
     yield led
     led.close()
+
+
+TERM_COUNT_SQL = ("COUNT(*) FROM memories_fts", "words_query(t.term)")
+"""How each engine's ledger counts a term's documents (a read these tests count)."""
 
 
 def _add(ledger: Ledger, memory: Memory) -> str:
@@ -112,7 +118,7 @@ def test_term_counts_are_read_once_per_change_of_the_keyword_index(ledger):
         ledger.touch([a], T0)
         assert ledger.term_counts(["kite"], USER.scope) == {"kite": 1}
         assert _counted(statements) == 1
-        other = Ledger(ledger.path)
+        other = reopen(ledger)
         try:
             _add(other, _memory("Another kite", 1))
             assert ledger.term_counts(["kite"], USER.scope) == {"kite": 2}
@@ -133,7 +139,7 @@ def test_term_counts_are_read_once_per_change_of_the_keyword_index(ledger):
 
 def _counted(statements: list[str]) -> int:
     """How many of these statements counted a term's documents in the keyword index."""
-    return sum("COUNT(*) FROM memories_fts" in sql for sql in statements)
+    return sum(any(m in sql for m in TERM_COUNT_SQL) for sql in statements)
 
 
 def _around(ledger, ids, window, flt):
@@ -150,7 +156,7 @@ def test_session_members_follow_changes_by_any_process_but_not_reads(ledger) -> 
     version = ledger.sessions([a], USER)[0].stamp
     ledger.touch([a, b], T0)
     assert ledger.sessions([a], USER)[0].stamp == version
-    other = Ledger(ledger.path)
+    other = reopen(ledger)
     try:
         c = _add(other, _memory("third", 2))
         assert ledger.sessions([a], USER)[0].members == (a, b, c)

@@ -116,14 +116,14 @@ async def test_a_scheduled_run_consolidates_beside_the_server(service, clock, mo
     monkeypatch.setenv("MCP_MEMORY_SERVER__TRANSPORT", "http")
     monkeypatch.setenv("MCP_MEMORY_CONSOLIDATION__SCHEDULE__EVERY_HOURS", "0.000001")
     ran = anyio.Event()
-    consolidate = service.consolidate
+    consolidate = service.consolidator.run_if_due
 
-    def observed(**kwargs):
-        result = consolidate(**kwargs)
+    def observed(scope, every):
+        result = consolidate(scope, every)
         anyio.from_thread.run_sync(ran.set)
         return result
 
-    monkeypatch.setattr(service, "consolidate", observed)
+    monkeypatch.setattr(service.consolidator, "run_if_due", observed)
 
     async def serve() -> None:
         with anyio.fail_after(30):

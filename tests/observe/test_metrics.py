@@ -18,6 +18,7 @@ from mcp_memory.mcp.app import create_server
 from mcp_memory.observe.logs import JsonFormatter
 from mcp_memory.observe.metrics import Metrics
 from mcp_memory.web.app import web_app
+from tests.engines import ENGINES, engine_settings
 
 ADMIN = "admin-token-5f1c9e0a7b3d"
 ALICE = "alice-token-8e2d4b6a1c0f"
@@ -27,6 +28,12 @@ TOKENS = [{"token": ADMIN}, {"token": ALICE, "user_id": ["alice"]}]
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def settings(request, tmp_path):
+    """The store's gauges hold on every storage engine (tests/engines.py)."""
+    return engine_settings(request, tmp_path)
 
 
 def scrape(app, token: str | None = ADMIN, client=("203.0.113.9", 5000)) -> tuple[int, dict]:

@@ -5,8 +5,17 @@ merely resembles the query."""
 
 from __future__ import annotations
 
+import pytest
+
 from mcp_memory.models import Scope
 from mcp_memory.policy import admission, filters, validation
+from tests.engines import ENGINES, engine_settings
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def settings(request, tmp_path):
+    """On every storage engine (tests/engines.py)."""
+    return engine_settings(request, tmp_path)
 
 
 def test_a_memory_waiting_for_its_vector_is_found_by_meaning(service):

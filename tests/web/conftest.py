@@ -1,4 +1,4 @@
-"""The page over a real service (real model, SQLite, Chroma), driven in-process through
+"""The page over a real service (real model, each storage engine), driven in-process through
 Starlette's test client: a bearer token for an administrator and one bound to alice."""
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from dataclasses import dataclass
 import pytest
 from starlette.testclient import TestClient
 
-from mcp_memory.config import Settings, load_settings
+from mcp_memory.config import Settings
 from mcp_memory.factory import build_service
 from mcp_memory.observe.metrics import Metrics
 from mcp_memory.service import MemoryService
 from mcp_memory.web.app import web_app
 from mcp_memory.web.sessions import Nonces
+from tests.engines import ENGINES, engine_settings
 
 ADMIN = "admin-token-5f1c9e0a7b3d"
 ALICE = "alice-token-8e2d4b6a1c0f"
@@ -26,11 +27,10 @@ TOKENS = [
 ]
 
 
-@pytest.fixture
-def page_settings(tmp_path) -> Settings:
-    return load_settings(
-        data_dir=tmp_path / "data", security={"tokens": TOKENS}, ui={"page_size": 5}
-    )
+@pytest.fixture(params=sorted(ENGINES))
+def page_settings(request, tmp_path) -> Settings:
+    """The page's tests run on every storage engine (tests/engines.py)."""
+    return engine_settings(request, tmp_path, security={"tokens": TOKENS}, ui={"page_size": 5})
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import warnings
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -21,102 +22,37 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from mcp_memory.config.engines import (
+    APP_NAME,
+    DEFAULT_MODEL,
+    DiskSettings,
+    EmbeddingSettings,
+    QdrantSettings,
+    Section,
+    StorageSettings,
+    VectorSettings,
+)
 from mcp_memory.errors import ConfigError
 
-APP_NAME = "mcp-memory"
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+__all__ = [
+    "APP_NAME",
+    "DEFAULT_MODEL",
+    "DiskSettings",
+    "EmbeddingSettings",
+    "QdrantSettings",
+    "Settings",
+    "StorageSettings",
+    "VectorSettings",
+    "config_file_path",
+    "load_settings",
+    "local_vectors",
+    "vector_backend",
+]
+
 _FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("file_data", default={})  # noqa: B039
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class EmbeddingSettings(_Section):
-    model: str = DEFAULT_MODEL
-    # "auto": ONNX Runtime where the model converts (the default does), else torch.
-    backend: Literal["auto", "onnx", "torch"] = "auto"
-    device: str = "cpu"
-    # Where the model's one-time ONNX conversion is kept.
-    cache_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)))
-
-    @model_validator(mode="after")
-    def _onnx_runs_on_the_cpu(self) -> EmbeddingSettings:
-        if self.backend == "onnx" and self.device != "cpu":
-            raise ValueError(
-                f'backend "onnx" runs on the CPU, not on device {self.device!r}: set '
-                'device = "cpu", or backend = "torch" (or "auto") to use the device'
-            )
-        return self
-
-    batch_size: int = Field(64, ge=1, le=4096)
-    query_cache_size: int = Field(1024, ge=0)
-
-
-class QdrantSettings(_Section):
-    """``[vector.qdrant]``: the Qdrant engine (``backend = "qdrant"``), its server and the
-    settings a new collection is created with (an existing one keeps its own)."""
-
-    # mode = "server": `url` (e.g. "https://xyz.cloud.qdrant.io:6333"), else host/port/https.
-    url: str = ""
-    host: str = "127.0.0.1"
-    port: int = Field(6333, ge=1, le=65535)
-    grpc_port: int = Field(6334, ge=1, le=65535)
-    https: bool = False
-    api_key: SecretStr = SecretStr("")
-    prefer_grpc: bool = False
-    timeout_s: int = Field(30, ge=1, le=3600)
-    # The collection: HNSW graph, segments and when a segment gets its graph (Qdrant's units:
-    # the thresholds are in KB of vectors). Distance is cosine, size the model's dimension.
-    hnsw_m: int = Field(16, ge=4, le=256)
-    hnsw_ef_construct: int = Field(128, ge=4, le=4096)
-    hnsw_ef: int = Field(128, ge=1, le=4096)
-    full_scan_threshold: int = Field(10_000, ge=0)
-    default_segment_number: int = Field(2, ge=0, le=64)
-    indexing_threshold: int = Field(10_000, ge=0)
-
-
-LEGACY_CHROMA_BACKENDS = {"embedded": "embedded", "http": "server"}
-
-
-class VectorSettings(_Section):
-    backend: Literal["chroma", "qdrant"] = "chroma"
-    # "embedded": the engine in-process, files in data_dir; "server": a Chroma server (host,
-    # port, ... below) or a Qdrant server ([vector.qdrant]).
-    mode: Literal["embedded", "server"] = "embedded"
-    collection: str = Field("memories", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{1,50}[A-Za-z0-9]$")
-    hnsw_m: int = Field(16, ge=2, le=256)
-    hnsw_construction_ef: int = Field(100, ge=8, le=2000)
-    hnsw_search_ef: int = Field(100, ge=8, le=2000)
-    # Chroma in server mode (`chroma run`, or Chroma's distributed/cloud deployment).
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    ssl: bool = False
-    tenant: str = "default_tenant"
-    database: str = "default_database"
-    headers: dict[str, str] = {}
-    qdrant: QdrantSettings = QdrantSettings()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _legacy_backend(cls, data: Any) -> Any:
-        """``backend = "embedded" | "http"`` named Chroma's mode before Qdrant joined: still
-        read as Chroma, embedded or server."""
-        if isinstance(data, dict) and data.get("backend") in LEGACY_CHROMA_BACKENDS:
-            data = {**data, "backend": "chroma", "mode": LEGACY_CHROMA_BACKENDS[data["backend"]]}
-        return data
-
-
-class DiskSettings(_Section):
-    """The data dir's disk (``store.disk``)."""
-
-    # Writes are refused ("disk full") while the data dir's disk has less free space than this
-    # many MiB, and the vector index is not touched: Chroma can hang the whole server when a
-    # write meets a full disk. Memories already stored stay readable. 0: no reserve.
-    min_free_mb: float = Field(64, ge=0)
-
-
-class LimitSettings(_Section):
+class LimitSettings(Section):
     max_content_chars: int = Field(10_000, ge=1)
     max_query_chars: int = Field(2_000, ge=1)
     max_metadata_bytes: int = Field(8_192, ge=2)
@@ -128,7 +64,7 @@ class LimitSettings(_Section):
     earliest_year: int = Field(1900, ge=1, le=9999)
 
 
-class ImportanceSettings(_Section):
+class ImportanceSettings(Section):
     category_base: dict[str, float] = {
         "preference": 0.9,
         "fact": 0.8,
@@ -156,13 +92,13 @@ class ImportanceSettings(_Section):
     short_text_penalty: float = 0.1
 
 
-class TierSettings(_Section):
+class TierSettings(Section):
     max_age_days: float = Field(gt=0)
     max_count: int = Field(ge=1)
     threshold: float = Field(ge=0, le=1)
 
 
-class TierOverride(_Section):
+class TierOverride(Section):
     """Replaces parts of the tier policy for some memories; fields left unset keep the tier's."""
 
     max_age_days: float | None = Field(None, gt=0)
@@ -173,7 +109,7 @@ class TierOverride(_Section):
 OVERRIDE_KEYS = ("episodic", "semantic", "procedural", "session")
 
 
-class RetentionSettings(_Section):
+class RetentionSettings(Section):
     ephemeral: TierSettings = TierSettings(max_age_days=1, max_count=10, threshold=0.1)
     short_term: TierSettings = TierSettings(max_age_days=7, max_count=50, threshold=0.3)
     medium_term: TierSettings = TierSettings(max_age_days=30, max_count=200, threshold=0.5)
@@ -195,7 +131,7 @@ class RetentionSettings(_Section):
         return self
 
 
-class RankingSettings(_Section):
+class RankingSettings(Section):
     semantic_weight: float = Field(1.0, ge=0)
     keyword_weight: float = Field(0.5, ge=0)
     importance_weight: float = Field(0.05, ge=0)
@@ -221,14 +157,14 @@ class RankingSettings(_Section):
     date_slack_days: float = Field(7.0, ge=0)
 
 
-class ScheduleSettings(_Section):
+class ScheduleSettings(Section):
     """Background consolidation: off by default; never in a stdio session unless ``in_stdio``."""
 
     every_hours: float = Field(0, ge=0)
     in_stdio: bool = False
 
 
-class ConsolidationSettings(_Section):
+class ConsolidationSettings(Section):
     near_duplicate_threshold: float = Field(0.85, gt=0, le=1)
     redundancy_jaccard: float = Field(0.9, gt=0, le=1)
     boost_min_accesses: int = Field(5, ge=0)
@@ -244,7 +180,7 @@ class ConsolidationSettings(_Section):
     schedule: ScheduleSettings = ScheduleSettings()
 
 
-class PerformanceSettings(_Section):
+class PerformanceSettings(Section):
     """Speed trade-offs that never change results."""
 
     # Searches within a scope (or a filtered set) of at most this many memories are exact dot
@@ -266,7 +202,7 @@ class PerformanceSettings(_Section):
     write_behind_max_delay_s: float = Field(1.0, ge=0, le=60)
 
 
-class ServerSettings(_Section):
+class ServerSettings(Section):
     transport: Literal["stdio", "sse", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(8765, ge=0, le=65535)
@@ -275,7 +211,7 @@ class ServerSettings(_Section):
     tools: Literal["full", "core"] = "full"
 
 
-class TokenSettings(_Section):
+class TokenSettings(Section):
     """One bearer token for the network transports, optionally bound to scope values."""
 
     token: SecretStr = Field(min_length=16)
@@ -284,7 +220,7 @@ class TokenSettings(_Section):
     agent_id: list[str] | None = None
 
 
-class SecuritySettings(_Section):
+class SecuritySettings(Section):
     tokens: list[TokenSettings] = []
     # With no tokens, a network server generates one here on first start (owner-only, 0600),
     # and requires it; see mcp_memory/policy/tokens.py.
@@ -309,7 +245,7 @@ class SecuritySettings(_Section):
         return self
 
 
-class PageSettings(_Section):
+class PageSettings(Section):
     """The memory page: under /ui of an sse/http server, and `mcp-memory ui`."""
 
     enabled: bool = True
@@ -319,14 +255,14 @@ class PageSettings(_Section):
     link_minutes: float = Field(15, gt=0, le=24 * 60)
 
 
-class MetricsSettings(_Section):
+class MetricsSettings(Section):
     """/metrics (Prometheus text format) on an sse/http server and on `mcp-memory ui`."""
 
     enabled: bool = True
     loopback_without_token: bool = False
 
 
-class RedactionSettings(_Section):
+class RedactionSettings(Section):
     enabled: bool = True
     builtin_patterns: bool = True
     patterns: dict[str, str] = {}
@@ -371,6 +307,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    storage: StorageSettings = StorageSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     vector: VectorSettings = VectorSettings()
     disk: DiskSettings = DiskSettings()
@@ -386,6 +323,15 @@ class Settings(BaseSettings):
     ui: PageSettings = PageSettings()
     metrics: MetricsSettings = MetricsSettings()
 
+    @model_validator(mode="after")
+    def _pgvector_lives_in_postgres(self) -> Settings:
+        if self.vector.backend == "pgvector" and self.storage.backend != "postgres":
+            raise ValueError(
+                'vector.backend "pgvector" keeps the vectors in the PostgreSQL ledger: set '
+                'storage.backend = "postgres" (and storage.dsn), or another vector backend'
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -396,6 +342,20 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlFileSource(settings_cls, _FILE_DATA.get()))
+
+
+def vector_backend(settings: Settings) -> str:
+    """The vector engine configured: "chroma", "qdrant" or "pgvector"; for "auto" the
+    storage's own (pgvector beside a PostgreSQL ledger, Chroma beside SQLite)."""
+    if settings.vector.backend != "auto":
+        return settings.vector.backend
+    return "pgvector" if settings.storage.backend == "postgres" else "chroma"
+
+
+def local_vectors(settings: Settings) -> bool:
+    """Whether the vector engine keeps its files in the data dir (an embedded Chroma or
+    Qdrant): what the disk reserve guards and where Chroma's scoped copy lives."""
+    return vector_backend(settings) != "pgvector" and settings.vector.mode == "embedded"
 
 
 def config_file_path(explicit: str | Path | None = None) -> Path | None:

@@ -1,0 +1,47 @@
+"""What one search within a scope asks of PostgreSQL: each statement is a round trip to another
+process (and, under load, a wake-up of its backend), so a search reads each thing once: the
+scope's size once (dense search and the keyword idf share it), a session's members in one row
+per session, and the whole search within a budget of statements."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcp_memory.factory import build_service
+from tests.postgres.test_faults import postgres_settings
+
+BUDGET = 17
+"""Statements of a scoped search with nothing cached, its access count included."""
+
+
+@pytest.fixture
+def settings(tmp_path, postgres_dsn):
+    return postgres_settings(tmp_path, postgres_dsn)
+
+
+def test_a_scoped_search_reads_each_thing_once_within_a_budget(settings, embedder, clock):
+    service = build_service(settings, embedder=embedder, clock=clock)
+    try:
+        for n, text in enumerate(
+            ["Ann flew her red kite on the beach", "The kite string snapped in the wind",
+             "Ann bought a new kite at the market", "Her brother prefers sailing boats"]
+        ):  # fmt: skip
+            service.add(text, user_id="ann", session_id=f"s{n % 2}")
+            clock.advance(minutes=1)
+        service.add("Bob keeps bees", user_id="bob", session_id="s0")
+        service.flush()
+    finally:
+        service.close()
+    fresh = build_service(settings, embedder=embedder, clock=clock)  # nothing cached yet
+    try:
+        fresh.search("warm up the index handle", user_id="bob")
+        with fresh.ledger.traced() as statements:
+            hits = fresh.search("where did Ann fly her kite?", user_id="ann").results
+    finally:
+        fresh.close()
+    assert hits[0].content == "Ann flew her red kite on the beach"
+    sizes = [s for s in statements if "FROM memory_counts" in s]
+    assert len(sizes) == 2, sizes  # the filter's count, and the scope's size once
+    members = [s for s in statements if "array_agg(m.id ORDER BY m.created_at, m.seq)" in s]
+    assert len(members) == 1, statements
+    assert len(statements) <= BUDGET, "\n".join(statements)

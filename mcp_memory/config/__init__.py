@@ -13,13 +13,12 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-import warnings
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mcp_memory.config.engines import (

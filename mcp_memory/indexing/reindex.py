@@ -30,6 +30,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
+from mcp_memory.clock import to_iso
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.errors import IndexMismatch
 from mcp_memory.store.ledger import MemoryReader, StateStore
@@ -362,6 +363,7 @@ def _embed_into(
                 user_id=m.user_id or "",
                 agent_id=m.agent_id or "",
                 session_id=m.session_id or "",
+                created_at=to_iso(m.created_at),
             )
             for m, v in zip(present, vectors, strict=True)
         ]

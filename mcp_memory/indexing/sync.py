@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mcp_memory.clock import to_iso
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.errors import StorageFull
 from mcp_memory.indexing.guard import IndexGuard, Sharing
@@ -303,4 +304,5 @@ def _record(memory: Memory, vector: np.ndarray) -> VectorRecord:
         user_id=memory.user_id or "",
         agent_id=memory.agent_id or "",
         session_id=memory.session_id or "",
+        created_at=to_iso(memory.created_at),
     )

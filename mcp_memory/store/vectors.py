@@ -18,13 +18,16 @@ import numpy as np
 
 @dataclass(frozen=True)
 class VectorRecord:
-    """One vector to store, with the scope ids a query may filter on ('' for none)."""
+    """One vector to store, with the scope ids a query may filter on ('' for none) and when
+    the memory was made (ISO 8601, UTC; '' when unknown): an engine may index it for its own
+    users' date filters (Qdrant does); searches narrow dates through the ledger."""
 
     id: str
     vector: np.ndarray
     user_id: str = ""
     agent_id: str = ""
     session_id: str = ""
+    created_at: str = ""
 
 
 @dataclass(frozen=True)

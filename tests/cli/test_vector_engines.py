@@ -180,3 +180,34 @@ def test_reindex_resets_the_engine_whose_files_are_damaged(tmp_path):
     chroma = IndexDamaged(settings.data_dir / CHROMA_DIR / "chroma.sqlite3", "malformed")
     assert damaged_engine(settings, qdrant) == "qdrant"
     assert damaged_engine(settings, chroma) == "chroma"
+
+
+def _dated_points(settings, collection: str, since: str) -> tuple[int, int]:
+    """(points under the datetime index, points made at or after ``since``) of one embedded
+    Qdrant collection, read with Qdrant's own engine once no process holds it."""
+    import qdrant_edge as q
+
+    shard = q.EdgeShard.load(str(settings.data_dir / QDRANT_DIR / collection / "shard"))
+    try:
+        indexed = shard.info().payload_schema["created_at"]
+        assert indexed.data_type == q.PayloadSchemaType.Datetime
+        after = q.Filter(
+            must=[q.FieldCondition(key="created_at", range=q.RangeDateTime(gte=since))]
+        )
+        return indexed.points, shard.count(q.CountRequest(exact=True, filter=after))
+    finally:
+        shard.close()
+
+
+def test_qdrant_points_carry_their_creation_time_under_a_datetime_index(tmp_path, embedder, clock):
+    """Every point, written by the outbox sync or by a reindex, holds its memory's created_at
+    under a datetime payload index: a date filter run on the collection itself finds them."""
+    settings = load_settings(data_dir=tmp_path / "data", vector={"backend": "qdrant"})
+    service = build_service(settings, embedder=embedder, clock=clock)
+    service.add(FACTS[0], user_id="priya", created_at="2021-03-01T09:00:00Z")
+    for text in FACTS[1:]:
+        service.add(text, user_id="priya", created_at="2025-03-01T09:00:00Z")
+    service.close()
+    assert _dated_points(settings, settings.vector.collection, "2024-01-01T00:00:00Z") == (5, 4)
+    result = reindex_store(settings, embedder=embedder)
+    assert _dated_points(settings, result.new_collection, "2021-03-01T09:00:00Z") == (5, 5)

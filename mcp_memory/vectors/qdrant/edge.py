@@ -40,6 +40,7 @@ from mcp_memory.store.disk import Reserve
 from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord
 from mcp_memory.vectors.faults import engine_errors, meaning
 from mcp_memory.vectors.qdrant.points import (
+    CREATED_AT,
     DEFAULT_CONFIG,
     MEMORY_ID,
     PAGE,
@@ -136,6 +137,9 @@ class SharedShard:
                     shard.update(
                         q.UpdateOperation.create_field_index(key, q.PayloadSchemaType.Keyword)
                     )
+                shard.update(
+                    q.UpdateOperation.create_field_index(CREATED_AT, q.PayloadSchemaType.Datetime)
+                )
             finally:
                 shard.close()
 

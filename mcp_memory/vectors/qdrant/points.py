@@ -3,7 +3,8 @@
 Qdrant names a point by an unsigned integer or a UUID, while a memory id is any 1-64 letters,
 digits, '-' or '_' (an imported id keeps its own). So a point's id is the UUIDv5 of the memory
 id (``point_id``), and the memory id travels in the payload, beside the scope ids a search
-filters on (each with a keyword index). Nothing here imports a Qdrant package.
+filters on (each with a keyword index) and its creation time (with a datetime index).
+Nothing here imports a Qdrant package.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from mcp_memory.store.vectors import VectorRecord
 
 MEMORY_ID = "memory_id"
 SCOPE_KEYS = ("user_id", "agent_id", "session_id")
+# When the memory was made (RFC 3339), under a datetime index: for date filters run on the
+# collection itself (an operator's, or another tool's); searches narrow dates in the ledger.
+CREATED_AT = "created_at"
 # Fixed forever: every stored point id is derived with it.
 NAMESPACE = uuid.UUID("5b0e3c53-6a43-4f7e-9d0f-2f6f8f1c0a11")
 PAGE = 4096
@@ -48,12 +52,15 @@ def point_ids(memory_ids: Sequence[str]) -> dict[str, str]:
 
 
 def payload(record: VectorRecord) -> dict[str, str]:
-    return {
+    values = {
         MEMORY_ID: record.id,
         "user_id": record.user_id,
         "agent_id": record.agent_id,
         "session_id": record.session_id,
     }
+    if record.created_at:
+        values[CREATED_AT] = record.created_at
+    return values
 
 
 def scope_terms(scope: dict[str, str] | None) -> list[tuple[str, str]]:

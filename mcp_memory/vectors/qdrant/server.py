@@ -19,6 +19,7 @@ from qdrant_client import models as m
 from mcp_memory.errors import IndexMismatch, StoreDamaged, StoreUnavailable
 from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord
 from mcp_memory.vectors.qdrant.points import (
+    CREATED_AT,
     DEFAULT_CONFIG,
     MEMORY_ID,
     PAGE,
@@ -162,6 +163,7 @@ def _create(
             raise
     for key in SCOPE_KEYS:
         client.create_payload_index(name, key, m.PayloadSchemaType.KEYWORD, wait=True)
+    client.create_payload_index(name, CREATED_AT, m.PayloadSchemaType.DATETIME, wait=True)
 
 
 class ServerCatalog:

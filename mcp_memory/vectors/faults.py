@@ -2,7 +2,8 @@
 
 Chroma's embedded engine (its Rust core, over SQLite and HNSW files) and the scoped copy (SQLite)
 report both conditions only in their messages, so they are recognised by those: SQLite's
-``SQLITE_FULL`` / ``SQLITE_CORRUPT`` / ``SQLITE_NOTADB`` texts (the same whether Chroma's Rust
+``SQLITE_FULL`` / ``SQLITE_CORRUPT`` (a damaged page, or a damaged schema) /
+``SQLITE_NOTADB`` texts (the same whether Chroma's Rust
 core or Python's ``sqlite3`` raised them) and Chroma's failure to load an HNSW graph. Embedded
 Qdrant names its own damage (``vectors.qdrant.edge``: ``damage=`` its markers). Anything
 else is not guessed at: it stays the engine's own error. Damage is what the service mends by
@@ -25,6 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 FULL_MARKERS = ("database or disk is full", "no space left on device")
 DAMAGE_MARKERS = (
     "database disk image is malformed",
+    "malformed database schema",
     "file is not a database",
     "error loading hnsw index",
 )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+from mcp_types import Resource
 
 from mcp_memory import __version__
 from mcp_memory.mcp.arguments import strict_arguments
@@ -24,7 +25,7 @@ from mcp_memory.mcp.calls import Activity, AppState
 from mcp_memory.mcp.metered import count_tool_calls
 from mcp_memory.mcp.profiles import profile_tools
 from mcp_memory.mcp.prompts import register_prompts
-from mcp_memory.mcp.resources import register_resources
+from mcp_memory.mcp.resources import STATS_LISTED, register_resources
 from mcp_memory.mcp.schema import compact_schema
 from mcp_memory.mcp.tools import TOOLS
 from mcp_memory.service import MemoryService
@@ -38,6 +39,14 @@ questions about the user, their preferences, projects or earlier conversations. 
 (add_memory) durable facts, preferences, decisions and events worth recalling later: one
 self-contained statement per memory, written so it makes sense out of context. Pass user_id
 (and agent_id / session_id when useful) so memories stay with the person they belong to."""
+
+
+class MemoryServer(MCPServer):
+    """The SDK's server, with ``memory://stats`` named in ``resources/list`` beside the static
+    resources (``resources.STATS_LISTED``)."""
+
+    async def list_resources(self) -> list[Resource]:
+        return [*await super().list_resources(), STATS_LISTED]
 
 
 def create_server(
@@ -55,7 +64,7 @@ def create_server(
     async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
         yield state
 
-    mcp = MCPServer(
+    mcp = MemoryServer(
         "mcp-memory",
         instructions=INSTRUCTIONS,
         version=__version__,

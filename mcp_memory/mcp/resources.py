@@ -3,7 +3,8 @@
 Both are URI templates so that the handler gets the request context: reads go through
 ``service_for(ctx)`` and so stay confined to the caller's token grant, like tool calls.
 ``memory://stats`` matches the stats template with no scope given, and is also named in the
-resource list (``list_stats``), where clients that attach resources look.
+resource list (``STATS_LISTED``, added by the server's ``list_resources``), where clients that
+attach resources look.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ def register_resources(mcp: MCPServer) -> None:
         "read memory://stats for everything.",
         mime_type="application/json",
     )(stats_resource)
-    list_stats(mcp)
     mcp.resource(
         "memory://memories/{id}",
         name="memory",
@@ -58,17 +58,10 @@ def register_resources(mcp: MCPServer) -> None:
     )(memory_resource)
 
 
-def list_stats(mcp: MCPServer) -> None:
-    """Name ``memory://stats`` in ``resources/list`` too. Not as a static resource: the SDK
-    reads those without the request context, so outside the caller's token grant; a read of
-    it is answered by the stats template."""
-    listed = mcp.list_resources
-
-    async def list_resources() -> list[Resource]:
-        stats = Resource(
-            uri=STATS_URI, name="memory-stats", title="Memory statistics",
-            description=STATS_DESCRIPTION, mime_type="application/json",
-        )  # fmt: skip
-        return [*await listed(), stats]
-
-    mcp.list_resources = list_resources  # type: ignore[method-assign]
+STATS_LISTED = Resource(
+    uri=STATS_URI, name="memory-stats", title="Memory statistics",
+    description=STATS_DESCRIPTION, mime_type="application/json",
+)  # fmt: skip
+"""``memory://stats`` as ``resources/list`` names it. Not a static resource: the SDK reads
+those without the request context, so outside the caller's token grant; a read of it is
+answered by the stats template."""

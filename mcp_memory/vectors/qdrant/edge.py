@@ -37,7 +37,7 @@ import qdrant_edge as q
 
 from mcp_memory.errors import IndexDamaged, StoreUnavailable
 from mcp_memory.store.disk import Reserve
-from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord
+from mcp_memory.store.vectors import VectorHit, VectorRecord
 from mcp_memory.vectors.faults import engine_errors, meaning
 from mcp_memory.vectors.qdrant.points import (
     CREATED_AT,
@@ -46,12 +46,15 @@ from mcp_memory.vectors.qdrant.points import (
     PAGE,
     SCOPE_KEYS,
     CollectionConfig,
+    PointReads,
     check_stamp,
     pages,
     payload,
     point_id,
     point_ids,
+    retrieved,
     scope_terms,
+    scrolled,
     stamp,
 )
 from mcp_memory.vectors.qdrant.turns import Turns
@@ -165,7 +168,7 @@ def _write_json(path: Path, value: object) -> None:
     os.replace(tmp, path)
 
 
-class EdgeIndex:
+class EdgeIndex(PointReads):
     """A ``VectorIndex`` on an embedded Qdrant shard, cosine distance."""
 
     def __init__(
@@ -236,43 +239,20 @@ class EdgeIndex:
             hits = shard.query(request)
         return [VectorHit(h.payload[MEMORY_ID], float(h.score)) for h in hits]
 
-    def read_scope(
-        self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None
-    ) -> VectorBlock | None:
-        """None: a filtered Qdrant search (``query``) is the cheaper exact path here."""
-        return None
-
-    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        return {
-            memory_id: np.asarray(record.vector, dtype=np.float32)
-            for memory_id, record in self._records(ids, with_vector=True)
-        }
-
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        return {memory_id for memory_id, _ in self._records(ids, with_vector=False)}
-
     def _records(self, ids: Sequence[str], with_vector: bool) -> list[tuple[str, Any]]:
-        found = []
-        with self._shard() as shard:
-            for chunk in pages(ids):
-                by_point = point_ids(chunk)
-                records = shard.retrieve(
-                    list(by_point), with_payload=False, with_vector=with_vector
-                )
-                found += [(by_point[str(r.id)], r) for r in records]
-        return found
+        with self._shard() as shard:  # held across the pages of one read
+            return retrieved(
+                ids,
+                lambda points: shard.retrieve(points, with_payload=False, with_vector=with_vector),
+            )
 
     def all_ids(self) -> list[str]:
-        ids: list[str] = []
-        offset = None
         with self._shard() as shard:
-            while True:
-                records, offset = shard.scroll(
+            return scrolled(
+                lambda offset: shard.scroll(
                     q.ScrollRequest(offset=offset, limit=PAGE, with_payload=[MEMORY_ID])
                 )
-                ids += [r.payload[MEMORY_ID] for r in records]
-                if offset is None:
-                    return ids
+            )
 
     def count(self) -> int:
         with self._shard() as shard:

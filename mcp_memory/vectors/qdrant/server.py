@@ -17,7 +17,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as m
 
 from mcp_memory.errors import IndexMismatch, StoreDamaged, StoreUnavailable
-from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord
+from mcp_memory.store.vectors import VectorHit, VectorRecord
 from mcp_memory.vectors.qdrant.points import (
     CREATED_AT,
     DEFAULT_CONFIG,
@@ -25,17 +25,20 @@ from mcp_memory.vectors.qdrant.points import (
     PAGE,
     SCOPE_KEYS,
     CollectionConfig,
+    PointReads,
     check_stamp,
     pages,
     payload,
     point_id,
     point_ids,
+    retrieved,
     scope_terms,
+    scrolled,
     stamp,
 )
 
 
-class ServerIndex:
+class ServerIndex(PointReads):
     """A ``VectorIndex`` on a Qdrant collection (created, with its payload indexes, if
     missing), on a client the catalog shares."""
 
@@ -97,41 +100,20 @@ class ServerIndex:
         ).points
         return [VectorHit(h.payload[MEMORY_ID], float(h.score)) for h in hits]
 
-    def read_scope(
-        self, scope: dict[str, str] | None = None, ids: Sequence[str] | None = None
-    ) -> VectorBlock | None:
-        """None: the server's filtered search (``query``) is the exact path."""
-        return None
-
-    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        return {
-            memory_id: np.asarray(record.vector, dtype=np.float32)
-            for memory_id, record in self._records(ids, with_vectors=True)
-        }
-
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        return {memory_id for memory_id, _ in self._records(ids, with_vectors=False)}
-
-    def _records(self, ids: Sequence[str], with_vectors: bool) -> list[tuple[str, Any]]:
-        found = []
-        for chunk in pages(ids):
-            by_point = point_ids(chunk)
-            records = self._client.retrieve(
-                self.name, list(by_point), with_payload=False, with_vectors=with_vectors
-            )
-            found += [(by_point[str(r.id)], r) for r in records]
-        return found
+    def _records(self, ids: Sequence[str], with_vector: bool) -> list[tuple[str, Any]]:
+        return retrieved(
+            ids,
+            lambda points: self._client.retrieve(
+                self.name, points, with_payload=False, with_vectors=with_vector
+            ),
+        )
 
     def all_ids(self) -> list[str]:
-        ids: list[str] = []
-        offset = None
-        while True:
-            records, offset = self._client.scroll(
+        return scrolled(
+            lambda offset: self._client.scroll(
                 self.name, limit=PAGE, offset=offset, with_payload=[MEMORY_ID], with_vectors=False
             )
-            ids += [r.payload[MEMORY_ID] for r in records]
-            if offset is None:
-                return ids
+        )
 
     def count(self) -> int:
         return self._client.count(self.name, exact=True).count

@@ -30,7 +30,6 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from mcp_memory.clock import to_iso
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.errors import IndexMismatch
 from mcp_memory.store.ledger import MemoryReader, StateStore
@@ -355,19 +354,7 @@ def _embed_into(
     if not present:
         return
     vectors = embedder.embed([m.content for m in present])
-    target.upsert(
-        [
-            VectorRecord(
-                id=m.id,
-                vector=v,
-                user_id=m.user_id or "",
-                agent_id=m.agent_id or "",
-                session_id=m.session_id or "",
-                created_at=to_iso(m.created_at),
-            )
-            for m, v in zip(present, vectors, strict=True)
-        ]
-    )
+    target.upsert([VectorRecord.of(m, v) for m, v in zip(present, vectors, strict=True)])
 
 
 def _catch_up(

@@ -23,12 +23,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mcp_memory.clock import to_iso
 from mcp_memory.embeddings.base import Embedder
 from mcp_memory.errors import StorageFull
 from mcp_memory.indexing.guard import IndexGuard, Sharing
 from mcp_memory.indexing.write_behind import WriteBehind, log_failed_write
-from mcp_memory.models import IndexReport, Memory
+from mcp_memory.models import IndexReport
 from mcp_memory.store.ledger import KeywordIndex, MemoryReader, Outbox, StateStore
 from mcp_memory.store.records import MemoryFilter
 from mcp_memory.store.vectors import VectorIndex, VectorRecord
@@ -279,7 +278,9 @@ class IndexSync:
         if missing:
             embedded = self.embedder.embed([memories[mid].content for mid in missing])
             vectors.update(zip(missing, embedded, strict=True))
-        records = [_record(memories[mid], vectors[mid]) for mid in upserts if mid in memories]
+        records = [
+            VectorRecord.of(memories[mid], vectors[mid]) for mid in upserts if mid in memories
+        ]
         self.index.upsert(records)
         self.index.delete(deletes + gone)
         self.ledger.mark_indexed(entries)
@@ -295,14 +296,3 @@ class IndexSync:
             self.apply(entries, vectors, sources)
         except Exception as exc:
             log_failed_write(exc)
-
-
-def _record(memory: Memory, vector: np.ndarray) -> VectorRecord:
-    return VectorRecord(
-        id=memory.id,
-        vector=vector,
-        user_id=memory.user_id or "",
-        agent_id=memory.agent_id or "",
-        session_id=memory.session_id or "",
-        created_at=to_iso(memory.created_at),
-    )

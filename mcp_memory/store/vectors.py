@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+
+from mcp_memory.clock import to_iso
+
+if TYPE_CHECKING:
+    from mcp_memory.models import Memory
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,18 @@ class VectorRecord:
     agent_id: str = ""
     session_id: str = ""
     created_at: str = ""
+
+    @classmethod
+    def of(cls, memory: Memory, vector: np.ndarray) -> VectorRecord:
+        """The record of a memory's vector: its id, scope ids and creation time."""
+        return cls(
+            id=memory.id,
+            vector=vector,
+            user_id=memory.user_id or "",
+            agent_id=memory.agent_id or "",
+            session_id=memory.session_id or "",
+            created_at=to_iso(memory.created_at),
+        )
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,7 @@ def check_packages(settings: Settings | None = None) -> Check:
     if missing:
         fix = 'reinstall: pip install torch==2.13.0 && pip install -e ".[dev]"'
         if set(missing) <= set(extra):
-            wanted = {p: x for x in ("qdrant", "postgres") for p in EXTRAS[x]}
-            names = sorted({wanted[p] for p in missing if p in wanted})
+            names = [name for name, packages in EXTRAS.items() if set(missing) & set(packages)]
             fix = "install the engine: " + " && ".join(
                 f'pip install "mcp-memory[{name}]"' for name in names
             )

@@ -154,6 +154,7 @@ class MemoryService:
         if self._closed:
             return
         self._closed = True
+        self.searcher.close()
         self.index_sync.close()
         self.ledger.close()
 
@@ -276,7 +277,8 @@ class MemoryService:
             category, metadata, since, until, now=now, include_archived=include_archived,
         )  # fmt: skip
         self.index_sync.before_search()
-        hits = self.searcher.ranked(text, flt, limit, now)
+        with self.index.pinned():
+            hits = self.searcher.ranked(text, flt, limit, now)
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
         _accessed(self.ledger, [h.memory for h in hits] if count_access else [], now)

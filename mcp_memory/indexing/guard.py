@@ -178,6 +178,15 @@ class IndexGuard:
         with self._using() as index:
             return index
 
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Within, this thread's reads use the index current on entry, if the index follows a
+        record of which one is current (``CurrentIndex.pinned``): one read of it a search.
+        Pins the handle already open only (opening one here would bypass ``_call``'s mending)."""
+        pin = getattr(self._index, "pinned", None)
+        with pin() if pin is not None else contextlib.nullcontext():
+            yield
+
     @property
     def is_open(self) -> bool:
         """Whether this process has opened the index (a look that opens nothing)."""

@@ -23,7 +23,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -140,11 +140,28 @@ class CurrentIndex:
         self._lock = threading.Lock()
         self._index: tuple[IndexRef, VectorIndex] | None = None
         self._target: tuple[IndexRef, VectorIndex | None] | None = None
+        self._pin = threading.local()
 
     @property
     def name(self) -> IndexRef:
-        """The index now current (the record, read afresh)."""
-        return current_index(self._state, self._base, self._catalogs.default)
+        """The index now current: the record, read afresh, or the one this thread pinned."""
+        pinned = getattr(self._pin, "ref", None)
+        return pinned or current_index(self._state, self._base, self._catalogs.default)
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Within, this thread's calls use the index current on entry: a search reads the
+        record once rather than once a call (on a shared database, each read is a round
+        trip). A reindex that switches meanwhile is followed by the next search, or by this
+        one if a call fails (``_read``)."""
+        if getattr(self._pin, "ref", None) is not None:
+            yield
+            return
+        self._pin.ref = self.name
+        try:
+            yield
+        finally:
+            self._pin.ref = None
 
     def _open(self, ref: IndexRef) -> VectorIndex:
         return self._catalogs[ref.backend].open(ref.name, self._model, self._dimension)
@@ -184,8 +201,11 @@ class CurrentIndex:
         try:
             return call(index)
         except Exception:
-            if self.name == name:
+            now = current_index(self._state, self._base, self._catalogs.default)
+            if now == name:
                 raise
+            if getattr(self._pin, "ref", None) is not None:
+                self._pin.ref = now
             return call(self.current())
 
     def upsert(self, records: Sequence[VectorRecord]) -> None:

@@ -11,6 +11,7 @@ no storage engine.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -31,6 +32,8 @@ from mcp_memory.store.vectors import VectorIndex, known_or_read
 # Above this many matching memories, an approximate search filters the graph's nearest
 # afterwards (over-fetching as needed) instead of passing the graph every matching id.
 _BRUTE_FORCE_MAX_IDS = 10_000
+LOOKUP_THREADS = 4
+"""Threads looking keywords up while searches embed their queries (a search uses one)."""
 
 
 class SearchLedger(MemoryReader, KeywordIndex, SessionStore, Protocol):
@@ -78,6 +81,11 @@ class SearchPipeline:
         self.weights = weights
         self.exact_search_max = exact_search_max
         self.orders = SessionOrders(lambda ids: self.index.vectors(ids), store=ledger)
+        self._lookups = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="keyword-lookup")
+
+    def close(self) -> None:
+        """Let the keyword lookups under way finish, and stop their threads."""
+        self._lookups.shutdown(wait=True)
 
     def ranked(self, query: str, flt: MemoryFilter, limit: int, now: datetime) -> list[SearchHit]:
         """The ``limit`` best memories for ``query`` within ``flt``, best first."""
@@ -113,15 +121,28 @@ class SearchPipeline:
 
         Sessions are read around the best ``context_seeds`` (or ``limit``) of each list only:
         a search costs what it brings in, and the neighbours of a weak seed are rarely the
-        answer (LoCoMo recall@10 moved by 0.003 when they were left out)."""
+        answer (LoCoMo recall@10 moved by 0.003 when they were left out).
+
+        The keyword lookup runs on a thread of its own while the query is embedded and its
+        nearest vectors found: neither needs the other, and each mostly waits (on the model's
+        native code, on the database), so a search costs the longer of the two, not both."""
         weights = self.weights
         pool = max(weights.candidate_pool, limit)
-        qvec = self.embedder.embed_query(query)
-        scope_size = cache(lambda: self.ledger.count(MemoryFilter(scope=flt.scope)))
-        dense, known = self.dense(qvec, flt, pool, scope_size)
-        keywords = None
+        count_scope = lambda: self.ledger.count(MemoryFilter(scope=flt.scope))  # noqa: E731
+        lookup = None
+        scope_size: Callable[[], int] = cache(count_scope)
         if weights.keyword_weight > 0 or weights.context_keyword_weight > 0:
-            keywords = self._keywords(query, flt, pool, scope_size)
+            size: Future[int] = Future()
+            lookup = self._lookups.submit(self._keywords, query, flt, pool, count_scope, size)
+            scope_size = size.result
+        try:
+            qvec = self.embedder.embed_query(query)
+            dense, known = self.dense(qvec, flt, pool, scope_size)
+        except BaseException:
+            if lookup is not None:
+                wait([lookup])  # nothing of this search outlives it
+            raise
+        keywords = lookup.result() if lookup is not None else None
         matched = keywords.matched if keywords else []
         seeds = list(dict.fromkeys([*dense, *matched]))
         expand = max(weights.context_seeds, limit)
@@ -161,13 +182,26 @@ class SearchPipeline:
         return found
 
     def _keywords(
-        self, query: str, flt: MemoryFilter, pool: int, scope_size: Callable[[], int]
+        self,
+        query: str,
+        flt: MemoryFilter,
+        pool: int,
+        count_scope: Callable[[], int],
+        size: Future[int],
     ) -> _Keywords:
         """The query's content words, those worth looking up (a word most of the scope holds
-        is left out: ``search_terms``) and the keyword index's best matches for them."""
+        is left out: ``search_terms``) and the keyword index's best matches for them. Counts
+        the scope first, for the dense search too (``size``): this thread then reads the
+        scope's size and term counts, then looks the terms up, in that order, as a ledger
+        that keeps what a thread read last for the lookup that follows expects."""
+        try:
+            every_stage = count_scope()
+        except BaseException as exc:
+            size.set_exception(exc)
+            raise
+        size.set_result(every_stage)
         asked = language.content_terms(query)
         counts = self.ledger.term_counts(asked, flt.scope)
-        every_stage = scope_size()
         words = language.search_terms(
             asked, counts, every_stage, self.weights.keyword_lookup_max_share
         )

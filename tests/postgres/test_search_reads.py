@@ -44,4 +44,6 @@ def test_a_scoped_search_reads_each_thing_once_within_a_budget(settings, embedde
     assert len(sizes) == 2, sizes  # the filter's count, and the scope's size once
     members = [s for s in statements if "array_agg(m.id ORDER BY m.created_at, m.seq)" in s]
     assert len(members) == 1, statements
+    current = [s for s in statements if "FROM state" in s]
+    assert len(current) == 1, current  # which vector index is current: read once a search
     assert len(statements) <= BUDGET, "\n".join(statements)

@@ -57,6 +57,9 @@ class PreEmbedder:
             self._cache.update(zip(missing, self.inner.embed(missing), strict=True))
         return np.stack([self._cache[t] for t in texts]) if texts else self.inner.embed([])
 
+    def cached_query(self, text: str) -> np.ndarray | None:
+        return self._cache.get(text)
+
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 

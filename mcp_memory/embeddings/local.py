@@ -182,6 +182,10 @@ class LocalEmbedder:
         with self._encode_lock:
             return runtime.encode(list(texts))
 
+    def cached_query(self, text: str) -> np.ndarray | None:
+        """The query's vector from the LRU cache, if it was asked before."""
+        return self._queries.get(text)
+
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query, served from a small LRU cache when it was asked before.
 

@@ -125,24 +125,13 @@ class SearchPipeline:
 
         The keyword lookup runs on a thread of its own while the query is embedded and its
         nearest vectors found: neither needs the other, and each mostly waits (on the model's
-        native code, on the database), so a search costs the longer of the two, not both."""
+        native code, on the database), so a search costs the longer of the two, not both. A
+        query whose vector is at hand (asked before) is searched in one thread: with no model
+        to wait for, two threads would only contend for the interpreter (LoCoMo in process,
+        vectors at hand: 5.6 ms a search in one thread, 7.4 ms in two)."""
         weights = self.weights
         pool = max(weights.candidate_pool, limit)
-        count_scope = lambda: self.ledger.count(MemoryFilter(scope=flt.scope))  # noqa: E731
-        lookup = None
-        scope_size: Callable[[], int] = cache(count_scope)
-        if weights.keyword_weight > 0 or weights.context_keyword_weight > 0:
-            size: Future[int] = Future()
-            lookup = self._lookups.submit(self._keywords, query, flt, pool, count_scope, size)
-            scope_size = size.result
-        try:
-            qvec = self.embedder.embed_query(query)
-            dense, known = self.dense(qvec, flt, pool, scope_size)
-        except BaseException:
-            if lookup is not None:
-                wait([lookup])  # nothing of this search outlives it
-            raise
-        keywords = lookup.result() if lookup is not None else None
+        qvec, dense, known, keywords = self._dense_and_keywords(query, flt, pool)
         matched = keywords.matched if keywords else []
         seeds = list(dict.fromkeys([*dense, *matched]))
         expand = max(weights.context_seeds, limit)
@@ -180,6 +169,31 @@ class SearchPipeline:
             embedded = self.embedder.embed([rows[i].content for i in waiting])
             found.update(zip(waiting, embedded, strict=True))
         return found
+
+    def _dense_and_keywords(
+        self, query: str, flt: MemoryFilter, pool: int
+    ) -> tuple[np.ndarray, dict[str, float], dict[str, np.ndarray], _Keywords | None]:
+        """The query's vector, the dense search's similarities and the vectors it read, and
+        the keyword lookup (None when ranking gives keywords no weight); see ``gather`` for
+        the threads."""
+        weights = self.weights
+        count_scope = lambda: self.ledger.count(MemoryFilter(scope=flt.scope))  # noqa: E731
+        if not (weights.keyword_weight > 0 or weights.context_keyword_weight > 0):
+            qvec = self.embedder.embed_query(query)
+            return qvec, *self.dense(qvec, flt, pool, cache(count_scope)), None
+        size: Future[int] = Future()
+        qvec = self.embedder.cached_query(query)
+        if qvec is not None:
+            keywords = self._keywords(query, flt, pool, count_scope, size)
+            return qvec, *self.dense(qvec, flt, pool, size.result), keywords
+        lookup = self._lookups.submit(self._keywords, query, flt, pool, count_scope, size)
+        try:
+            qvec = self.embedder.embed_query(query)
+            dense, known = self.dense(qvec, flt, pool, size.result)
+        except BaseException:
+            wait([lookup])  # nothing of this search outlives it
+            raise
+        return qvec, dense, known, lookup.result()
 
     def _keywords(
         self,

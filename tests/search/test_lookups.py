@@ -5,6 +5,7 @@ costs the longer of the two rather than both."""
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 
@@ -38,7 +39,8 @@ def test_keywords_are_looked_up_while_the_query_is_embedded(service, monkeypatch
 
     monkeypatch.setattr(service.ledger, "term_counts", term_counts)
     monkeypatch.setattr(service.embedder, "embed_query", embed_query)
-    hits = service.search("when is the kite festival?", user_id="ivy").results
+    query = f"when is the kite festival? {uuid.uuid4().hex[:6]}"  # not asked before
+    hits = service.search(query, user_id="ivy").results
     assert overlapped == [True]
     assert hits[0].content == "The kite festival is on the beach in June"
 
@@ -55,3 +57,25 @@ def test_a_failed_lookup_fails_the_search_with_its_error(service, monkeypatch):
         service.search("bees", user_id="ivy")
     monkeypatch.undo()
     assert service.search("bees", user_id="ivy").results  # nothing left behind
+
+
+def test_a_query_asked_before_is_searched_in_one_thread(service, monkeypatch):
+    """With the query's vector at hand there is no model to wait for: two threads would only
+    contend for the interpreter."""
+    service.add("Ivy's bees swarmed in May", user_id="ivy")
+    service.flush()
+    query = f"when did the bees swarm? {uuid.uuid4().hex[:6]}"
+    first = service.search(query, user_id="ivy").results
+    threads = []
+    counts = service.ledger.term_counts
+
+    def term_counts(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return counts(*args, **kwargs)
+
+    monkeypatch.setattr(service.ledger, "term_counts", term_counts)
+    again = service.search(query, user_id="ivy").results
+    assert threads == [threading.current_thread()]
+    assert [h.id for h in again] == [h.id for h in first]
+    service.search(f"who keeps bees? {uuid.uuid4().hex[:6]}", user_id="ivy")  # the model runs
+    assert threads[-1] is not threading.current_thread()

@@ -27,9 +27,8 @@ from typing import Any
 import numpy as np
 from psycopg import sql
 
-from mcp_memory.errors import IndexMismatch
 from mcp_memory.postgres.database import Conn, Database, lock
-from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord
+from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord, check_model
 
 SCOPE_KEYS = ("user_id", "agent_id", "session_id")
 
@@ -187,13 +186,7 @@ class PgVectorCatalog:
         if not found:
             found = [self._db.write(lambda conn: self._create(conn, name, model, dimension))]
         relation, built_model, built_dimension = found[0]
-        if (built_model, built_dimension) != (model, dimension):
-            raise IndexMismatch(
-                f"the vector index was built with model {built_model!r} ({built_dimension} "
-                f"dimensions) but the configured model is {model!r} ({dimension} dimensions): "
-                "run `mcp-memory reindex` to rebuild the index with the configured model, or "
-                "configure the model it was built with"
-            )
+        check_model(built_model, built_dimension, model, dimension)
         return PgVectorIndex(self._db, name, relation)
 
     def _create(self, conn: Conn, name: str, model: str, dimension: int) -> tuple[str, str, int]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from mcp_memory.clock import to_iso
+from mcp_memory.errors import IndexMismatch
 
 if TYPE_CHECKING:
     from mcp_memory.models import Memory
@@ -76,6 +77,31 @@ class VectorBlock:
 
     def by_id(self) -> dict[str, np.ndarray]:
         return dict(zip(self.ids, self.matrix, strict=True))
+
+
+def model_stamp(model: str, dimension: int) -> dict[str, object]:
+    """What an index records about the vectors it holds: the model and its dimension (Chroma's
+    collection metadata, Qdrant's stamp file or collection metadata)."""
+    return {"embedding_model": model, "dimension": dimension}
+
+
+def check_stamp(found: object, model: str, dimension: int) -> None:
+    """``check_model`` on what an index recorded (``model_stamp``; anything else, or nothing,
+    names no model)."""
+    meta = found if isinstance(found, dict) else {}
+    check_model(meta.get("embedding_model"), meta.get("dimension"), model, dimension)
+
+
+def check_model(built_model: object, built_dimension: object, model: str, dimension: int) -> None:
+    """Refuse an index built with another model or dimension: its vectors mean something else
+    (``IndexMismatch``, pointing to ``mcp-memory reindex``)."""
+    if (built_model, built_dimension) != (model, dimension):
+        raise IndexMismatch(
+            f"the vector index was built with model {built_model!r} "
+            f"({built_dimension} dimensions) but the configured model is {model!r} "
+            f"({dimension} dimensions): run `mcp-memory reindex` to rebuild the index "
+            "with the configured model, or configure the model it was built with"
+        )
 
 
 def known_or_read(

@@ -35,9 +35,15 @@ from typing import Any
 
 import numpy as np
 
-from mcp_memory.errors import IndexMismatch, StoreDamaged
+from mcp_memory.errors import StoreDamaged
 from mcp_memory.store.disk import Reserve
-from mcp_memory.store.vectors import VectorBlock, VectorHit, VectorRecord
+from mcp_memory.store.vectors import (
+    VectorBlock,
+    VectorHit,
+    VectorRecord,
+    check_stamp,
+    model_stamp,
+)
 from mcp_memory.vectors.chroma_clients import close_client, embedded_client, forget_system
 from mcp_memory.vectors.chroma_clients import http_client as http_client
 from mcp_memory.vectors.chroma_files import remove_leftovers
@@ -130,9 +136,9 @@ class ChromaIndex:
             name=self.name,
             embedding_function=None,
             configuration={"hnsw": self._hnsw},
-            metadata={"embedding_model": model, "dimension": dimension},
+            metadata=model_stamp(model, dimension),
         )
-        _check_model(collection, model, dimension)
+        check_stamp(collection.metadata, model, dimension)
         if self._scoped is not None:
             stamp = self._scoped.built_with()  # None: written before copies were stamped
             if stamp is not None and stamp != self._model:
@@ -414,16 +420,3 @@ def _where(scope: dict[str, str]) -> dict[str, Any] | None:
     if not terms:
         return None
     return terms[0] if len(terms) == 1 else {"$and": terms}
-
-
-def _check_model(collection: Any, model: str, dimension: int) -> None:
-    """Refuse a collection built with another model (its vectors mean something else)."""
-    meta = collection.metadata or {}
-    built_with = (meta.get("embedding_model"), meta.get("dimension"))
-    if built_with != (model, dimension):
-        raise IndexMismatch(
-            f"the vector index was built with model {built_with[0]!r} "
-            f"({built_with[1]} dimensions) but the configured model is {model!r} "
-            f"({dimension} dimensions): run `mcp-memory reindex` to rebuild the index "
-            "with the configured model, or configure the model it was built with"
-        )

@@ -37,7 +37,7 @@ import qdrant_edge as q
 
 from mcp_memory.errors import IndexDamaged, StoreUnavailable
 from mcp_memory.store.disk import Reserve
-from mcp_memory.store.vectors import VectorHit, VectorRecord
+from mcp_memory.store.vectors import VectorHit, VectorRecord, check_stamp, model_stamp
 from mcp_memory.vectors.faults import engine_errors, meaning
 from mcp_memory.vectors.qdrant.points import (
     CREATED_AT,
@@ -47,7 +47,6 @@ from mcp_memory.vectors.qdrant.points import (
     SCOPE_KEYS,
     CollectionConfig,
     PointReads,
-    check_stamp,
     pages,
     payload,
     point_id,
@@ -55,7 +54,6 @@ from mcp_memory.vectors.qdrant.points import (
     retrieved,
     scope_terms,
     scrolled,
-    stamp,
 )
 from mcp_memory.vectors.qdrant.turns import Turns
 
@@ -138,7 +136,7 @@ class SharedShard:
                 return
             self.reserve.check()
             self.directory.mkdir(parents=True, exist_ok=True)
-            _write_json(self.directory / STAMP_FILE, stamp(model, dimension))
+            _write_json(self.directory / STAMP_FILE, model_stamp(model, dimension))
             shutil.rmtree(self.shard_dir, ignore_errors=True)  # a creation cut short
             shard = q.EdgeShard.create(str(self.shard_dir), edge_config(dimension, config))
             try:

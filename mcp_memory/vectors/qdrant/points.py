@@ -1,4 +1,4 @@
-"""What both Qdrant indexes (embedded and server) store: point ids, payloads, the model stamp.
+"""What both Qdrant indexes (embedded and server) store: point ids, payloads, collection settings.
 
 Qdrant names a point by an unsigned integer or a UUID, while a memory id is any 1-64 letters,
 digits, '-' or '_' (an imported id keeps its own). So a point's id is the UUIDv5 of the memory
@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from mcp_memory.errors import IndexMismatch
 from mcp_memory.store.vectors import VectorBlock, VectorRecord
 
 MEMORY_ID = "memory_id"
@@ -69,24 +68,6 @@ def payload(record: VectorRecord) -> dict[str, str]:
 def scope_terms(scope: dict[str, str] | None) -> list[tuple[str, str]]:
     """The (key, value) pairs a search must match: the scope ids that are set."""
     return [(key, value) for key, value in (scope or {}).items() if key in SCOPE_KEYS and value]
-
-
-def stamp(model: str, dimension: int) -> dict[str, object]:
-    """What an index records about the vectors it holds."""
-    return {"embedding_model": model, "dimension": dimension}
-
-
-def check_stamp(found: object, model: str, dimension: int) -> None:
-    """Refuse an index built with another model (its vectors mean something else)."""
-    meta = found if isinstance(found, dict) else {}
-    built_with = (meta.get("embedding_model"), meta.get("dimension"))
-    if built_with != (model, dimension):
-        raise IndexMismatch(
-            f"the vector index was built with model {built_with[0]!r} "
-            f"({built_with[1]} dimensions) but the configured model is {model!r} "
-            f"({dimension} dimensions): run `mcp-memory reindex` to rebuild the index "
-            "with the configured model, or configure the model it was built with"
-        )
 
 
 def pages(items: Sequence[str], size: int = PAGE) -> list[Sequence[str]]:

@@ -17,7 +17,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as m
 
 from mcp_memory.errors import IndexMismatch, StoreDamaged, StoreUnavailable
-from mcp_memory.store.vectors import VectorHit, VectorRecord
+from mcp_memory.store.vectors import VectorHit, VectorRecord, check_stamp, model_stamp
 from mcp_memory.vectors.qdrant.points import (
     CREATED_AT,
     DEFAULT_CONFIG,
@@ -26,7 +26,6 @@ from mcp_memory.vectors.qdrant.points import (
     SCOPE_KEYS,
     CollectionConfig,
     PointReads,
-    check_stamp,
     pages,
     payload,
     point_id,
@@ -34,7 +33,6 @@ from mcp_memory.vectors.qdrant.points import (
     retrieved,
     scope_terms,
     scrolled,
-    stamp,
 )
 
 
@@ -138,7 +136,7 @@ def _create(
                 default_segment_number=config.default_segment_number,
                 indexing_threshold=config.indexing_threshold,
             ),
-            metadata=stamp(model, dimension),
+            metadata=model_stamp(model, dimension),
         )
     except Exception:
         if not client.collection_exists(name):  # not a race with another process's create

@@ -10,9 +10,9 @@ from typing import Any
 from mcp_memory.clock import to_iso
 from mcp_memory.ledger.connection import Connection, chunked, marks
 from mcp_memory.ledger.filters import ORDER_SQL, counts_answer, counts_cover, render
-from mcp_memory.ledger.rows import COLUMNS, readable, to_candidate, to_event, to_memory
+from mcp_memory.ledger.rows import COLUMNS, to_candidate, to_event, to_memory
 from mcp_memory.models import HistoryEvent, ListOrder, Memory
-from mcp_memory.store.records import CandidateRow, MemoryFilter
+from mcp_memory.store.records import CandidateRow, MemoryFilter, readable
 
 
 class MemoryReader(Connection):

@@ -4,19 +4,15 @@ write one row (insert, update, history event), shared by every write path."""
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from mcp_memory.clock import from_iso, to_iso
 from mcp_memory.errors import UnreadableMemory
 from mcp_memory.models import EventKind, HistoryEvent, Memory, Stage
 from mcp_memory.store.records import CandidateRow, RunRecord
-
-logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 COLUMNS = (
     "id, content, user_id, agent_id, session_id, memory_type, category, metadata, "
@@ -81,18 +77,6 @@ def to_candidate(row: sqlite3.Row) -> tuple[str, CandidateRow]:
         return row[0], CandidateRow(row[1], float(row[2]), from_iso(row[3]), bool(row[4]), row[5])
     except (ValueError, TypeError) as exc:
         raise UnreadableMemory(row[0], _problem(row, exc)) from None
-
-
-def readable(rows: Iterable[sqlite3.Row], decode: Callable[[sqlite3.Row], T]) -> list[T]:
-    """The rows that decode, in order; each one that does not is left out with a warning
-    (a damaged row must not break every search, list or export that meets it)."""
-    found = []
-    for row in rows:
-        try:
-            found.append(decode(row))
-        except UnreadableMemory as exc:
-            logger.warning("skipped: %s", exc)
-    return found
 
 
 def _problem(row: sqlite3.Row, exc: Exception) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 from mcp_memory.models import HistoryEvent, ListOrder, Memory
 from mcp_memory.postgres.database import Part
 from mcp_memory.postgres.filters import ORDER_SQL, counts_answer, counts_cover, render
-from mcp_memory.postgres.rows import COLUMNS, EVENT_COLUMNS, readable, to_event, to_memory, utc
-from mcp_memory.store.records import CandidateRow, MemoryFilter
+from mcp_memory.postgres.rows import COLUMNS, EVENT_COLUMNS, to_event, to_memory, utc
+from mcp_memory.store.records import CandidateRow, MemoryFilter, readable
 
 
 class MemoryReader(Part):

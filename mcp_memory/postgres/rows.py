@@ -9,18 +9,14 @@ back is exactly what was written.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from mcp_memory.errors import UnreadableMemory
 from mcp_memory.models import EventKind, HistoryEvent, Memory, Stage
 from mcp_memory.postgres.database import Conn
 from mcp_memory.store.records import RunRecord
-
-logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 COLUMNS = (
     "id, content, user_id, agent_id, session_id, memory_type, category, metadata, "
@@ -86,18 +82,6 @@ def to_memory(row: Sequence[Any]) -> Memory:
         return _decode(row)
     except (ValueError, TypeError) as exc:
         raise UnreadableMemory(row[0], _problem(row, exc)) from None
-
-
-def readable(rows: Iterable[Sequence[Any]], decode: Callable[[Sequence[Any]], T]) -> list[T]:
-    """The rows that decode, in order; each one that does not is left out with a warning (a
-    damaged row must not break every search, list or export that meets it)."""
-    found = []
-    for row in rows:
-        try:
-            found.append(decode(row))
-        except UnreadableMemory as exc:
-            logger.warning("skipped: %s", exc)
-    return found
 
 
 def _problem(row: Sequence[Any], exc: Exception) -> str:

@@ -5,12 +5,31 @@ A filter is a value (``MemoryFilter``); each ledger engine renders it in its own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from mcp_memory.errors import UnreadableMemory
 from mcp_memory.models import EventKind, HistoryEvent, Memory, Scope
+
+logger = logging.getLogger(__name__)
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+def readable(rows: Iterable[R], decode: Callable[[R], T]) -> list[T]:
+    """The rows that decode, in order; each one that does not (``UnreadableMemory``) is left
+    out with a warning: a damaged row must not break every search, list or export that meets
+    it. Every ledger engine reads its memory rows through this."""
+    found = []
+    for row in rows:
+        try:
+            found.append(decode(row))
+        except UnreadableMemory as exc:
+            logger.warning("skipped: %s", exc)
+    return found
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,8 @@ import pytest
 from mcp_memory.cli import doctor
 from mcp_memory.factory import CHROMA_DIR, build_service, reindex_store
 from tests.damage import scramble_header, scramble_pages
+from tests.indexing.conftest import BY_MEANING, FACTS, top
 
-FACTS = {
-    "boiler": "The boiler was serviced in March by a technician from Vaillant",
-    "cat": "Miso the cat takes a thyroid pill every morning with breakfast",
-    "train": "Tom prefers the night train to Vienna over flying",
-}
-# Queries sharing no word with their fact: only the vectors can answer them.
-BY_MEANING = {"boiler": "When was the heating maintained?", "cat": "pet medication"}
 DAMAGE = {
     "chroma pages": ("chroma.sqlite3", scramble_pages),
     "chroma header": ("chroma.sqlite3", scramble_header),
@@ -25,23 +19,9 @@ DAMAGE = {
 }
 
 
-@pytest.fixture
-def stored(settings, embedder, clock):
-    """Three memories with their vectors written; returns their ids by key."""
-    service = build_service(settings, embedder=embedder, clock=clock)
-    ids = {key: service.add(text, user_id="tom").id for key, text in FACTS.items()}
-    service.flush()
-    service.close()
-    return ids
-
-
 def _damage(settings, how: str = "chroma pages") -> None:
     name, damage = DAMAGE[how]
     damage(settings.data_dir / CHROMA_DIR / name)
-
-
-def _top(service, query: str) -> str:
-    return service.search(query, user_id="tom").results[0].id
 
 
 @pytest.mark.parametrize("damaged", DAMAGE)
@@ -56,7 +36,7 @@ def test_start_up_rebuilds_a_damaged_index_from_the_ledger(
         assert stats.vectors_indexed == len(FACTS) and stats.index_in_sync
         assert service.index.rebuilt == 1
         for key, query in BY_MEANING.items():
-            assert _top(service, query) == stored[key]
+            assert top(service, query) == stored[key]
     finally:
         service.close()
 
@@ -97,7 +77,7 @@ def test_reindex_rebuilds_a_damaged_index(settings, embedder, clock, stored):
     assert result.memories == len(FACTS)
     service = build_service(settings, embedder=embedder, clock=clock)
     try:
-        assert _top(service, BY_MEANING["boiler"]) == stored["boiler"]
+        assert top(service, BY_MEANING["boiler"]) == stored["boiler"]
         assert service.stats().index_in_sync
     finally:
         service.close()

@@ -14,13 +14,7 @@ from mcp_memory.config import load_settings
 from mcp_memory.errors import IndexDamaged
 from mcp_memory.factory import QDRANT_DIR, build_service, reindex_store
 from mcp_memory.vectors.qdrant.edge import EdgeCatalog
-
-FACTS = {
-    "boiler": "The boiler was serviced in March by a technician from Vaillant",
-    "cat": "Miso the cat takes a thyroid pill every morning with breakfast",
-    "train": "Tom prefers the night train to Vienna over flying",
-}
-BY_MEANING = {"boiler": "When was the heating maintained?", "cat": "pet medication"}
+from tests.indexing.conftest import BY_MEANING, FACTS, top
 
 
 def _garble(path: Path) -> None:
@@ -56,21 +50,8 @@ def settings(tmp_path):
     return load_settings(data_dir=tmp_path / "data", vector={"backend": "qdrant"})
 
 
-@pytest.fixture
-def stored(settings, embedder, clock):
-    service = build_service(settings, embedder=embedder, clock=clock)
-    ids = {key: service.add(text, user_id="tom").id for key, text in FACTS.items()}
-    service.flush()
-    service.close()
-    return ids
-
-
 def _damage(settings, how: str = "segment state") -> None:
     DAMAGE[how](settings.data_dir / QDRANT_DIR / settings.vector.collection / "shard")
-
-
-def _top(service, query: str) -> str:
-    return service.search(query, user_id="tom").results[0].id
 
 
 @pytest.mark.parametrize("damaged", DAMAGE)
@@ -99,7 +80,7 @@ def test_start_up_rebuilds_a_damaged_index_from_the_ledger(
         stats = service.stats()
         assert stats.vectors_indexed == len(FACTS) and stats.index_in_sync
         for key, query in BY_MEANING.items():
-            assert _top(service, query) == stored[key]
+            assert top(service, query) == stored[key]
     finally:
         service.close()
 
@@ -141,7 +122,7 @@ def test_reindex_rebuilds_a_damaged_index(settings, embedder, clock, stored):
     assert result.memories == len(FACTS) and result.new_backend == "qdrant"
     service = build_service(settings, embedder=embedder, clock=clock)
     try:
-        assert _top(service, BY_MEANING["boiler"]) == stored["boiler"]
+        assert top(service, BY_MEANING["boiler"]) == stored["boiler"]
         assert service.stats().index_in_sync
     finally:
         service.close()

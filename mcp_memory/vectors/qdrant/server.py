@@ -94,7 +94,9 @@ class ServerIndex(PointReads):
             query_filter=m.Filter(must=must) if must else None,
             limit=k,
             with_payload=[MEMORY_ID],
-            search_params=m.SearchParams(hnsw_ef=max(self._ef, k)),
+            search_params=m.SearchParams(
+                hnsw_ef=max(self._ef, k), acorn=m.AcornSearchParams(enable=True) if must else None
+            ),
         ).points
         return [VectorHit(h.payload[MEMORY_ID], float(h.score)) for h in hits]
 

@@ -60,6 +60,7 @@ from mcp_memory.store.vectors import (
     VectorHit,
     VectorIndex,
     VectorRecord,
+    similarities,
 )
 
 try:
@@ -359,6 +360,9 @@ class IndexGuard:
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         return self._call(lambda index: index.vectors(ids))
+
+    def similarities(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        return self._call(lambda index: similarities(index, vector, ids))
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         return self._call(lambda index: index.existing_ids(ids))

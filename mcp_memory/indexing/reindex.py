@@ -41,6 +41,7 @@ from mcp_memory.store.vectors import (
     VectorHit,
     VectorIndex,
     VectorRecord,
+    similarities,
 )
 
 T = TypeVar("T")
@@ -234,6 +235,9 @@ class CurrentIndex:
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         return self._read(lambda index: index.vectors(ids))
+
+    def similarities(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        return self._read(lambda index: similarities(index, vector, ids))
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         return self._read(lambda index: index.existing_ids(ids))

@@ -148,6 +148,16 @@ class PgVectorIndex:
             )
         return {row[0]: _array(row[1].to_numpy()) for row in rows}
 
+    def similarities(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        """Each id's cosine to ``vector``, scored in the database (``ScoresInPlace``): by the
+        inner product, as the exact search scores (the vectors are L2-normalised)."""
+        if not ids:
+            return {}
+        statement = self._sql("SELECT id, embedding <#> %b FROM {table} WHERE id = ANY(%s)")
+        return {
+            row[0]: -float(row[1]) for row in self._read(statement, [_array(vector), list(ids)])
+        }
+
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()

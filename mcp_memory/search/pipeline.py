@@ -27,7 +27,7 @@ from mcp_memory.search.context import neighbours_in
 from mcp_memory.search.sessions import Key, SessionOrders
 from mcp_memory.store.ledger import KeywordIndex, MemoryReader, SessionStore
 from mcp_memory.store.records import CandidateRow, MemoryFilter, Session
-from mcp_memory.store.vectors import VectorIndex, known_or_read
+from mcp_memory.store.vectors import VectorIndex, similarities
 
 # Above this many matching memories, an approximate search filters the graph's nearest
 # afterwards (over-fetching as needed) instead of passing the graph every matching id.
@@ -147,7 +147,7 @@ class SearchPipeline:
         neighbours = neighbours_in(conversations, ids, window)
         missing = [i for i in ids if i not in dense]
         if missing:
-            dense.update(_cosines(qvec, self._vectors_of(missing, known, rows)))
+            dense.update(self._similarities_of(qvec, missing, known, rows))
         terms = ranking.NO_TERMS
         if keywords and matched:
             hits = self.ledger.term_hits(keywords.words, rows, flt.scope)
@@ -155,19 +155,23 @@ class SearchPipeline:
         shares = {m: trust[s.key] for s in sessions if s.key in trust for m in s.members}
         return Gathered(_candidates(ids, rows, dense, terms), neighbours, terms, shares)
 
-    def _vectors_of(
+    def _similarities_of(
         self,
+        qvec: np.ndarray,
         ids: Sequence[str],
         known: Mapping[str, np.ndarray],
         rows: Mapping[str, CandidateRow],
-    ) -> dict[str, np.ndarray]:
-        """The vectors of these candidates: read, or embedded now for those the index does not
-        hold yet (their outbox entries wait: a full disk, a rebuild), so that a memory just
-        stored ranks by its meaning too."""
-        found = known_or_read(ids, known, self.index.vectors)
+    ) -> dict[str, float]:
+        """The cosines of these candidates: from the vectors this search read already, else
+        scored by the index (where it holds the vectors, when it can: ``similarities``), else
+        embedded now for those the index does not hold yet (their outbox entries wait: a full
+        disk, a rebuild), so that a memory just stored ranks by its meaning too."""
+        found = _cosines(qvec, {i: known[i] for i in ids if i in known})
+        if unknown := [i for i in ids if i not in found]:
+            found.update(similarities(self.index, qvec, unknown))
         if waiting := [i for i in ids if i not in found][:UNINDEXED_EMBED_MAX]:
             embedded = self.embedder.embed([rows[i].content for i in waiting])
-            found.update(zip(waiting, embedded, strict=True))
+            found.update(_cosines(qvec, dict(zip(waiting, embedded, strict=True))))
         return found
 
     def _dense_and_keywords(

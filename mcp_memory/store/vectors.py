@@ -168,6 +168,27 @@ class Optimizable(Protocol):
         ...
 
 
+@runtime_checkable
+class ScoresInPlace(Protocol):
+    """An index that scores vectors where they are stored (pgvector, in the database): a
+    search needs each candidate's cosine to the query, not its vector, and a vector is 1.5 KB
+    to send and decode where its score is 8 bytes."""
+
+    def similarities(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+        """The cosine of ``vector`` (L2-normalised) to each of these ids' vectors it holds."""
+        ...
+
+
+def similarities(index: VectorIndex, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
+    """The cosine of ``vector`` to each of these ids' vectors in ``index`` (those it holds):
+    scored by the index when it can (``ScoresInPlace``), else from the vectors it reads."""
+    if not ids:
+        return {}
+    if isinstance(index, ScoresInPlace):
+        return index.similarities(vector, ids)
+    return {i: float(np.dot(vector, v)) for i, v in index.vectors(ids).items()}
+
+
 class IndexCatalog(Protocol):
     """An engine's indexes by name (Chroma: its collections), each built with one model."""
 

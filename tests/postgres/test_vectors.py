@@ -9,7 +9,7 @@ import pytest
 
 from mcp_memory.errors import IndexMismatch
 from mcp_memory.postgres.vectors import PgVectorCatalog
-from mcp_memory.store.vectors import VectorRecord
+from mcp_memory.store.vectors import ScoresInPlace, VectorRecord, similarities
 from tests.engines import fresh_schema
 from tests.ledger.test_ledger import insert, memory
 from tests.ledgers import open_postgres
@@ -52,6 +52,23 @@ def test_scoped_queries_are_exact_and_global_ones_find_the_nearest(catalog):
     assert {h.id for h in index.query(query, 10, ids=among)} == set(among)
     assert index.query(query, 1)[0].id == "u7"  # the vector itself, through the graph
     assert index.query(query, 5, ids=[]) == []
+
+
+def test_candidates_are_scored_in_the_database_without_reading_their_vectors(catalog):
+    """A search needs the cosine of candidates the nearest did not bring: pgvector scores
+    them where they are (``ScoresInPlace``), the same as from the vectors, and an id it does
+    not hold has no score (the search embeds that one itself)."""
+    index = catalog.open("memories", "m", DIM)
+    index.upsert(records(30, "u"))
+    assert isinstance(index, ScoresInPlace)
+    query = unit(99)
+    wanted = ["u3", "u17", "u29", "nobody"]
+    scored = index.similarities(query, wanted)
+    vectors = index.vectors(wanted)
+    assert set(scored) == set(vectors) == {"u3", "u17", "u29"}
+    for memory_id, vector in vectors.items():
+        assert scored[memory_id] == pytest.approx(float(vector @ query), abs=1e-6)
+    assert similarities(index, query, []) == {}
 
 
 def test_upserts_move_and_replace_and_the_count_follows(catalog):

@@ -55,3 +55,25 @@ def vacuum(dsn: str, schema: str) -> None:
         ).fetchall()
         for (table,) in tables:
             conn.execute(f"VACUUM ANALYZE {table}")
+
+
+def prewarm(dsn: str, schema: str) -> float:
+    """Read the schema's tables and indexes into PostgreSQL's shared buffers (``pg_prewarm``);
+    MB read. A database that serves searches all day holds its HNSW graph and scope index
+    there; one just started, or just loaded, has each search read its share of them through
+    the kernel (on this machine, whose page cache keeps little: a global search's vector
+    query 11.7 ms at the median instead of 2.2 ms). The figures are of the database in use."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        relations = conn.execute(
+            "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'i')",
+            [schema],
+        ).fetchall()
+        blocks = sum(
+            conn.execute("SELECT pg_prewarm(%s::regclass)", [name]).fetchone()[0]
+            for (name,) in relations
+        )
+    return blocks * 8 / 1024

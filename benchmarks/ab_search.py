@@ -73,6 +73,10 @@ async def median_ms(tree: Path, args: argparse.Namespace) -> float:
 async def main_async(args: argparse.Namespace) -> None:
     store = f"PostgreSQL schema perf_{args.size}" if args.pg_dsn else f"store-{args.size}"
     kind = "global" if args.everyone else "scoped"
+    if args.pg_dsn:
+        from _postgres import prewarm
+
+        print(f"{prewarm(args.pg_dsn, f'perf_{args.size}'):.0f} MB prewarmed (perf_postgres.py)")
     for round_ in range(1, args.rounds + 1):
         for name, tree in (("A", args.a), ("B", args.b)):
             ms = await median_ms(tree.resolve(), args)

@@ -3,8 +3,9 @@ printed beside SQLite's in the same run, and the throughput of several servers o
 
 Each SQLite store perf.py built is moved to a PostgreSQL schema with ``mcp-memory migrate``'s
 code (the same memories and vectors, no re-embedding, the sessions judged as an import judges
-them), vacuumed, then measured through MCP stdio as the SQLite store was (figures named
-"[postgres] ..."). Throughput: HTTP servers on one database,
+them), vacuumed, its tables and indexes read into the shared buffers (``prewarm``: the
+database as it is in use, not just started), then measured through MCP stdio as the SQLite
+store was (figures named "[postgres] ..."). Throughput: HTTP servers on one database,
 eight clients each searching for a fixed time; total searches per second for one server and
 for three.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 import anyio
 import synthetic
-from _postgres import postgres_dsn, storage, storage_env, vacuum
+from _postgres import postgres_dsn, prewarm, storage, storage_env, vacuum
 from mcp.client import Client
 
 from mcp_memory.config import load_settings
@@ -42,7 +43,8 @@ async def measure_postgres(
             vacuum(dsn, schemas[size]["schema"])
             run.add(perf.Figure(f"[postgres] migrate, {size:,} memories", "memories/s", [rate]))
         for size, data_dir in stores.items():
-            print(f"[postgres] measuring {size:,} ...", file=sys.stderr)
+            warmed = prewarm(dsn, schemas[size]["schema"])
+            print(f"[postgres] measuring {size:,} ({warmed:.0f} MB prewarmed) ...", file=sys.stderr)
             perf.STORAGE_ENV.update(storage_env(schemas[size]))
             try:
                 await perf.measure_store(

@@ -122,6 +122,14 @@ class KeywordIndex(StateStore):
             hits[term] = {id_of[row[0]] for row in found}
         return hits
 
+    def candidates_with_terms(
+        self, ids: Sequence[str], flt: MemoryFilter, terms: Sequence[str]
+    ) -> tuple[dict[str, CandidateRow], dict[str, set[str]]]:
+        """``candidates``, then ``term_hits`` over them: in process, a second statement costs
+        no round trip."""
+        rows = self.candidates(ids, flt)  # type: ignore[attr-defined]  # MemoryReader's
+        return rows, self.term_hits(terms, rows, flt.scope)
+
     def keyword_index_ok(self, full: bool = True) -> bool:
         """Whether the FTS5 keyword index matches the memories it indexes.
 

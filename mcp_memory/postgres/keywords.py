@@ -22,6 +22,7 @@ from mcp_memory.lru import Bounded
 from mcp_memory.models import Scope
 from mcp_memory.postgres.database import Conn, Part
 from mcp_memory.postgres.filters import render
+from mcp_memory.postgres.rows import utc
 from mcp_memory.store.records import CandidateRow, MemoryFilter
 
 K1, B = 1.2, 0.75
@@ -133,6 +134,30 @@ class KeywordIndex(Part):
         for term, seq in found:
             hits[term].add(id_of[seq])
         return hits
+
+    def candidates_with_terms(
+        self, ids: Sequence[str], flt: MemoryFilter, terms: Sequence[str]
+    ) -> tuple[dict[str, CandidateRow], dict[str, set[str]]]:
+        """``candidates`` and ``term_hits`` in one statement: each candidate's row with the
+        numbers of the terms it holds."""
+        hits: dict[str, set[str]] = {term: set() for term in terms}
+        if not ids:
+            return {}, hits
+        where, params = render(flt)
+        found = self._read(
+            "WITH t AS MATERIALIZED (SELECT n, words_query(term) AS q "
+            "FROM unnest(%s::text[]) WITH ORDINALITY AS x(term, n)) "
+            "SELECT id, content, importance_score, created_at, session_id, seq, "
+            "ARRAY(SELECT t.n FROM t WHERE words @@ t.q) FROM memories "
+            f"WHERE id = ANY(%s) AND {where}",
+            [list(terms), list(ids), *params],
+        )
+        rows = {}
+        for memory_id, content, importance, created, session, seq, held in found:
+            rows[memory_id] = CandidateRow(content, importance, utc(created), bool(session), seq)
+            for n in held:
+                hits[terms[n - 1]].add(memory_id)
+        return rows, hits
 
     def keyword_index_ok(self, full: bool = True) -> bool:
         """Whether the keyword index holds what the memories say: its GIN index is valid and,

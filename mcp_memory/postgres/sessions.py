@@ -5,6 +5,7 @@ joined on, so each key is one index lookup."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from mcp_memory.lru import Bounded
@@ -26,6 +27,10 @@ class SessionStore(Part):
 
     _members: Bounded
     """(session key, version, filter) -> member ids; created by ``PostgresLedger``."""
+    _recent: threading.local
+    """The order verdicts this thread read with its last sessions (``verdicts``: key ->
+    (judged, score), or None for none kept), for the ``session_orders`` a search asks next;
+    created by ``PostgresLedger``."""
 
     def sessions(self, ids: Sequence[str], flt: MemoryFilter) -> list[Session]:
         """The sessions the given memories belong to, each with its members in order (see
@@ -34,15 +39,18 @@ class SessionStore(Part):
         sessions that changed."""
         if not ids:
             return []
-        versions: dict[SessionKey, int] = {
-            (user, agent, session): version
-            for user, agent, session, version in self._read(
-                "SELECT DISTINCT m.user_id, m.agent_id, m.session_id, v.version "
-                "FROM memories m JOIN session_versions v USING (user_id, agent_id, session_id) "
-                "WHERE m.id = ANY(%s) AND m.session_id <> ''",
-                (list(ids),),
-            )
-        }
+        versions: dict[SessionKey, int] = {}
+        verdicts: dict[SessionKey, tuple[str, float | None] | None] = {}
+        for user, agent, session, version, judged, score in self._read(
+            "SELECT DISTINCT m.user_id, m.agent_id, m.session_id, v.version, o.judged, o.score "
+            "FROM memories m JOIN session_versions v USING (user_id, agent_id, session_id) "
+            "LEFT JOIN session_orders o USING (user_id, agent_id, session_id) "
+            "WHERE m.id = ANY(%s) AND m.session_id <> ''",
+            (list(ids),),
+        ):
+            versions[user, agent, session] = version
+            verdicts[user, agent, session] = None if judged is None else (judged, score)
+        self._recent.verdicts = verdicts
         view = repr(flt)
         found = {key: self._members.get((key, version, view)) for key, version in versions.items()}
         missing = sorted(key for key, members in found.items() if members is None)
@@ -73,9 +81,15 @@ class SessionStore(Part):
     def session_orders(
         self, keys: Sequence[SessionKey]
     ) -> dict[SessionKey, tuple[str, float | None]]:
-        """The kept order verdicts of these sessions: (what was judged, score or None)."""
+        """The kept order verdicts of these sessions: (what was judged, score or None). Those
+        of sessions this thread read last (``sessions`` reads their verdicts in the same
+        statement) are answered from that read, once; others from the database."""
         if not keys:
             return {}
+        read = getattr(self._recent, "verdicts", {})
+        self._recent.verdicts = {}
+        if all(key in read for key in keys):  # read with the sessions, just before
+            return {key: verdict for key in keys if (verdict := read[key]) is not None}
         rows = self._read(
             f"SELECT o.user_id, o.agent_id, o.session_id, o.judged, o.score FROM {KEYS} "
             "JOIN session_orders o ON o.user_id = k.u AND o.agent_id = k.a AND o.session_id = k.s",

@@ -140,7 +140,8 @@ class SearchPipeline:
         sessions, trust, conversations = self._sessions(best, flt, known)
         around = neighbours_in(conversations, best, window)
         ids = list(dict.fromkeys([*seeds, *(n for pairs in around.values() for _, n in pairs)]))
-        rows = self.ledger.candidates(ids, flt)
+        words = keywords.words if keywords and matched else []
+        rows, hits = self.ledger.candidates_with_terms(ids, flt, words)
         ids = [i for i in ids if i in rows]
         # Every candidate's neighbours, not only the seeds': a reply brought in beside the
         # question it answers takes that question as its context.
@@ -149,8 +150,7 @@ class SearchPipeline:
         if missing:
             dense.update(self._similarities_of(qvec, missing, known, rows))
         terms = ranking.NO_TERMS
-        if keywords and matched:
-            hits = self.ledger.term_hits(keywords.words, rows, flt.scope)
+        if keywords and words:
             terms = ranking.Terms.from_counts(hits, keywords.counts, keywords.every_stage)
         shares = {m: trust[s.key] for s in sessions if s.key in trust for m in s.members}
         return Gathered(_candidates(ids, rows, dense, terms), neighbours, terms, shares)

@@ -217,6 +217,14 @@ class KeywordIndex(Protocol):
         """For each term, the ids among ``rows`` (those in the scope) that contain it."""
         ...
 
+    def candidates_with_terms(
+        self, ids: Sequence[str], flt: MemoryFilter, terms: Sequence[str]
+    ) -> tuple[dict[str, CandidateRow], dict[str, set[str]]]:
+        """``candidates(ids, flt)`` and, for each term, the ids among them that contain it
+        (``term_hits``): what a search ranks, read together (on PostgreSQL, one round trip
+        to the database instead of two)."""
+        ...
+
     def keyword_index_ok(self, full: bool = True) -> bool:
         """Whether the index agrees with the memories: ``full``, a thorough check (slow, may
         block writers); otherwise a quick one (every memory indexed once)."""

@@ -173,3 +173,18 @@ def test_session_members_follow_changes_by_any_process_but_not_reads(ledger) -> 
         assert ledger.sessions([a, c], USER)[0].members == (c,)
     finally:
         other.close()
+
+
+def test_candidates_come_with_the_terms_each_holds_as_read_apart(ledger) -> None:
+    """``candidates_with_terms`` (one statement on PostgreSQL) answers what ``candidates`` and
+    ``term_hits`` answer in turn, and leaves out a memory the filter drops."""
+    a = _add(ledger, _memory("She was painting sunsets", 0))
+    b = _add(ledger, _memory("He paints too", 1))
+    c = _add(ledger, _memory("Nothing here", 2))
+    d = _add(ledger, _memory("Painted sunset walls", 3, user="u2"))
+    rows, hits = ledger.candidates_with_terms([a, b, c, d], USER, ["painted", "sunset"])
+    assert rows == ledger.candidates([a, b, c, d], USER) and set(rows) == {a, b, c}
+    assert hits == _hits(ledger, ["painted", "sunset"], [a, b, c])
+    assert hits == {"painted": {a, b}, "sunset": {a}}
+    assert ledger.candidates_with_terms([a], USER, []) == (ledger.candidates([a], USER), {})
+    assert ledger.candidates_with_terms([], USER, ["painted"]) == ({}, {"painted": set()})

@@ -33,7 +33,8 @@ from mcp_memory.store.vectors import VectorIndex, similarities
 # afterwards (over-fetching as needed) instead of passing the graph every matching id.
 _BRUTE_FORCE_MAX_IDS = 10_000
 LOOKUP_THREADS = 4
-"""Threads looking keywords up while searches embed their queries (a search uses one)."""
+"""Threads looking keywords up and counting filters while searches embed their queries (a
+search uses two at once)."""
 
 
 class SearchLedger(MemoryReader, KeywordIndex, SessionStore, Protocol):
@@ -124,7 +125,8 @@ class SearchPipeline:
         answer (LoCoMo recall@10 moved by 0.003 when they were left out).
 
         The keyword lookup runs on a thread of its own while the query is embedded and its
-        nearest vectors found: neither needs the other, and each mostly waits (on the model's
+        nearest vectors found (and the filter's count on another, which the nearest need):
+        neither needs the other, and each mostly waits (on the model's
         native code, on the database), so a search costs the longer of the two, not both. A
         query whose vector is at hand (asked before) is searched in one thread: with no model
         to wait for, two threads would only contend for the interpreter (LoCoMo in process,
@@ -191,11 +193,12 @@ class SearchPipeline:
             keywords = self._keywords(query, flt, pool, count_scope, size)
             return qvec, *self.dense(qvec, flt, pool, size.result), keywords
         lookup = self._lookups.submit(self._keywords, query, flt, pool, count_scope, size)
+        matching = self._lookups.submit(self.ledger.count, flt)
         try:
             qvec = self.embedder.embed_query(query)
-            dense, known = self.dense(qvec, flt, pool, size.result)
+            dense, known = self.dense(qvec, flt, pool, size.result, matching.result)
         except BaseException:
-            wait([lookup])  # nothing of this search outlives it
+            wait([lookup, matching])  # nothing of this search outlives it
             raise
         return qvec, dense, known, lookup.result()
 
@@ -265,14 +268,16 @@ class SearchPipeline:
         flt: MemoryFilter,
         k: int,
         scope_size: Callable[[], int] | None = None,
+        filtered: Callable[[], int] | None = None,
     ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """Cosine similarities of the k nearest memories that pass the filter, and the vectors
         read on the way (an exact search reads its whole scope: the rest of the search uses
         them instead of reading them again). ``scope_size`` counts the scope's memories, every
-        stage (read once per search: a shared store answers each read over the network)."""
+        stage (read once per search: a shared store answers each read over the network), and
+        ``filtered`` those passing the filter (counted while the query is embedded)."""
         if scope_size is None:
             scope_size = cache(lambda: self.ledger.count(MemoryFilter(scope=flt.scope)))
-        matching = self.ledger.count(flt)
+        matching = filtered() if filtered is not None else self.ledger.count(flt)
         if matching == 0:
             return {}, {}
         scope = {key: value for key, value in flt.scope.model_dump().items() if value}

@@ -45,6 +45,34 @@ def test_keywords_are_looked_up_while_the_query_is_embedded(service, monkeypatch
     assert hits[0].content == "The kite festival is on the beach in June"
 
 
+def test_the_filter_is_counted_while_the_query_is_embedded(service, monkeypatch):
+    """The dense search needs how many memories pass the filter (exact or graph search); the
+    count is read on a lookup thread while the model runs, not after it."""
+    service.add("Ivy planted tulips along the fence", user_id="ivy")
+    service.flush()
+    filtered = threading.Event()
+    count = service.ledger.count
+
+    def counted(flt):
+        if flt.stages is not None or flt.memory_type is not None:  # the search's own filter
+            filtered.set()
+        return count(flt)
+
+    embed = service.embedder.embed_query
+    overlapped = []
+
+    def embed_query(text):
+        overlapped.append(filtered.wait(timeout=30))  # set only by another thread
+        return embed(text)
+
+    monkeypatch.setattr(service.ledger, "count", counted)
+    monkeypatch.setattr(service.embedder, "embed_query", embed_query)
+    query = f"what grows by the fence? {uuid.uuid4().hex[:6]}"
+    hits = service.search(query, user_id="ivy", memory_type="semantic").results
+    assert overlapped == [True]
+    assert hits[0].content == "Ivy planted tulips along the fence"
+
+
 def test_a_failed_lookup_fails_the_search_with_its_error(service, monkeypatch):
     service.add("Ivy keeps bees on the roof", user_id="ivy")
     service.flush()

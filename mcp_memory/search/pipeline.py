@@ -33,8 +33,9 @@ from mcp_memory.store.vectors import VectorIndex, similarities
 # afterwards (over-fetching as needed) instead of passing the graph every matching id.
 _BRUTE_FORCE_MAX_IDS = 10_000
 LOOKUP_THREADS = 4
-"""Threads looking keywords up and counting filters while searches embed their queries (a
-search uses two at once)."""
+"""Threads reading the ledger beside a search's own thread: the keyword lookup and the
+filter's count while the query is embedded, the candidates' rows while the index scores them
+(a search uses at most two at once)."""
 
 
 class SearchLedger(MemoryReader, KeywordIndex, SessionStore, Protocol):
@@ -143,34 +144,54 @@ class SearchPipeline:
         around = neighbours_in(conversations, best, window)
         ids = list(dict.fromkeys([*seeds, *(n for pairs in around.values() for _, n in pairs)]))
         words = keywords.words if keywords and matched else []
-        rows, hits = self.ledger.candidates_with_terms(ids, flt, words)
+        rows, hits, scored = self._rows_and_scores(ids, flt, words, qvec, dense, known)
         ids = [i for i in ids if i in rows]
         # Every candidate's neighbours, not only the seeds': a reply brought in beside the
         # question it answers takes that question as its context.
         neighbours = neighbours_in(conversations, ids, window)
-        missing = [i for i in ids if i not in dense]
-        if missing:
-            dense.update(self._similarities_of(qvec, missing, known, rows))
+        dense.update(self._unindexed(qvec, [i for i in ids if i not in dense], scored, rows))
         terms = ranking.NO_TERMS
         if keywords and words:
             terms = ranking.Terms.from_counts(hits, keywords.counts, keywords.every_stage)
         shares = {m: trust[s.key] for s in sessions if s.key in trust for m in s.members}
         return Gathered(_candidates(ids, rows, dense, terms), neighbours, terms, shares)
 
-    def _similarities_of(
+    def _rows_and_scores(
+        self,
+        ids: Sequence[str],
+        flt: MemoryFilter,
+        words: Sequence[str],
+        qvec: np.ndarray,
+        dense: Mapping[str, float],
+        known: Mapping[str, np.ndarray],
+    ) -> tuple[dict[str, CandidateRow], dict[str, set[str]], dict[str, float]]:
+        """What ranking reads of the candidates that pass the filter and which of them hold
+        each looked-up word (``candidates_with_terms``), and the cosines of those the dense
+        search did not bring: from the vectors it read, else scored by the index where it
+        holds them (``similarities``). The index is asked on this thread (a search pins its
+        index here) while the ledger is read on a lookup thread: neither needs the other."""
+        others = [i for i in ids if i not in dense]
+        scored = _cosines(qvec, {i: known[i] for i in others if i in known})
+        if not (unknown := [i for i in others if i not in scored]):
+            return *self.ledger.candidates_with_terms(ids, flt, words), scored
+        reading = self._lookups.submit(self.ledger.candidates_with_terms, ids, flt, words)
+        try:
+            scored.update(similarities(self.index, qvec, unknown))
+        finally:
+            wait([reading])  # nothing of this search outlives it
+        return *reading.result(), scored
+
+    def _unindexed(
         self,
         qvec: np.ndarray,
         ids: Sequence[str],
-        known: Mapping[str, np.ndarray],
+        scored: Mapping[str, float],
         rows: Mapping[str, CandidateRow],
     ) -> dict[str, float]:
-        """The cosines of these candidates: from the vectors this search read already, else
-        scored by the index (where it holds the vectors, when it can: ``similarities``), else
-        embedded now for those the index does not hold yet (their outbox entries wait: a full
-        disk, a rebuild), so that a memory just stored ranks by its meaning too."""
-        found = _cosines(qvec, {i: known[i] for i in ids if i in known})
-        if unknown := [i for i in ids if i not in found]:
-            found.update(similarities(self.index, qvec, unknown))
+        """The cosines of these candidates: as scored, else embedded now for those the index
+        does not hold yet (their outbox entries wait: a full disk, a rebuild), so that a memory
+        just stored ranks by its meaning too."""
+        found = {i: scored[i] for i in ids if i in scored}
         if waiting := [i for i in ids if i not in found][:UNINDEXED_EMBED_MAX]:
             embedded = self.embedder.embed([rows[i].content for i in waiting])
             found.update(_cosines(qvec, dict(zip(waiting, embedded, strict=True))))

@@ -60,6 +60,7 @@ from mcp_memory.store.vectors import (
     VectorHit,
     VectorIndex,
     VectorRecord,
+    scores_in_place,
     similarities,
 )
 
@@ -363,6 +364,10 @@ class IndexGuard:
 
     def similarities(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
         return self._call(lambda index: similarities(index, vector, ids))
+
+    def scores_in_place(self) -> bool:
+        """Whether the index behind scores vectors where it stores them (``ScoresInPlace``)."""
+        return self._call(scores_in_place)
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         return self._call(lambda index: index.existing_ids(ids))

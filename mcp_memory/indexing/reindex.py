@@ -41,6 +41,7 @@ from mcp_memory.store.vectors import (
     VectorHit,
     VectorIndex,
     VectorRecord,
+    scores_in_place,
     similarities,
 )
 
@@ -238,6 +239,10 @@ class CurrentIndex:
 
     def similarities(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
         return self._read(lambda index: similarities(index, vector, ids))
+
+    def scores_in_place(self) -> bool:
+        """Whether the index behind scores vectors where it stores them (``ScoresInPlace``)."""
+        return self._read(scores_in_place)
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         return self._read(lambda index: index.existing_ids(ids))

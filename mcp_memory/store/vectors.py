@@ -179,6 +179,15 @@ class ScoresInPlace(Protocol):
         ...
 
 
+def scores_in_place(index: VectorIndex) -> bool:
+    """Whether ``index`` (or the index behind a wrapper that asks its own: the service's
+    guards) scores vectors where it stores them, in another process: reading the ledger on
+    another thread meanwhile then overlaps two waits, where with an index in this process
+    the two threads would only contend for the interpreter."""
+    ask = getattr(index, "scores_in_place", None)
+    return bool(ask()) if callable(ask) else isinstance(index, ScoresInPlace)
+
+
 def similarities(index: VectorIndex, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
     """The cosine of ``vector`` to each of these ids' vectors in ``index`` (those it holds):
     scored by the index when it can (``ScoresInPlace``), else from the vectors it reads."""

@@ -5,12 +5,15 @@ does not hold them yet. On every storage engine."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
 from mcp_memory.config import RankingSettings
 from mcp_memory.models import Scope
 from mcp_memory.store.records import MemoryFilter
+from mcp_memory.store.vectors import scores_in_place
 from tests.engines import ENGINES, engine_settings
 
 
@@ -39,3 +42,39 @@ def test_candidates_beyond_the_nearest_carry_their_cosine_to_the_query(service):
     for candidate in pool.candidates:
         expected = float(np.dot(qvec, vectors[candidate.content]))
         assert candidate.similarity == pytest.approx(expected, abs=1e-5), candidate.content
+
+
+def test_an_index_in_the_database_scores_while_the_ledger_reads_the_candidates(
+    service, settings, monkeypatch
+):
+    """pgvector scores the candidates in the database while the ledger reads their rows on a
+    lookup thread (two waits on the database, overlapped); an index in this process is asked
+    on the search's own thread, after the rows (two threads would contend for the
+    interpreter)."""
+    for text in ["Ann flew her red kite on the beach", "The kite string snapped in the wind"]:
+        service.add(text, user_id="ann", session_id="s1")
+    service.flush()
+    reading = threading.Event()
+    threads: dict[str, threading.Thread] = {}
+    read = service.ledger.candidates_with_terms
+    score = service.searcher.index.similarities
+    remote = scores_in_place(service.searcher.index)
+
+    def candidates_with_terms(*args):
+        threads["rows"] = threading.current_thread()
+        reading.set()
+        return read(*args)
+
+    def similarities(*args):
+        threads["scores"] = threading.current_thread()
+        assert reading.wait(timeout=30)  # the rows are read beside (or before) the scores
+        return score(*args)
+
+    monkeypatch.setattr(service.ledger, "candidates_with_terms", candidates_with_terms)
+    monkeypatch.setattr(service.searcher.index, "similarities", similarities)
+    hits = service.search("where did the kite string snap?", user_id="ann", limit=1).results
+    assert hits[0].content == "The kite string snapped in the wind"
+    assert remote == settings.storage.backend.startswith("postgres")
+    here = threading.current_thread()
+    assert threads.get("scores", here) is here  # Chroma's scope block scored them already
+    assert (threads["rows"] is not here) is remote

@@ -62,6 +62,19 @@ class _Keywords:
     counts: Mapping[str, int]
     every_stage: int
     matched: list[str]
+    sessions: _Sessions | None = None
+    """The sessions of the best matches, read on the lookup thread (``SearchPipeline.gather``)."""
+
+
+@dataclass(frozen=True)
+class _Sessions:
+    """Sessions read for some seeds (``looked_up``): each with its order trust, and those read
+    as conversations (whose neighbours give context)."""
+
+    looked_up: list[str]
+    sessions: list[Session]
+    trust: dict[Key, float]
+    conversations: list[Session]
 
 
 class SearchPipeline:
@@ -134,13 +147,14 @@ class SearchPipeline:
         vectors at hand: 5.6 ms a search in one thread, 7.4 ms in two)."""
         weights = self.weights
         pool = max(weights.candidate_pool, limit)
-        qvec, dense, known, keywords = self._dense_and_keywords(query, flt, pool)
+        expand = max(weights.context_seeds, limit)
+        qvec, dense, known, keywords = self._dense_and_keywords(query, flt, pool, expand)
         matched = keywords.matched if keywords else []
         seeds = list(dict.fromkeys([*dense, *matched]))
-        expand = max(weights.context_seeds, limit)
         best = list(dict.fromkeys([*list(dense)[:expand], *matched[:expand]]))
         window = max(weights.context_window, weights.context_keyword_window)
-        sessions, trust, conversations = self._sessions(best, flt, known)
+        read = self._sessions(best, flt, known, keywords.sessions if keywords else None)
+        sessions, trust, conversations = read.sessions, read.trust, read.conversations
         around = neighbours_in(conversations, best, window)
         ids = list(dict.fromkeys([*seeds, *(n for pairs in around.values() for _, n in pairs)]))
         words = keywords.words if keywords and matched else []
@@ -202,7 +216,7 @@ class SearchPipeline:
         return found
 
     def _dense_and_keywords(
-        self, query: str, flt: MemoryFilter, pool: int
+        self, query: str, flt: MemoryFilter, pool: int, expand: int
     ) -> tuple[np.ndarray, dict[str, float], dict[str, np.ndarray], _Keywords | None]:
         """The query's vector, the dense search's similarities and the vectors it read, and
         the keyword lookup (None when ranking gives keywords no weight); see ``gather`` for
@@ -217,7 +231,7 @@ class SearchPipeline:
         if qvec is not None:
             keywords = self._keywords(query, flt, pool, count_scope, size)
             return qvec, *self.dense(qvec, flt, pool, size.result), keywords
-        lookup = self._lookups.submit(self._keywords, query, flt, pool, count_scope, size)
+        lookup = self._lookups.submit(self._keywords, query, flt, pool, count_scope, size, expand)
         matching = self._lookups.submit(self.ledger.count, flt)
         try:
             qvec = self.embedder.embed_query(query)
@@ -234,12 +248,16 @@ class SearchPipeline:
         pool: int,
         count_scope: Callable[[], int],
         size: Future[int],
+        expand: int = 0,
     ) -> _Keywords:
         """The query's content words, those worth looking up (a word most of the scope holds
         is left out: ``search_terms``) and the keyword index's best matches for them. Counts
         the scope first, for the dense search too (``size``): this thread then reads the
         scope's size and term counts, then looks the terms up, in that order, as a ledger
-        that keeps what a thread read last for the lookup that follows expects."""
+        that keeps what a thread read last for the lookup that follows expects. With
+        ``expand``, it also reads the sessions of the best ``expand`` matches (while the
+        query is still being embedded: the search thread then reads only those of its nearest
+        that these sessions do not hold)."""
         try:
             every_stage = count_scope()
         except BaseException as exc:
@@ -251,20 +269,33 @@ class SearchPipeline:
         words = language.search_terms(
             asked, counts, every_stage, self.weights.keyword_lookup_max_share
         )
-        return _Keywords(words, counts, every_stage, self.keyword_seeds(words, counts, flt, pool))
+        matched = self.keyword_seeds(words, counts, flt, pool)
+        early = self._sessions(matched[:expand], flt, {}) if expand else None
+        return _Keywords(words, counts, every_stage, matched, early)
 
     def _sessions(
-        self, best: Sequence[str], flt: MemoryFilter, known: Mapping[str, np.ndarray]
-    ) -> tuple[list[Session], dict[Key, float], list[Session]]:
+        self,
+        best: Sequence[str],
+        flt: MemoryFilter,
+        known: Mapping[str, np.ndarray],
+        early: _Sessions | None = None,
+    ) -> _Sessions:
         """The sessions of the best seeds, each one's order trust, and those read as
-        conversations (whose neighbours give context)."""
+        conversations. Sessions ``early`` read for some of them are kept: only the seeds they
+        neither looked up nor hold are read now."""
         weights = self.weights
-        sessions = []
-        if weights.context_semantic_weight > 0 or weights.context_keyword_weight > 0:
-            sessions = self.ledger.sessions(best, flt)
+        if not (weights.context_semantic_weight > 0 or weights.context_keyword_weight > 0):
+            return _Sessions(list(best), [], self.orders.trust([], weights, known), [])
+        rest = list(best)
+        if early is not None:
+            held = {m for session in early.sessions for m in session.members}
+            rest = [i for i in best if i not in held and i not in set(early.looked_up)]
+        sessions = self.ledger.sessions(rest, flt) if rest else []
         trust = self.orders.trust(sessions, weights, known)
+        if early is not None:
+            sessions, trust = [*early.sessions, *sessions], {**early.trust, **trust}
         conversations = [s for s in sessions if trust.get(s.key, 1.0) > 0]
-        return sessions, trust, conversations
+        return _Sessions(list(best), sessions, trust, conversations)
 
     def keyword_seeds(
         self, lookup: Sequence[str], counts: Mapping[str, int], flt: MemoryFilter, pool: int

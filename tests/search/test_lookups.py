@@ -73,6 +73,43 @@ def test_the_filter_is_counted_while_the_query_is_embedded(service, monkeypatch)
     assert hits[0].content == "Ivy planted tulips along the fence"
 
 
+def test_the_sessions_of_the_best_matches_are_read_while_the_query_is_embedded(
+    service, monkeypatch
+):
+    """The keyword side's best matches are known before the query's vector: their sessions
+    are read on the lookup thread meanwhile, and the search thread reads only the sessions of
+    its nearest that those do not hold (here none: one session holds everything)."""
+    for text in ["Ivy launched the kite at dawn", "The kite climbed over the dunes"]:
+        service.add(text, user_id="ivy", session_id="trip")
+    service.flush()
+    read_sessions = threading.Event()
+    readers = []
+    sessions = service.ledger.sessions
+
+    def sessions_of(ids, flt):
+        readers.append(threading.current_thread())
+        read_sessions.set()
+        return sessions(ids, flt)
+
+    embed = service.embedder.embed_query
+    overlapped = []
+
+    def embed_query(text):
+        overlapped.append(read_sessions.wait(timeout=30))  # set only by the other thread
+        return embed(text)
+
+    monkeypatch.setattr(service.ledger, "sessions", sessions_of)
+    monkeypatch.setattr(service.embedder, "embed_query", embed_query)
+    query = f"when did the kite launch? {uuid.uuid4().hex[:6]}"
+    hits = service.search(query, user_id="ivy").results
+    assert overlapped == [True]
+    assert readers and threading.current_thread() not in readers
+    assert {h.content for h in hits} == {
+        "Ivy launched the kite at dawn",
+        "The kite climbed over the dunes",
+    }
+
+
 def test_a_failed_lookup_fails_the_search_with_its_error(service, monkeypatch):
     service.add("Ivy keeps bees on the roof", user_id="ivy")
     service.flush()

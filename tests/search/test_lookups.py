@@ -19,6 +19,21 @@ def settings(request, tmp_path):
     return engine_settings(request, tmp_path)
 
 
+def _model_waits_for(event: threading.Event, service, monkeypatch) -> list[bool]:
+    """Make the query's embedding wait for ``event``, which only another thread sets: the
+    list returned gets, per embedding, whether the event came (False: it never did, so the
+    work that sets it was not running beside the model)."""
+    embed = service.embedder.embed_query
+    overlapped: list[bool] = []
+
+    def embed_query(text):
+        overlapped.append(event.wait(timeout=30))
+        return embed(text)
+
+    monkeypatch.setattr(service.embedder, "embed_query", embed_query)
+    return overlapped
+
+
 def test_keywords_are_looked_up_while_the_query_is_embedded(service, monkeypatch):
     service.add("The kite festival is on the beach in June", user_id="ivy")
     service.add("Ivy repaired the kite string with fishing line", user_id="ivy")
@@ -30,15 +45,8 @@ def test_keywords_are_looked_up_while_the_query_is_embedded(service, monkeypatch
         looking_up.set()
         return counts(*args, **kwargs)
 
-    embed = service.embedder.embed_query
-    overlapped = []
-
-    def embed_query(text):
-        overlapped.append(looking_up.wait(timeout=30))  # set only by the other thread
-        return embed(text)
-
+    overlapped = _model_waits_for(looking_up, service, monkeypatch)
     monkeypatch.setattr(service.ledger, "term_counts", term_counts)
-    monkeypatch.setattr(service.embedder, "embed_query", embed_query)
     query = f"when is the kite festival? {uuid.uuid4().hex[:6]}"  # not asked before
     hits = service.search(query, user_id="ivy").results
     assert overlapped == [True]
@@ -58,15 +66,8 @@ def test_the_filter_is_counted_while_the_query_is_embedded(service, monkeypatch)
             filtered.set()
         return count(flt)
 
-    embed = service.embedder.embed_query
-    overlapped = []
-
-    def embed_query(text):
-        overlapped.append(filtered.wait(timeout=30))  # set only by another thread
-        return embed(text)
-
+    overlapped = _model_waits_for(filtered, service, monkeypatch)
     monkeypatch.setattr(service.ledger, "count", counted)
-    monkeypatch.setattr(service.embedder, "embed_query", embed_query)
     query = f"what grows by the fence? {uuid.uuid4().hex[:6]}"
     hits = service.search(query, user_id="ivy", memory_type="semantic").results
     assert overlapped == [True]
@@ -91,15 +92,8 @@ def test_the_sessions_of_the_best_matches_are_read_while_the_query_is_embedded(
         read_sessions.set()
         return sessions(ids, flt)
 
-    embed = service.embedder.embed_query
-    overlapped = []
-
-    def embed_query(text):
-        overlapped.append(read_sessions.wait(timeout=30))  # set only by the other thread
-        return embed(text)
-
+    overlapped = _model_waits_for(read_sessions, service, monkeypatch)
     monkeypatch.setattr(service.ledger, "sessions", sessions_of)
-    monkeypatch.setattr(service.embedder, "embed_query", embed_query)
     query = f"when did the kite launch? {uuid.uuid4().hex[:6]}"
     hits = service.search(query, user_id="ivy").results
     assert overlapped == [True]

@@ -28,7 +28,7 @@ from mcp_memory.postgres.database import Database
 from mcp_memory.postgres.integrity import Integrity
 from mcp_memory.postgres.journal import Journal
 from mcp_memory.postgres.keywords import KeywordIndex
-from mcp_memory.postgres.memories import MemoryWriter
+from mcp_memory.postgres.memories import Counting, MemoryWriter
 from mcp_memory.postgres.migrations import migrate, schema_version
 from mcp_memory.postgres.outbox import Outbox
 from mcp_memory.postgres.reads import MemoryReader
@@ -57,6 +57,7 @@ class PostgresLedger(
         self._members = Bounded(capacity=4096)
         self._term_counts = Bounded(capacity=4096)
         self._recent = threading.local()
+        self._counting = Counting()
         migrate(database)
 
     @property
@@ -64,6 +65,7 @@ class PostgresLedger(
         return schema_version(self.db)
 
     def close(self) -> None:
+        self._counting.close()  # the access counts still being written, first
         self.db.close()
 
     @contextmanager

@@ -278,6 +278,10 @@ class Database:
                 raise unavailable(self.target, exc) from None
         raise AssertionError("unreachable")
 
+    def holding(self) -> bool:
+        """Whether this thread is inside a held transaction (``held``)."""
+        return getattr(self._local, "conn", None) is not None
+
     @contextmanager
     def held(self, name: str) -> Iterator[None]:
         """One transaction for everything this thread reads and writes inside, taken under the
@@ -384,6 +388,10 @@ class Part:
     """The base of every part of ``PostgresLedger``: the database they share."""
 
     db: Database
+
+    def _settle(self) -> None:
+        """Wait for this process's access counts still being written (``MemoryWriter``):
+        every read of what they change calls it first."""
 
     def _read(
         self, sql: Query, params: Sequence[Any] | dict[str, Any] = ()

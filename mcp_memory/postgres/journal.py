@@ -38,6 +38,7 @@ class Journal(Part):
         found: dict[str, list[datetime]] = {}
         if not ids:
             return found
+        self._settle()
         rows = self._read(
             "SELECT memory_id, at FROM access_log WHERE memory_id = ANY(%s) AND at >= %s "
             "ORDER BY at",

@@ -8,12 +8,16 @@ the second waits for the first to commit, stores nothing and returns the first.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any
 
 from mcp_memory.clock import to_iso
+from mcp_memory.errors import StoreUnavailable
 from mcp_memory.models import EventKind, Memory
 from mcp_memory.postgres.database import Conn, Part, lock
 from mcp_memory.postgres.outbox import enqueue, enqueue_upserts
@@ -35,6 +39,7 @@ HASH_SCHEME = "content_hash_scheme"
 """The state key naming the rules the stored content hashes follow (``rehash``)."""
 
 PRUNE_EVERY = 1000
+logger = logging.getLogger(__name__)
 """Touches between two prunings of the access log (consolidation runs prune it too)."""
 
 _SAME_TEXT = (
@@ -108,6 +113,8 @@ class MemoryWriter(Part):
     """Access times older than this are pruned (every ``PRUNE_EVERY`` touches, and at each
     consolidation run); the factory sets it to the access-boost window."""
     _touches: int = 0
+    _counting: Counting
+    """Access counts being written after the reply; created by ``PostgresLedger``."""
 
     def insert_unless_duplicate(self, memory: Memory, content_hash: str) -> Memory | None:
         """Store a new memory with its ADD event and index entry, atomically; or return the
@@ -177,11 +184,21 @@ class MemoryWriter(Part):
         self.db.write(remove)
 
     def touch(self, ids: Sequence[str], at: datetime) -> None:
-        """Count an access for each id (search hits and gets): one statement, one round
-        trip. The rows are locked in id order first, so concurrent searches touching the same
-        memories queue instead of deadlocking."""
+        """Count an access for each id (search hits and gets), on the counting thread: the
+        reply does not wait for it (``Counting``). One statement, one round trip; the rows
+        are locked in id order first, so concurrent searches touching the same memories
+        queue instead of deadlocking. Inside a held transaction, counted in it, now."""
         if not ids:
             return
+        if self.db.holding():
+            self._touch(ids, at)
+        else:
+            self._counting.submit(lambda: self._touch(ids, at))
+
+    def _settle(self) -> None:
+        self._counting.settle()
+
+    def _touch(self, ids: Sequence[str], at: datetime) -> None:
         counts = Counter(ids)
         order = sorted(counts)
         self.db.statement(
@@ -312,3 +329,39 @@ def _import_history(conn: Conn, rows: Sequence[ImportRow]) -> None:
             events.append(kept_event_values(memory.id, ev))
     if events:
         conn.cursor().executemany(INSERT_EVENT, events)
+
+
+class Counting:
+    """Access counts written after the reply, in order, on one thread of their own: they are
+    statistics (already committed without waiting for the log flush), and writing them took
+    1.4 ms of every search. This process reads its own counts: every read of memory rows or
+    access times first waits for those submitted before it (``settle``); other servers see
+    them a moment later. A count that cannot be written is logged, as it was when written in
+    line (a search does not fail for its statistics)."""
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="access-counts")
+        self._latest: Future[None] | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, count: Callable[[], None]) -> None:
+        with self._lock:
+            self._latest = self._thread.submit(_logged, count)
+
+    def settle(self) -> None:
+        """Until the counts submitted so far are written (or have failed)."""
+        latest = self._latest
+        if latest is not None and not latest.done():
+            wait([latest])
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)
+
+
+def _logged(count: Callable[[], None]) -> None:
+    try:
+        count()
+    except StoreUnavailable as exc:
+        logger.warning("access counts not recorded: %s", exc)
+    except Exception:
+        logger.exception("access counts not recorded")

@@ -23,6 +23,7 @@ class MemoryReader(Part):
     """What this thread read last (see ``KeywordIndex``); created by ``PostgresLedger``."""
 
     def get(self, memory_id: str) -> Memory | None:
+        self._settle()
         rows = self._read(f"SELECT {COLUMNS} FROM memories WHERE id = %s", (memory_id,))
         return to_memory(rows[0]) if rows else None
 
@@ -30,6 +31,7 @@ class MemoryReader(Part):
         """The memories with these ids (that also pass the filter, if one is given)."""
         if not ids:
             return {}
+        self._settle()
         where, params = render(flt or MemoryFilter())
         rows = self._read(
             f"SELECT {COLUMNS} FROM memories WHERE id = ANY(%s) AND {where}", [list(ids), *params]
@@ -56,6 +58,7 @@ class MemoryReader(Part):
         self, flt: MemoryFilter, order: ListOrder, limit: int, offset: int = 0
     ) -> list[Memory]:
         """One page of matching memories, without counting them."""
+        self._settle()
         where, params = render(flt)
         rows = self._read(
             f"SELECT {COLUMNS} FROM memories WHERE {where} ORDER BY {ORDER_SQL[order]} "
@@ -87,12 +90,14 @@ class MemoryReader(Part):
         return [row[0] for row in self._read(sql, params)]
 
     def all_memories(self, flt: MemoryFilter) -> list[Memory]:
+        self._settle()
         where, params = render(flt)
         sql = f"SELECT {COLUMNS} FROM memories WHERE {where} ORDER BY created_at, seq"
         return readable(self._read(sql, params), to_memory)
 
     def iter_memories(self, flt: MemoryFilter, batch: int = 1000) -> Iterator[list[Memory]]:
         """Every matching memory in insertion order, a batch at a time (keyset pagination)."""
+        self._settle()
         where, params = render(flt)
         last = 0
         while True:

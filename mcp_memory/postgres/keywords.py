@@ -22,7 +22,7 @@ from mcp_memory.lru import Bounded
 from mcp_memory.models import Scope
 from mcp_memory.postgres.database import Conn, Part
 from mcp_memory.postgres.filters import render
-from mcp_memory.postgres.rows import utc
+from mcp_memory.postgres.rows import CANDIDATE_COLUMNS, to_candidate
 from mcp_memory.store.records import CandidateRow, MemoryFilter
 
 K1, B = 1.2, 0.75
@@ -147,16 +147,15 @@ class KeywordIndex(Part):
         found = self._read(
             "WITH t AS MATERIALIZED (SELECT n, words_query(term) AS q "
             "FROM unnest(%s::text[]) WITH ORDINALITY AS x(term, n)) "
-            "SELECT id, content, importance_score, created_at, session_id, seq, "
-            "ARRAY(SELECT t.n FROM t WHERE words @@ t.q) FROM memories "
-            f"WHERE id = ANY(%s) AND {where}",
+            f"SELECT {CANDIDATE_COLUMNS}, ARRAY(SELECT t.n FROM t WHERE words @@ t.q) "
+            f"FROM memories WHERE id = ANY(%s) AND {where}",
             [list(terms), list(ids), *params],
         )
         rows = {}
-        for memory_id, content, importance, created, session, seq, held in found:
-            rows[memory_id] = CandidateRow(content, importance, utc(created), bool(session), seq)
-            for n in held:
-                hits[terms[n - 1]].add(memory_id)
+        for row in found:
+            rows[row[0]] = to_candidate(row)
+            for n in row[-1]:
+                hits[terms[n - 1]].add(row[0])
         return rows, hits
 
     def keyword_index_ok(self, full: bool = True) -> bool:

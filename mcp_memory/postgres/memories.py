@@ -35,11 +35,12 @@ from mcp_memory.postgres.rows import (
 )
 from mcp_memory.store.records import ImportRow
 
+logger = logging.getLogger(__name__)
+
 HASH_SCHEME = "content_hash_scheme"
 """The state key naming the rules the stored content hashes follow (``rehash``)."""
 
 PRUNE_EVERY = 1000
-logger = logging.getLogger(__name__)
 """Touches between two prunings of the access log (consolidation runs prune it too)."""
 
 _SAME_TEXT = (

@@ -12,7 +12,14 @@ from typing import Any
 from mcp_memory.models import HistoryEvent, ListOrder, Memory
 from mcp_memory.postgres.database import Part
 from mcp_memory.postgres.filters import ORDER_SQL, counts_answer, counts_cover, render
-from mcp_memory.postgres.rows import COLUMNS, EVENT_COLUMNS, to_event, to_memory, utc
+from mcp_memory.postgres.rows import (
+    CANDIDATE_COLUMNS,
+    COLUMNS,
+    EVENT_COLUMNS,
+    to_candidate,
+    to_event,
+    to_memory,
+)
 from mcp_memory.store.records import CandidateRow, MemoryFilter, readable
 
 
@@ -141,13 +148,10 @@ class MemoryReader(Part):
             return {}
         where, params = render(flt)
         rows = self._read(
-            "SELECT id, content, importance_score, created_at, session_id, seq FROM memories "
-            f"WHERE id = ANY(%s) AND {where}",
+            f"SELECT {CANDIDATE_COLUMNS} FROM memories WHERE id = ANY(%s) AND {where}",
             [list(ids), *params],
         )
-        return {
-            row[0]: CandidateRow(row[1], row[2], utc(row[3]), bool(row[4]), row[5]) for row in rows
-        }
+        return {row[0]: to_candidate(row) for row in rows}
 
     def stats(self, flt: MemoryFilter) -> dict[str, Any]:
         """Counts by user, type, category, stage and retention; average importance.

@@ -16,7 +16,7 @@ from typing import Any
 from mcp_memory.errors import UnreadableMemory
 from mcp_memory.models import EventKind, HistoryEvent, Memory, Stage
 from mcp_memory.postgres.database import Conn
-from mcp_memory.store.records import RunRecord
+from mcp_memory.store.records import CandidateRow, RunRecord
 
 COLUMNS = (
     "id, content, user_id, agent_id, session_id, memory_type, category, metadata, "
@@ -72,6 +72,16 @@ def insert_values(memory: Memory, content_hash: str, twin: str | None = None) ->
 
 def utc(moment: datetime | None) -> datetime | None:
     return moment if moment is None or moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+CANDIDATE_COLUMNS = "id, content, importance_score, created_at, session_id, seq"
+"""What a search ranks of a memory (``CandidateRow``), read by ``candidates`` and
+``candidates_with_terms``."""
+
+
+def to_candidate(row: Sequence[Any]) -> CandidateRow:
+    """A ``CANDIDATE_COLUMNS`` row (its id first) as what ranking reads."""
+    return CandidateRow(row[1], row[2], utc(row[3]), bool(row[4]), row[5])
 
 
 def to_memory(row: Sequence[Any]) -> Memory:

@@ -288,8 +288,8 @@ class SearchPipeline:
             return _Sessions(list(best), [], self.orders.trust([], weights, known), [])
         rest = list(best)
         if early is not None:
-            held = {m for session in early.sessions for m in session.members}
-            rest = [i for i in best if i not in held and i not in set(early.looked_up)]
+            done = {*early.looked_up, *(m for session in early.sessions for m in session.members)}
+            rest = [i for i in best if i not in done]
         sessions = self.ledger.sessions(rest, flt) if rest else []
         trust = self.orders.trust(sessions, weights, known)
         if early is not None:

@@ -8,9 +8,12 @@ Searches within a scope are Qdrant filtered searches over keyword payload indexe
 agent and session: exact below ``full_scan_threshold`` (KB of vectors), through the HNSW graph
 above it, with ACORN (a filtered-out neighbour's neighbours are looked at too). Without ACORN,
 Edge 0.9 now and then answered a scoped search on a small graph (16 or 64 dimensions) with 1
-hit of the 1,000 in scope (``test_a_filtered_search_through_the_graph_finds_all_it_is_asked_for``);
-with it, never. It costs a graph search about 1.5 ms at 100k (1.4 -> 2.9 ms, a scope of 20%);
-exact searches, and searches with no filter, are untouched. The server index does the same. Edge builds HNSW graphs only when asked (``EdgeIndex.optimize``), and holds the GIL
+hit of the 1,000 in scope (``tests/vectors/test_qdrant.py``,
+``test_a_filtered_search_through_the_graph_finds_all_it_is_asked_for``); with it, never. It
+costs a graph search about 1.5 ms at 100k (1.4 -> 2.9 ms, a scope of 20%); exact searches,
+and searches with no filter, are untouched. The server index does the same.
+
+Edge builds HNSW graphs only when asked (``EdgeIndex.optimize``), and holds the GIL
 while it does, so only bulk work asks for it (an import, a reindex, ``doctor --repair``: see
 ``store.vectors.Optimizable``), never a server. Vectors added since wait in the plain segment,
 searched by brute force (2 ms for 10k of them, 60 ms for 100k).
